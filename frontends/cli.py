@@ -1,0 +1,210 @@
+"""The ``kb`` command: argument parsing, one library call per command, one error funnel.
+
+Exit codes (``ExitCode``): 0 success; 1 ``search`` found nothing, ``lint`` found problems,
+``diagnose`` found problems; 2 usage error (bad arguments, empty query); 3 content error;
+4 unknown entry id; 5 other error (I/O, damaged state); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import IntEnum
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kb import KnowledgeBase
+
+
+class ExitCode(IntEnum):
+    """Documented exit codes of every kb command."""
+
+    OK = 0
+    FOUND = 1  # search: no match; lint/diagnose: problems found
+    USAGE = 2
+    CONTENT = 3
+    UNKNOWN_ID = 4
+    ERROR = 5
+    INTERRUPTED = 130
+
+
+@dataclass
+class Env:
+    """All I/O of one run, so tests can run the CLI in-process with StringIO."""
+
+    stdin: IO[str] = field(default_factory=lambda: sys.stdin)
+    stdout: IO[str] = field(default_factory=lambda: sys.stdout)
+    stderr: IO[str] = field(default_factory=lambda: sys.stderr)
+    environ: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    stdout_isatty: bool | None = None
+    stdin_isatty: bool | None = None
+    stdin_binary: IO[bytes] | None = None
+
+    def __post_init__(self) -> None:
+        if self.stdout_isatty is None:
+            self.stdout_isatty = _isatty(self.stdout)
+        if self.stdin_isatty is None:
+            self.stdin_isatty = _isatty(self.stdin)
+
+    @property
+    def color(self) -> bool:
+        """Colour and rich rendering: only on a terminal, never with NO_COLOR or TERM=dumb."""
+        return bool(
+            self.stdout_isatty
+            and "NO_COLOR" not in self.environ
+            and self.environ.get("TERM", "") != "dumb"
+        )
+
+
+def _isatty(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class UsageError(Exception):
+    """Bad command-line input (exit 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+Handler = Callable[[argparse.Namespace, Env], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for ``kb`` and all its commands."""
+    from kb import __version__
+
+    parser = _Parser(
+        prog="kb",
+        description="Answers 'this line is in my error log - what do I do?' from FAQ Markdown.",
+        epilog="Exit codes: 0 ok, 1 nothing found / problems found, 2 usage, 3 content error, "
+        "4 unknown id, 5 other error, 130 interrupted.",
+    )
+    parser.add_argument("--version", action="version", version=f"kb {__version__}")
+    _common(parser)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    from frontends import commands as cmd
+
+    for spec in cmd.SPECS:
+        sub = commands.add_parser(spec.name, help=spec.help, description=spec.help)
+        _common(sub, suppress=True)
+        spec.arguments(sub)
+        sub.set_defaults(handler=spec.handler)
+    return parser
+
+
+def _common(parser: argparse.ArgumentParser, suppress: bool = False) -> None:
+    default = argparse.SUPPRESS if suppress else None
+    parser.add_argument(
+        "--kb",
+        action="append",
+        metavar="PATH",
+        default=default,
+        help="extra FAQ Markdown file or folder, beside the shipped FAQ (repeatable; "
+        "also KB_PATH, separated by the OS path separator)",
+    )
+    parser.add_argument(
+        "--no-default",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="do not load the shipped FAQ (use only --kb / KB_PATH content)",
+    )
+    parser.add_argument(
+        "--traceback",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="show the Python traceback of an error",
+    )
+
+
+def content_paths(args: argparse.Namespace, env: Env) -> list[Path]:
+    """The collections to load: shipped FAQ (unless --no-default), KB_PATH, then --kb."""
+    from kb import default_content_dir
+
+    paths: list[Path] = [] if args.no_default else [default_content_dir()]
+    extra = env.environ.get("KB_PATH", "")
+    paths += [Path(p) for p in extra.split(os.pathsep) if p]
+    paths += [Path(p) for p in (args.kb or [])]
+    if not paths:
+        raise UsageError("no content: --no-default needs --kb PATH or KB_PATH")
+    return paths
+
+
+def load(args: argparse.Namespace, env: Env) -> KnowledgeBase:
+    """The knowledge base for this run; warnings go to stderr, one line each."""
+    from kb import KnowledgeBase
+
+    kb = KnowledgeBase.from_paths(content_paths(args, env))
+    for warning in kb.warnings:
+        from frontends.render import clean
+
+        env.stderr.write(f"kb: warning: {clean(warning, keep_newlines=False)}\n")
+    return kb
+
+
+def main(argv: Sequence[str] | None = None, env: Env | None = None) -> int:
+    """Run ``kb``; the one place where exceptions become messages and exit codes."""
+    env = env or Env()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    show_traceback = "--traceback" in argv
+    try:
+        args = build_parser().parse_args(argv)
+        if not getattr(args, "handler", None):
+            build_parser().print_help(env.stdout)
+            return ExitCode.USAGE
+        return int(args.handler(args, env))
+    except KeyboardInterrupt:
+        env.stderr.write("kb: interrupted\n")
+        return ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        _quiet_broken_pipe()
+        return ExitCode.OK
+    except BaseException as exc:  # noqa: BLE001 - the one error funnel
+        if isinstance(exc, SystemExit):
+            return int(exc.code or 0) if isinstance(exc.code, int) else ExitCode.OK
+        code, message = _describe(exc)
+        if show_traceback:
+            env.stderr.write("".join(traceback.format_exception(exc)))
+        from frontends.render import clean
+
+        for line in message.splitlines() or [""]:
+            env.stderr.write(f"kb: error: {clean(line, keep_newlines=False)}\n")
+        return code
+
+
+def _describe(exc: BaseException) -> tuple[int, str]:
+    from kb import ContentError, QueryError, UnknownEntryError
+
+    if isinstance(exc, UsageError | QueryError):
+        return ExitCode.USAGE, str(exc)
+    if isinstance(exc, ContentError):
+        return ExitCode.CONTENT, str(exc)
+    if isinstance(exc, UnknownEntryError):
+        return ExitCode.UNKNOWN_ID, str(exc)
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        return ExitCode.ERROR, f"{where}{exc.strerror or exc}"
+    return ExitCode.ERROR, f"{type(exc).__name__}: {exc} (run with --traceback for details)"
+
+
+def _quiet_broken_pipe() -> None:
+    # The reader went away (kb ... | head): silence Python's flush error at exit.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())

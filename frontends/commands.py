@@ -1,0 +1,169 @@
+"""The kb commands: each parses its arguments, makes one library call and renders."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from frontends.cli import Env, ExitCode, UsageError, content_paths, load
+from frontends.render import clean, dumps, hit_lines, write_markdown
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One command: name, help line, argument setup and handler."""
+
+    name: str
+    help: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    handler: Callable[[argparse.Namespace, Env], int]
+
+
+def _query_text(args: argparse.Namespace, env: Env) -> str:
+    words = list(args.text)
+    if words == ["-"]:
+        return env.stdin.read()
+    text = " ".join(words)
+    if not text.strip():
+        raise UsageError("empty query: give a log line or a question (or '-' to read stdin)")
+    return text
+
+
+# -- search ------------------------------------------------------------------------------
+
+
+def _search_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("text", nargs="+", metavar="TEXT", help="log line(s) or question; '-' reads stdin")
+    p.add_argument("-n", "--limit", type=int, default=5, metavar="N", help="hits to show (default 5)")
+    p.add_argument("--json", action="store_true", help="print JSON: {query, hits: [...]}")
+
+
+def search(args: argparse.Namespace, env: Env) -> int:
+    """kb search: ranked entries for a log line or a question."""
+    from kb.rank import CONFIDENT
+
+    if args.limit < 1:
+        raise UsageError("-n must be at least 1")
+    text = _query_text(args, env)
+    hits = load(args, env).search(text, limit=args.limit)
+    if args.json:
+        env.stdout.write(dumps({"query": text, "hits": [h.as_json() for h in hits]}) + "\n")
+    elif hits:
+        env.stdout.write("\n".join(hit_lines(hits, confident_at=CONFIDENT)) + "\n")
+        if hits[0].confidence < CONFIDENT:
+            env.stderr.write("kb: no confident answer; the closest entries are listed\n")
+    else:
+        env.stderr.write("kb: no entry matches\n")
+    return ExitCode.OK if hits else ExitCode.FOUND
+
+
+# -- show --------------------------------------------------------------------------------
+
+
+def _show_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("id", metavar="ID", help="entry id (as printed by kb search)")
+    p.add_argument("--raw", action="store_true", help="print the Markdown source")
+
+
+def show(args: argparse.Namespace, env: Env) -> int:
+    """kb show: one entry's full answer."""
+    entry = load(args, env).get(args.id)
+    markdown = f"# {entry.title}\n\n{entry.answer}\n"
+    if entry.see_also:
+        markdown += "\nSee also: " + ", ".join(f"`{ref}`" for ref in entry.see_also) + "\n"
+    write_markdown(env.stdout, markdown, rich=env.color and not args.raw)
+    return ExitCode.OK
+
+
+# -- explain -----------------------------------------------------------------------------
+
+
+def _explain_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("text", nargs="+", metavar="TEXT", help="log line(s) or question; '-' reads stdin")
+    p.add_argument("-n", "--limit", type=int, default=3, metavar="N", help="hits to explain")
+    p.add_argument("--json", action="store_true", help="print the explanation as JSON")
+
+
+def explain(args: argparse.Namespace, env: Env) -> int:
+    """kb explain: the parsed line, the query built and each hit's contributions."""
+    from frontends.explain import explanation_lines
+
+    kb = load(args, env)
+    query = kb.build_query(_query_text(args, env))
+    hits = kb.run(query, limit=args.limit)
+    if args.json:
+        data = {
+            "parsed": query.parsed.as_json(),
+            "query": query.as_json(),
+            "hits": [h.as_json() | {"answer": None} for h in hits],
+        }
+        env.stdout.write(dumps(data) + "\n")
+    else:
+        env.stdout.write("\n".join(explanation_lines(query, hits)) + "\n")
+    return ExitCode.OK if hits else ExitCode.FOUND
+
+
+# -- lint / build ------------------------------------------------------------------------
+
+
+def _paths_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="*", metavar="PATH", help="Markdown files or folders "
+                   "(default: the content kb would load)")
+
+
+def _chosen_paths(args: argparse.Namespace, env: Env) -> list[Path]:
+    return [Path(p) for p in args.paths] if args.paths else content_paths(args, env)
+
+
+def lint(args: argparse.Namespace, env: Env) -> int:
+    """kb lint: compile and check content without touching the index."""
+    from kb.lint import lint as run_lint
+
+    paths = _chosen_paths(args, env)
+    problems = run_lint(paths)
+    for problem in problems:
+        env.stdout.write(clean(problem, keep_newlines=False) + "\n")
+    if problems:
+        env.stderr.write(f"kb: {len(problems)} problem(s)\n")
+        return ExitCode.FOUND
+    names = ", ".join(str(p) for p in paths)
+    env.stdout.write(f"ok: {names}\n")
+    return ExitCode.OK
+
+
+def build(args: argparse.Namespace, env: Env) -> int:
+    """kb build: compile and index now, replacing the cached index of that content."""
+    from kb import KnowledgeBase
+
+    kb = KnowledgeBase.from_paths(_chosen_paths(args, env), rebuild=True, strict=True)
+    for warning in kb.warnings:
+        env.stderr.write(f"kb: warning: {clean(warning, keep_newlines=False)}\n")
+    env.stdout.write(f"built {len(kb)} entries: {kb.index_location}\n")
+    return ExitCode.OK
+
+
+def _diagnose_args(p: argparse.ArgumentParser) -> None:
+    from frontends.logpipe import arguments
+
+    arguments(p)
+
+
+def diagnose(args: argparse.Namespace, env: Env) -> int:
+    """kb diagnose: the log pipe."""
+    from frontends.logpipe import run
+
+    return run(args, env)
+
+
+SPECS: list[Spec] = [
+    Spec("diagnose", "read error logs and report each problem once, with its remedy",
+         _diagnose_args, diagnose),
+    Spec("search", "rank FAQ entries for a log line, an excerpt or a question", _search_args, search),
+    Spec("show", "print one entry's answer", _show_args, show),
+    Spec("explain", "show how a line is parsed and why entries rank as they do", _explain_args,
+         explain),
+    Spec("lint", "check FAQ Markdown: syntax, ids, signatures, examples", _paths_args, lint),
+    Spec("build", "build the search index now (normally automatic)", _paths_args, build),
+]

@@ -1,0 +1,61 @@
+"""Rendering for terminals and pipes: sanitising, Markdown, hit lists, JSON.
+
+Nothing from a log line or a content file reaches the terminal raw: ``clean`` turns every
+control character (C0 but newline and tab, DEL, C1, ESC sequences) and bidi overrides into
+visible ``\\xNN`` / ``\\u....`` escapes. JSON output is ASCII-only, so it cannot carry them
+either.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from typing import IO, Any
+
+from kb import Hit
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def clean(text: str, *, keep_newlines: bool = True) -> str:
+    """``text`` with every control character escaped (newlines and tabs kept if asked)."""
+    text = _CONTROL.sub(_escape, text)
+    return text if keep_newlines else text.replace("\n", "\\n").replace("\t", " ")
+
+
+def dumps(data: Any) -> str:
+    """ASCII-only JSON (control characters and non-ASCII escaped)."""
+    return json.dumps(data, ensure_ascii=True, sort_keys=False)
+
+
+def write_markdown(out: IO[str], markdown: str, *, rich: bool, width: int | None = None) -> None:
+    """Markdown rendered for a terminal when ``rich``, else the sanitised source."""
+    if not rich:
+        out.write(clean(markdown).rstrip() + "\n")
+        return
+    from rich.console import Console
+    from rich.markdown import Markdown
+
+    console = Console(file=out, force_terminal=True, width=width, highlight=False)
+    console.print(Markdown(clean(markdown)))
+
+
+def hit_lines(hits: Sequence[Hit], *, confident_at: float) -> list[str]:
+    """Numbered hits: title, id, confidence, section and a short excerpt."""
+    lines = []
+    for number, hit in enumerate(hits, 1):
+        entry = hit.entry
+        mark = "" if hit.confidence >= confident_at else "  (low confidence)"
+        lines.append(f"{number}. {clean(entry.title, keep_newlines=False)}")
+        lines.append(
+            f"   id: {entry.id} · confidence {hit.confidence:.2f} · "
+            f"{clean(entry.section, keep_newlines=False)}{mark}"
+        )
+        lines.append(f"   {clean(entry.summary(150), keep_newlines=False)}")
+    return lines

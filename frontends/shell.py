@@ -1,0 +1,501 @@
+"""``kb shell``: ask questions and paste log lines at a prompt, then read, explain and browse.
+
+``ShellSession.handle`` does all command dispatch and printing, so it runs in-process in tests.
+Around it sit two loops: ``prompt_loop`` (prompt_toolkit: history, completion, suggestions,
+a bottom toolbar, bracketed paste as one input, a pager for long answers) for a real terminal,
+and ``plain_loop`` (one input per line, no prompt_toolkit) for pipes and ``TERM=dumb``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+import re
+import textwrap
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+from frontends.render import clean, hit_lines, write_markdown
+from kb import Entry, Hit, KbError, KnowledgeBase
+
+if TYPE_CHECKING:
+    from prompt_toolkit.completion import CompleteEvent, Completer, Completion
+    from prompt_toolkit.document import Document
+    from prompt_toolkit.formatted_text import StyleAndTextTuples
+    from prompt_toolkit.history import History
+    from prompt_toolkit.input import Input
+    from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+    from prompt_toolkit.output import Output
+
+    from frontends.cli import Env
+
+Pager = Callable[[str], None]
+Size = Callable[[], tuple[int, int]]  # (columns, rows) of the terminal
+
+LIMIT = 5
+PROMPT = "kb> "
+
+COMMANDS: dict[str, str] = {
+    ":show": "N      read answer N of the last list (or :show ID); N alone does the same",
+    ":why": "N       why answer N matched (signals and words)",
+    ":related": "N   entries related to answer N",
+    ":sections": "[NAME]  list sections, or the entries of one",
+    ":tags": "[NAME]  list tags, or the entries with one",
+    ":help": "        this help",
+    ":quit": "        leave the shell (also Ctrl-D)",
+}
+_ALIASES = {":q": ":quit", ":exit": ":quit", ":h": ":help", "?": ":help", ":s": ":show"}
+
+# Directive names offered for completion: mod_ssl's own (SSLCertificateFile, ...) and the core
+# directives that SSL answers keep naming.
+DIRECTIVE = re.compile(
+    r"\bSSL[A-Z][A-Za-z]+\b|\b(?:Listen|Mutex|LoadModule|VirtualHost|ServerName|Protocols)\b"
+)
+
+
+def _line(text: str) -> str:
+    return clean(text, keep_newlines=False)
+
+
+@dataclass
+class ShellSession:
+    """One shell: the knowledge base, the last numbered list and where output goes."""
+
+    kb: KnowledgeBase
+    out: IO[str]
+    rich: bool = False
+    size: Size | None = None
+    pager: Pager | None = None
+    listed: list[Entry] = field(default_factory=list)
+    hits: list[Hit] = field(default_factory=list)
+
+    def handle(self, line: str) -> bool:
+        """Run one input (a command, a number, or text to search); False means quit."""
+        text = line.strip()
+        if not text:
+            return True
+        name, _, arg = text.partition(" ") if text.startswith((":", "?")) else ("", "", "")
+        name = _ALIASES.get(name, name)
+        if name == ":quit":
+            return False
+        try:
+            self._dispatch(text, name, arg.strip())
+        except KbError as exc:
+            self._say(f"kb: {_line(str(exc))}")
+        self.out.flush()
+        return True
+
+    def _dispatch(self, text: str, name: str, arg: str) -> None:
+        actions: dict[str, Callable[[str], None]] = {
+            ":show": self.show,
+            ":why": self.why,
+            ":related": self.related,
+            ":sections": self.sections,
+            ":tags": self.tags,
+            ":help": self.help,
+        }
+        if text.isdigit():
+            self.show(text)
+        elif not name:
+            self.search(text)
+        elif name in actions:
+            actions[name](arg)
+        else:
+            close = difflib.get_close_matches(name, list(COMMANDS), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            self._say(f"unknown command '{_line(name)}'{hint}; :help lists the commands")
+
+    # -- commands --------------------------------------------------------------------------
+
+    def search(self, text: str) -> None:
+        """Numbered hits for a question or pasted log lines."""
+        from kb.rank import CONFIDENT
+
+        self.hits = self.kb.search(text, limit=LIMIT)
+        self.listed = [hit.entry for hit in self.hits]
+        if not self.hits:
+            self._say("no entry matches; try other words, or browse with :sections and :tags")
+            return
+        lines = hit_lines(self.hits, confident_at=CONFIDENT)
+        if not self.hits[0].confident:
+            lines.append("(no confident answer; these are the closest entries)")
+        self._say(*lines)
+
+    def show(self, arg: str) -> None:
+        """Answer N as Markdown, in the pager when it is taller than the terminal."""
+        entry = self._pick(arg)
+        if entry is None:
+            return
+        markdown = f"# {entry.title}\n\n{entry.answer}\n"
+        if entry.see_also:
+            markdown += "\nSee also: " + ", ".join(f"`{ref}`" for ref in entry.see_also) + "\n"
+        rendered = io.StringIO()
+        width = min(self.size()[0], 100) if self.size else None
+        write_markdown(rendered, markdown, rich=self.rich, width=width)
+        text = rendered.getvalue()
+        if self.pager and self.size and text.count("\n") >= self.size()[1] - 1:
+            self.pager(text)
+        else:
+            self.out.write(text + "\n")
+
+    def why(self, arg: str) -> None:
+        """Why search hit N matched: exact signals, then the best-scoring words."""
+        if not self.hits:  # the last list came from browsing, or there is none yet
+            self._say(":why needs a search first: type a question or paste a log line")
+            return
+        number = self._number(arg, len(self.hits))
+        if number is not None:
+            self._say(*why_lines(self.hits[number - 1]))
+
+    def related(self, arg: str) -> None:
+        """The see-also entries of answer N, as the new numbered list."""
+        entry = self._pick(arg)
+        if entry is None:
+            return
+        found = [e for e in self.kb.entries() if e.id in entry.see_also]
+        found.sort(key=lambda e: entry.see_also.index(e.id))
+        if not found:
+            self._say(f"'{_line(entry.title)}' lists no related entries")
+            return
+        self._list(found)
+
+    def sections(self, arg: str) -> None:
+        """Sections with entry counts, or the entries of section ``arg``."""
+        self._browse(arg, lambda e: [e.section] if e.section else [], "section")
+
+    def tags(self, arg: str) -> None:
+        """Tags with entry counts, or the entries tagged ``arg``."""
+        self._browse(arg, lambda e: e.tags, "tag")
+
+    def help(self, arg: str = "") -> None:
+        """The command list."""
+        lines = ["Type a question or paste log lines to search. Numbers refer to the last list."]
+        lines += [f"  {name} {usage}" for name, usage in COMMANDS.items()]
+        lines.append("Ctrl-C cancels the current input; Ctrl-D leaves.")
+        self._say(*lines)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _say(self, *lines: str) -> None:
+        self.out.write("\n".join(lines) + "\n\n")
+
+    def _number(self, arg: str, count: int) -> int | None:
+        if not arg.isdigit():
+            self._say(f"give a number: 1 to {count}" if count else "no list yet: ask a question")
+            return None
+        if not 1 <= int(arg) <= count:
+            what = f"the last list has {count}" if count else "there is no list yet"
+            self._say(f"no entry {_line(arg)}: {what}; ask a question or :help")
+            return None
+        return int(arg)
+
+    def _pick(self, arg: str) -> Entry | None:
+        if arg and not arg.isdigit():
+            return self.kb.get(arg)  # an id; UnknownEntryError says what is close
+        number = self._number(arg, len(self.listed))
+        return None if number is None else self.listed[number - 1]
+
+    def _list(self, entries: list[Entry]) -> None:
+        self.listed, self.hits = entries, []
+        self._say(*(f"{n}. {_line(e.title)}  [{e.id}]" for n, e in enumerate(entries, 1)))
+
+    def _browse(self, arg: str, keys: Callable[[Entry], Iterable[str]], noun: str) -> None:
+        groups = group_entries(self.kb.entries(), keys)
+        if not arg:
+            names = [f"{_line(name)} ({len(entries)})" for name, entries in groups.items()]
+            if noun == "section":
+                self._say(*names)
+            else:
+                self._say(*textwrap.wrap(", ".join(names), self._width(), break_on_hyphens=False))
+            return
+        chosen = _choose(arg, list(groups))
+        if chosen is None:
+            close = difflib.get_close_matches(arg, list(groups), n=3, cutoff=0.5)
+            hint = f" (did you mean: {_line(', '.join(close))}?)" if close else ""
+            self._say(f"no {noun} '{_line(arg)}'{hint}; :{noun}s lists them")
+            return
+        self._list(groups[chosen])
+
+    def _width(self) -> int:
+        return min(self.size()[0], 100) if self.size else 80
+
+
+def group_entries(
+    entries: Iterable[Entry], keys: Callable[[Entry], Iterable[str]]
+) -> dict[str, list[Entry]]:
+    """Entries grouped by each of their keys (case-insensitively), in first-seen order."""
+    spelling: dict[str, str] = {}
+    groups: dict[str, list[Entry]] = {}
+    for entry in entries:
+        for key in keys(entry):
+            name = spelling.setdefault(key.lower(), key)
+            groups.setdefault(name, []).append(entry)
+    return groups
+
+
+def _choose(arg: str, names: list[str]) -> str | None:
+    wanted = arg.lower()
+    for name in names:
+        if name.lower() == wanted:
+            return name
+    partial_matches = [name for name in names if wanted in name.lower()]
+    return partial_matches[0] if len(partial_matches) == 1 else None
+
+
+def why_lines(hit: Hit) -> list[str]:
+    """A hit's explanation: confidence, exact signals, text match and its top words."""
+    why = hit.why
+    out = [f"{_line(hit.entry.title)}  [{hit.entry.id}]",
+           f"  score {hit.score:.2f}, confidence {hit.confidence:.2f}"]
+    for signal in why.get("signals", []):
+        out.append(f"  + {signal['weight']:5.2f}  {signal['type']}: {_line(signal['value'])}")
+    text = why.get("text", {})
+    if text:
+        out.append(f"  words: bm25f {text['bm25f']:.2f}, coverage {text['coverage']:.2f}")
+        for term in text["terms"][:8]:
+            out.append(f"    {term['score']:6.2f}  {term['field']}: {_line(term['term'])}")
+    if why.get("capped_by"):
+        out.append(f"  capped: {_line(str(why['capped_by']))}")
+    return out
+
+
+# -- completion ----------------------------------------------------------------------------
+
+
+def directives(entries: Iterable[Entry]) -> set[str]:
+    """Directive names (SSLCertificateFile, Listen, ...) named in the entries' answers."""
+    return {name for entry in entries for name in DIRECTIVE.findall(entry.answer)}
+
+
+def _completer(kb: KnowledgeBase) -> Completer:
+    from prompt_toolkit.completion import Completer
+
+    class ShellCompleter(Completer):
+        """Commands after ':', names after :sections/:tags, else titles, tags and directives."""
+
+        def __init__(self) -> None:
+            entries = kb.entries()
+            self.titles = sorted({_line(e.title) for e in entries})
+            by_command = {":sections": lambda e: [e.section], ":tags": lambda e: e.tags}
+            self.names = {cmd: [_line(n) for n in group_entries(entries, keys) if n]
+                          for cmd, keys in by_command.items()}
+            self.words = sorted(set(self.names[":tags"]) | directives(entries), key=str.lower)
+
+        def get_completions(
+            self, document: Document, complete_event: CompleteEvent
+        ) -> Iterator[Completion]:
+            text = document.text_before_cursor
+            if text.startswith(":"):
+                name, space, arg = text.partition(" ")
+                if not space:
+                    yield from _starting(name, list(COMMANDS), COMMANDS)
+                elif name in self.names:
+                    yield from _starting(arg, self.names[name])
+                return
+            if len(text.strip()) >= 3:
+                yield from _containing(text, self.titles)
+            word = document.get_word_before_cursor(WORD=True)
+            if word:
+                yield from _starting(word, self.words)
+
+    return ShellCompleter()
+
+
+def _starting(
+    prefix: str, choices: Iterable[str], meta: dict[str, str] | None = None
+) -> Iterator[Completion]:
+    from prompt_toolkit.completion import Completion
+
+    for choice in choices:
+        if choice.lower().startswith(prefix.lower()) and choice != prefix:
+            yield Completion(choice, -len(prefix), display_meta=(meta or {}).get(choice, ""))
+
+
+def _containing(text: str, titles: Iterable[str]) -> Iterator[Completion]:
+    from prompt_toolkit.completion import Completion
+
+    wanted = text.strip().lower()
+    for title in titles:
+        if wanted in title.lower():
+            yield Completion(title, -len(text), display_meta="title")
+
+
+# -- history -------------------------------------------------------------------------------
+
+
+def data_dir(environ: dict[str, str]) -> Path:
+    """Where the shell keeps its history: $KB_DATA_DIR, else the per-user data directory."""
+    override = environ.get("KB_DATA_DIR")
+    if override:
+        return Path(override)
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("kb"))
+
+
+def open_history(directory: Path) -> History:
+    """A history file in ``directory``; in-memory history when it cannot be written."""
+    from prompt_toolkit.history import FileHistory, InMemoryHistory
+
+    class SafeFileHistory(FileHistory):
+        # A disk that fills up or a file made read-only mid-session must not end the shell.
+        def store_string(self, string: str) -> None:
+            try:
+                super().store_string(string)
+            except OSError:
+                pass
+
+    path = directory / "shell_history"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8"):
+            pass
+    except OSError:
+        return InMemoryHistory()
+    return SafeFileHistory(str(path))
+
+
+# -- pager ---------------------------------------------------------------------------------
+
+# prompt_toolkit's ANSI parser understands colours (SGR) only; rich also writes OSC 8
+# hyperlinks (ESC ] 8 ;; url ESC \), which would otherwise show up as text.
+_OSC = re.compile(r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
+
+
+def page(text: str, *, input: Input | None = None, output: Output | None = None) -> None:
+    """Show ``text`` (ANSI colours allowed) full screen, scrollable; q, Escape or Ctrl-C return."""
+    from prompt_toolkit.application import Application
+    from prompt_toolkit.formatted_text import ANSI, fragment_list_to_text, to_formatted_text
+    from prompt_toolkit.layout import FormattedTextControl, HSplit, Layout, Window
+    from prompt_toolkit.lexers import Lexer
+    from prompt_toolkit.widgets import TextArea
+
+    lines = [to_formatted_text(ANSI(line)) for line in _OSC.sub("", text).rstrip("\n").split("\n")]
+
+    class Styled(Lexer):
+        def lex_document(self, document: Document) -> Callable[[int], StyleAndTextTuples]:
+            return lambda number: lines[number] if number < len(lines) else []
+
+    plain = "\n".join(fragment_list_to_text(line) for line in lines)
+    area = TextArea(plain, read_only=True, scrollbar=True, lexer=Styled())
+    status = FormattedTextControl(" q: back   up/down, PgUp/PgDn, space: scroll")
+    layout = Layout(HSplit([area, Window(status, height=1, style="reverse")]), area)
+    app: Application[None] = Application(
+        layout=layout, key_bindings=_pager_keys(), full_screen=True, input=input, output=output
+    )
+    app.run()
+
+
+def _pager_keys() -> KeyBindings:
+    from prompt_toolkit.key_binding import KeyBindings
+    from prompt_toolkit.key_binding.bindings.scroll import scroll_page_down, scroll_page_up
+
+    keys = KeyBindings()
+
+    def leave(event: KeyPressEvent) -> None:
+        event.app.exit()
+
+    for key in ("q", "Q", "c-c", "c-d"):
+        keys.add(key)(leave)
+    keys.add("escape", eager=True)(leave)
+    keys.add(" ")(scroll_page_down)
+    keys.add("b")(scroll_page_up)
+
+    @keys.add("g")
+    def _top(event: KeyPressEvent) -> None:
+        event.current_buffer.cursor_position = 0
+
+    @keys.add("G")
+    def _bottom(event: KeyPressEvent) -> None:
+        event.current_buffer.cursor_position = len(event.current_buffer.text)
+
+    return keys
+
+
+# -- loops ---------------------------------------------------------------------------------
+
+
+def prompt_loop(
+    kb: KnowledgeBase,
+    out: IO[str],
+    *,
+    history: History,
+    rich: bool = False,
+    input: Input | None = None,
+    output: Output | None = None,
+) -> None:
+    """The interactive shell on a terminal, until Ctrl-D or :quit."""
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
+
+    toolbar = f" {_line(kb.name) or 'kb'} · {len(kb)} entries · N: read · :help · Ctrl-D: quit"
+    session: PromptSession[str] = PromptSession(
+        history=history,
+        completer=_completer(kb),
+        auto_suggest=AutoSuggestFromHistory(),
+        bottom_toolbar=toolbar,
+        reserve_space_for_menu=5,  # room for completions without crowding a 24-line window
+        input=input,
+        output=output,
+    )
+
+    def size() -> tuple[int, int]:
+        rows_columns = session.output.get_size()
+        return rows_columns.columns, rows_columns.rows
+
+    pager = partial(page, input=session.input, output=session.output)
+    shell = ShellSession(kb, out, rich=rich, size=size, pager=pager)
+    shell.out.write(f"kb shell: {_line(kb.name)}, {len(kb)} entries. "
+                    "Type a question or paste log lines; :help for commands.\n")
+    while True:
+        try:
+            line = session.prompt(PROMPT)
+        except KeyboardInterrupt:
+            continue  # Ctrl-C drops the current input, not the shell
+        except EOFError:
+            return
+        if not _guarded(shell, line):
+            return
+
+
+def plain_loop(shell: ShellSession, lines: IO[str], *, prompt: str = "") -> None:
+    """One input per line from ``lines`` until EOF or :quit; ``prompt`` only on a terminal."""
+    while True:
+        if prompt:
+            shell.out.write(prompt)
+            shell.out.flush()
+        try:
+            line = lines.readline()
+        except KeyboardInterrupt:
+            if not prompt:
+                raise  # Ctrl-C on a pipe stops the run, as in any filter
+            shell.out.write("\n")
+            continue
+        if not line or not _guarded(shell, line):
+            return
+
+
+def _guarded(shell: ShellSession, line: str) -> bool:
+    try:
+        return shell.handle(line)
+    except KeyboardInterrupt:
+        shell.out.write("interrupted\n\n")
+        return True
+
+
+def run(kb: KnowledgeBase, env: Env) -> None:
+    """The shell over ``env``: prompt_toolkit on a capable terminal, else the plain loop."""
+    dumb = env.environ.get("TERM", "") == "dumb"
+    if env.stdin_isatty and env.stdout_isatty and not dumb:
+        from prompt_toolkit.input import create_input
+        from prompt_toolkit.output import create_output
+
+        history = open_history(data_dir(env.environ))
+        prompt_loop(kb, env.stdout, history=history, rich=env.color,
+                    input=create_input(env.stdin), output=create_output(env.stdout))
+        return
+    shell = ShellSession(kb, env.stdout, rich=env.color)
+    plain_loop(shell, env.stdin, prompt=PROMPT if env.stdin_isatty else "")

@@ -1,0 +1,291 @@
+"""The full-text index: the only module that imports whoosh.
+
+Indexes are built in a temporary directory and renamed into place (atomic on one file system),
+kept in the per-user cache directory under a name made of a hash of the content paths and a
+hash of the content bytes plus the code version, so a content change builds a new index and a
+broken content never touches the last good one. When the cache cannot be written (read-only,
+full disk) the index is built in memory instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+with warnings.catch_warnings():
+    # whoosh's sources carry invalid escape sequences that newer Pythons warn about.
+    warnings.simplefilter("ignore", SyntaxWarning)
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from whoosh import index as whoosh_index
+    from whoosh import scoring
+    from whoosh.analysis import StemFilter, StopFilter, Token, Tokenizer
+    from whoosh.fields import ID, TEXT, Schema
+    from whoosh.filedb.filestore import RamStorage
+    from whoosh.query import Or, Term
+
+from kb.errors import IndexStateError
+from kb.model import Entry
+from kb.text import words
+
+INDEX_FORMAT = "3"
+ENTRIES_FILE = "entries.json"
+STAMP_FILE = "kb-complete"
+
+# Field -> (how its text is made from an entry, query-time boost). Signatures outrank the
+# question, which outranks tags, which outrank the answer (DESIGN.md).
+FIELDS: dict[str, float] = {
+    "signatures": 3.0,
+    "title": 2.5,
+    "tags": 1.5,
+    "answer": 1.0,
+}
+
+
+class _KbTokenizer(Tokenizer):  # type: ignore[misc]
+    """whoosh adapter around kb.text.words (whole identifiers and their parts)."""
+
+    def __call__(  # type: ignore[override]
+        self,
+        value: str,
+        positions: bool = False,
+        chars: bool = False,
+        keeporiginal: bool = False,
+        removestops: bool = True,
+        start_pos: int = 0,
+        start_char: int = 0,
+        tokenize: bool = True,
+        mode: str = "",
+        **kwargs: Any,
+    ) -> Iterator[Token]:
+        token = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
+        for pos, word in enumerate(words(value), start_pos):
+            token.text = word
+            token.boost = 1.0
+            token.stopped = False
+            if positions:
+                token.pos = pos
+            if chars:
+                token.startchar = token.endchar = start_char
+            yield token
+
+
+ANALYZER = _KbTokenizer() | StopFilter(minsize=2) | StemFilter(cachesize=50000)
+
+
+def analyze(text: str) -> list[str]:
+    """The index terms of ``text`` (what a query on it searches for), in order, with repeats."""
+    return [t.text for t in ANALYZER(text)]
+
+
+def _schema() -> Schema:
+    text = {name: TEXT(analyzer=ANALYZER, phrase=False) for name in FIELDS}
+    return Schema(id=ID(stored=True, unique=True), **text)
+
+
+def _document(entry: Entry) -> dict[str, str]:
+    return {
+        "id": entry.id,
+        "signatures": "\n".join([s.text for s in entry.signatures] + list(entry.examples)),
+        "title": "\n".join((entry.title, *entry.questions)),
+        "tags": "\n".join((*entry.tags, entry.section)),
+        "answer": entry.answer,
+    }
+
+
+def content_key(files: Sequence[Path], code_version: str) -> str:
+    """A hash of the content bytes, their names and the code version."""
+    digest = hashlib.sha256(f"{code_version}\0{INDEX_FORMAT}".encode())
+    for path in files:
+        digest.update(path.name.encode() + b"\0")
+        digest.update(path.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()[:20]
+
+
+def paths_key(paths: Iterable[Path]) -> str:
+    """A hash naming a set of content paths (one lineage of indexes in the cache)."""
+    joined = "\0".join(sorted(str(Path(p).resolve()) for p in paths))
+    return hashlib.sha256(joined.encode()).hexdigest()[:12]
+
+
+@dataclass
+class Match:
+    """One document the text query matched: its number (entry position) and BM25F score."""
+
+    doc: int
+    score: float
+    terms: list[tuple[str, str]]
+
+
+class TextIndex:
+    """An open whoosh index over a list of entries (doc number == entry position)."""
+
+    def __init__(self, ix: Any, where: str) -> None:
+        self._ix = ix
+        self.where = where
+        self._weighting = scoring.BM25F(B=0.6, K1=1.2)
+        self._searcher = ix.searcher(weighting=self._weighting)
+        self._reader = self._searcher.reader()
+
+    def close(self) -> None:
+        """Release the searcher's files."""
+        self._searcher.close()
+
+    @property
+    def doc_count(self) -> int:
+        """Number of indexed documents."""
+        return int(self._searcher.doc_count())
+
+    def stored_id(self, doc: int) -> str:
+        """The entry id stored for document ``doc``."""
+        return str(self._searcher.stored_fields(doc)["id"])
+
+    def query_terms(self, terms: Iterable[str]) -> list[tuple[str, str, float]]:
+        """(field, term, boost) for every field that contains the term at all."""
+        out = []
+        for term in dict.fromkeys(terms):
+            for field, boost in FIELDS.items():
+                if (field, term) in self._reader:
+                    out.append((field, term, boost))
+        return out
+
+    def search(self, triples: list[tuple[str, str, float]], limit: int) -> list[Match]:
+        """Run an Or of term queries; best ``limit`` documents with their matched terms."""
+        if not triples:
+            return []
+        query = Or([Term(f, t, boost=b) for f, t, b in triples])
+        results = self._searcher.search(query, limit=limit, terms=True)
+        return [
+            Match(hit.docnum, float(hit.score), [(f, _text(t)) for f, t in hit.matched_terms()])
+            for hit in results
+        ]
+
+    def term_score(self, field: str, term: str, doc: int, boost: float) -> float:
+        """BM25F contribution of one term in one document (0.0 when absent)."""
+        try:
+            matcher = self._searcher.postings(field, term, weighting=self._weighting)
+        except Exception:  # noqa: BLE001 - whoosh raises TermNotFound and friends
+            return 0.0
+        matcher.skip_to(doc)
+        if not matcher.is_active() or matcher.id() != doc:
+            return 0.0
+        return float(matcher.score()) * boost
+
+    def idf(self, field: str, term: str) -> float:
+        """whoosh's idf of a term in a field."""
+        return float(self._searcher.idf(field, term))
+
+
+def _text(term: Any) -> str:
+    return term.decode("utf-8") if isinstance(term, bytes) else str(term)
+
+
+def _write(ix: Any, entries: Sequence[Entry]) -> None:
+    writer = ix.writer()
+    for entry in entries:
+        writer.add_document(**_document(entry))
+    writer.commit(optimize=True)
+
+
+def build_in_memory(entries: Sequence[Entry]) -> TextIndex:
+    """An index that lives in memory only (fallback when the cache cannot be used)."""
+    ix = RamStorage().create_index(_schema())
+    _write(ix, entries)
+    return TextIndex(ix, "memory")
+
+
+def cache_root() -> Path:
+    """Where indexes live: $KB_CACHE_DIR, else the per-user cache directory."""
+    override = os.environ.get("KB_CACHE_DIR")
+    if override:
+        return Path(override)
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("kb", appauthor=False))
+
+
+def index_dir(lineage: str, key: str) -> Path:
+    """The directory of the index with this lineage and content key."""
+    return cache_root() / f"idx-{lineage}-{key}"
+
+
+def build_on_disk(entries: Sequence[Entry], lineage: str, key: str) -> Path:
+    """Build into a temporary directory, then rename it into place; prune older builds."""
+    final = index_dir(lineage, key)
+    root = final.parent
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f"tmp-{lineage}-", dir=root))
+    try:
+        ix = whoosh_index.create_in(str(tmp), _schema())
+        _write(ix, entries)
+        ix.close()
+        payload = json.dumps([e.model_dump(mode="json") for e in entries])
+        (tmp / ENTRIES_FILE).write_text(payload, encoding="utf-8")
+        (tmp / STAMP_FILE).write_text(key, encoding="utf-8")
+        _replace_dir(tmp, final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    _prune(root, lineage, keep=final)
+    return final
+
+
+def _replace_dir(tmp: Path, final: Path) -> None:
+    try:
+        os.rename(tmp, final)
+    except OSError:
+        # Another process finished the same build first (the directory exists and is not
+        # empty), or an old damaged copy sits there: move it aside and retry once.
+        if is_complete(final):
+            return
+        aside = final.with_name(f"{final.name}.old-{os.getpid()}-{time.monotonic_ns()}")
+        os.rename(final, aside)
+        shutil.rmtree(aside, ignore_errors=True)
+        os.rename(tmp, final)
+
+
+def _prune(root: Path, lineage: str, keep: Path) -> None:
+    """Remove older indexes of the same lineage and temporary leftovers older than an hour."""
+    now = time.time()
+    for path in root.glob(f"*-{lineage}-*"):
+        stale_tmp = path.name.startswith("tmp-") and now - path.stat().st_mtime > 3600
+        if path != keep and (path.name.startswith("idx-") or stale_tmp):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def is_complete(path: Path) -> bool:
+    """True when ``path`` holds a finished build."""
+    return (path / STAMP_FILE).is_file() and (path / ENTRIES_FILE).is_file()
+
+
+def last_good(lineage: str) -> Path | None:
+    """The newest complete index of this lineage, if any (used when content is broken)."""
+    root = cache_root()
+    if not root.is_dir():
+        return None
+    found = [p for p in root.glob(f"idx-{lineage}-*") if is_complete(p)]
+    return max(found, key=lambda p: p.stat().st_mtime) if found else None
+
+
+def open_on_disk(path: Path) -> tuple[TextIndex, list[dict[str, Any]]]:
+    """Open a built index and its entries; IndexStateError when damaged."""
+    try:
+        raw = json.loads((path / ENTRIES_FILE).read_text(encoding="utf-8"))
+        ix = whoosh_index.open_dir(str(path))
+        text = TextIndex(ix, str(path))
+        if text.doc_count != len(raw) or (raw and text.stored_id(len(raw) - 1) != raw[-1]["id"]):
+            raise IndexStateError(f"{path}: index and entries disagree")
+    except IndexStateError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any damage in whoosh's files or the JSON
+        raise IndexStateError(f"{path}: damaged index ({type(exc).__name__}: {exc})") from exc
+    return text, raw

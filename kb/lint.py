@@ -1,0 +1,75 @@
+"""Content checks beyond compiling: references, examples and required ids."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from kb.compiler import compile_paths
+from kb.errors import ContentError
+from kb.logline import parse
+from kb.model import Entry
+from kb.signals import Signals
+
+REQUIRED_IDS_FILE = "required-ids.tsv"
+
+
+def lint(paths: Iterable[Path | str]) -> list[str]:
+    """Every problem in the content under ``paths`` as ``file:line: message`` (empty: clean)."""
+    paths = [Path(p) for p in paths]
+    try:
+        entries = compile_paths(paths)
+    except ContentError as exc:
+        return exc.problems
+    return [*check_references(entries), *check_examples(entries), *check_required(paths, entries)]
+
+
+def check_references(entries: Sequence[Entry]) -> list[str]:
+    """see_also ids that name no entry."""
+    known = {e.id for e in entries}
+    return [
+        f"{e.source}: see_also names unknown id '{ref}': fix the id or remove it"
+        for e in entries
+        for ref in e.see_also
+        if ref not in known
+    ]
+
+
+def check_examples(entries: Sequence[Entry]) -> list[str]:
+    """Examples that match none of their own entry's signatures."""
+    problems = []
+    for position, entry in enumerate(entries):
+        if entry.examples and not entry.signatures:
+            problems.append(f"{entry.source}: examples given but no signatures to match them")
+            continue
+        own = Signals([entry])
+        for example in entry.examples:
+            parsed = parse(example)
+            if not own.match(example, parsed.ah_codes, parsed.reasons):
+                problems.append(
+                    f"{entry.source}: example matches none of the entry's signatures: "
+                    f"{example[:80]!r}: add a signature for it or fix the example"
+                )
+    return problems
+
+
+def check_required(paths: Sequence[Path], entries: Sequence[Entry]) -> list[str]:
+    """Ids listed in a folder's required-ids.tsv (id, section, ...) missing or misplaced."""
+    sections = {e.id: e.section for e in entries}
+    problems = []
+    for folder in (p for p in paths if p.is_dir()):
+        for table in sorted(folder.rglob(REQUIRED_IDS_FILE)):
+            with table.open(encoding="utf-8", newline="") as handle:
+                for number, row in enumerate(csv.reader(handle, delimiter="\t"), 1):
+                    if number == 1 or not row or not row[0].strip():
+                        continue
+                    wanted = row[0].strip()
+                    if wanted not in sections:
+                        problems.append(f"{table}:{number}: required id '{wanted}' has no entry")
+                    elif len(row) > 1 and row[1].strip() and sections[wanted] != row[1].strip():
+                        problems.append(
+                            f"{table}:{number}: '{wanted}' should be in section '{row[1]}', "
+                            f"not '{sections[wanted]}'"
+                        )
+    return problems

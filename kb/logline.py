@@ -1,0 +1,194 @@
+"""Log-line understanding: prefixes, httpd AH codes, OpenSSL errors and the masked template.
+
+``parse(text)`` takes one line, a multi-line excerpt or a question and returns a ``Parsed``
+with one ``ParsedLine`` per non-empty line and the signals of all of them together.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import Enum
+from functools import cache
+
+from kb.masks import mask
+from kb.openssl import OpenSSLError, find_errors
+from kb.shapes import Prefix, Shape, all_shapes
+
+MAX_LINE = 16384  # characters of one line that are looked at; the rest is dropped
+MAX_LINES = 200  # lines of one excerpt
+AH_RE = re.compile(r"\bAH(\d{5})\b")
+SOURCE_TAG = re.compile(r"^[\w.-]+\.c\(\d+\): ")
+QUIET_LEVELS = frozenset({"debug", "info", "notice", "trace1", "trace2", "trace3", "trace4"})
+ERROR_LEVELS = frozenset({"emerg", "alert", "crit", "error"})
+_ERROR_WORDS = re.compile(
+    r"\b(?:error|errors|failed|failure|fail|unable|cannot|can't|could not|couldn't|refused|"
+    r"denied|invalid|mismatch|expired|not match|does not|no such|segmentation fault|"
+    r"exception|fatal|warning|problem|bad|wrong|too small|too weak|unknown|unsupported)\b",
+    re.IGNORECASE,
+)
+_QUESTION = re.compile(
+    r"^\s*(?:how|what|why|where|when|which|who|is|are|can|could|should|do|does|did|will|"
+    r"would|i|my|we|our|help|need|want|tell|explain|list|show)\b|\?\s*$",
+    re.IGNORECASE,
+)
+_LOGGISH = re.compile(r"^\s*\[|^\S+\[\d+\]:|\b[A-Z]{2,}_[A-Z_]{3,}\b|\berror:[0-9A-F]{8}|^\w+:\s|\bAH\d{5}\b")
+
+
+class Kind(str, Enum):
+    """What the user gave: log text or a question in words."""
+
+    LOG = "log"
+    QUESTION = "question"
+
+
+@dataclass
+class ParsedLine:
+    """One line: its prefix fields, message, codes, OpenSSL errors and template."""
+
+    raw: str
+    shapes: list[str]
+    fields: dict[str, str]
+    message: str
+    ah_codes: list[str]
+    openssl: list[OpenSSLError]
+    template: str
+
+    @property
+    def level(self) -> str:
+        """The log level, lower case, '' when the line has none."""
+        return self.fields.get("level", "").lower()
+
+    @property
+    def module(self) -> str:
+        """The httpd module (``ssl``, ``core``), '' when the line has none."""
+        return self.fields.get("module", "").lower()
+
+    def as_json(self) -> dict[str, object]:
+        """A JSON-ready view for ``kb explain``."""
+        return {
+            "shapes": self.shapes,
+            "fields": self.fields,
+            "message": self.message,
+            "ah_codes": self.ah_codes,
+            "openssl": [
+                {"lib": e.lib, "reason": e.reason, "form": e.form, "code": e.code}
+                for e in self.openssl
+            ],
+            "template": self.template,
+        }
+
+
+@dataclass
+class Parsed:
+    """A whole input: its lines, its kind and the signals of all lines together."""
+
+    text: str
+    kind: Kind
+    lines: list[ParsedLine] = field(default_factory=list)
+
+    @property
+    def ah_codes(self) -> list[str]:
+        """Every AH code in order of appearance, without repeats."""
+        return list(dict.fromkeys(c for line in self.lines for c in line.ah_codes))
+
+    @property
+    def openssl(self) -> list[OpenSSLError]:
+        """Every decoded OpenSSL error, first occurrence of each reason."""
+        seen: dict[str, OpenSSLError] = {}
+        for line in self.lines:
+            for error in line.openssl:
+                seen.setdefault(error.reason, error)
+        return list(seen.values())
+
+    @property
+    def reasons(self) -> list[str]:
+        """The decoded OpenSSL reasons (lower case)."""
+        return [e.reason for e in self.openssl]
+
+    @property
+    def message(self) -> str:
+        """The messages of all lines, prefixes removed, one per line."""
+        return "\n".join(line.message for line in self.lines)
+
+    def as_json(self) -> dict[str, object]:
+        """A JSON-ready view for ``kb explain``."""
+        return {"kind": self.kind.value, "lines": [line.as_json() for line in self.lines]}
+
+
+@cache
+def _shapes() -> tuple[Shape, ...]:
+    return tuple(all_shapes())
+
+
+def strip_prefix(line: str) -> tuple[list[str], dict[str, str], str]:
+    """(shape names, fields, message): peel every recognised prefix off ``line``."""
+    names: list[str] = []
+    fields: dict[str, str] = {}
+    message = line
+    for _ in range(3):  # syslog around apache around nothing: never more than this
+        prefix = _first_match(message)
+        if prefix is None:
+            break
+        names.append(prefix.shape)
+        for key, value in prefix.fields.items():
+            fields.setdefault(key, value)
+        message = prefix.message
+    tag = SOURCE_TAG.match(message)
+    if tag is not None:
+        fields.setdefault("source", tag.group()[:-2])
+        message = message[tag.end() :]
+    return names, fields, message
+
+
+def _first_match(line: str) -> Prefix | None:
+    for shape in _shapes():
+        prefix = shape.match(line)
+        if prefix is not None:
+            return prefix
+    return None
+
+
+def parse_line(line: str) -> ParsedLine:
+    """Understand one line (cut to MAX_LINE characters)."""
+    line = line[:MAX_LINE]
+    names, fields, message = strip_prefix(line)
+    codes = ["AH" + c for c in AH_RE.findall(message)]
+    return ParsedLine(
+        raw=line,
+        shapes=names,
+        fields=fields,
+        message=message.strip(),
+        ah_codes=list(dict.fromkeys(codes)),
+        openssl=find_errors(message),
+        template=mask(message.strip()),
+    )
+
+
+def parse(text: str) -> Parsed:
+    """Understand a line, an excerpt or a question."""
+    raw_lines = [ln for ln in text.replace("\r\n", "\n").replace("\r", "\n").split("\n") if ln.strip()]
+    lines = [parse_line(ln) for ln in raw_lines[:MAX_LINES]]
+    return Parsed(text=text, kind=guess_kind(text, lines), lines=lines)
+
+
+def guess_kind(text: str, lines: list[ParsedLine]) -> Kind:
+    """LOG when the text carries log structure or codes; QUESTION for words a person typed."""
+    if any(line.shapes or line.ah_codes or line.openssl for line in lines):
+        return Kind.LOG
+    if len(lines) > 1:
+        return Kind.LOG
+    if _QUESTION.search(text) and not _LOGGISH.search(text):
+        return Kind.QUESTION
+    if _LOGGISH.search(text) or _ERROR_WORDS.search(text):
+        return Kind.LOG
+    return Kind.QUESTION
+
+
+def looks_like_error(line: ParsedLine) -> bool:
+    """True for lines at error level or worse, or with error words (for ``--unmatched``)."""
+    if line.level in ERROR_LEVELS:
+        return True
+    if line.level in QUIET_LEVELS:
+        return False
+    return bool(line.openssl) or _ERROR_WORDS.search(line.message) is not None

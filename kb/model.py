@@ -1,0 +1,101 @@
+"""Data models: what the compiler produces and what queries return."""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+
+
+class SignatureKind(str, Enum):
+    """How a signature is matched against a line."""
+
+    LITERAL = "literal"
+    REGEX = "regex"
+
+
+class Source(BaseModel):
+    """Where an entry was written: file and 1-based line of its heading."""
+
+    model_config = ConfigDict(frozen=True)
+
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+class Signature(BaseModel):
+    """An error string users see: a literal (case- and space-insensitive) or a regex."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: SignatureKind = SignatureKind.LITERAL
+    text: str
+    line: int = 0
+
+
+class Entry(BaseModel):
+    """One FAQ entry: a question, its Markdown answer and the metadata that finds it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    title: str
+    answer: str
+    section: str = ""
+    tags: tuple[str, ...] = ()
+    questions: tuple[str, ...] = ()
+    signatures: tuple[Signature, ...] = ()
+    examples: tuple[str, ...] = ()
+    see_also: tuple[str, ...] = ()
+    source: Source
+    collection: str = ""
+
+    def summary(self, width: int = 160) -> str:
+        """The first paragraph of the answer as plain text, cut to ``width`` characters."""
+        text = _plain(self.answer)
+        return text if len(text) <= width else text[: width - 1].rstrip() + "\u2026"
+
+
+class Hit(BaseModel):
+    """One ranked answer: the entry, its raw score, a 0..1 confidence and why it matched."""
+
+    model_config = ConfigDict(frozen=True)
+
+    entry: Entry
+    score: float
+    confidence: float = Field(ge=0.0, le=1.0)
+    why: dict[str, Any]
+
+    @property
+    def confident(self) -> bool:
+        """True when the confidence reaches the calibrated threshold."""
+        from kb.rank import CONFIDENT
+
+        return self.confidence >= CONFIDENT
+
+    def as_json(self) -> dict[str, Any]:
+        """The JSON-ready form used by ``kb search --json``."""
+        return {
+            "id": self.entry.id,
+            "title": self.entry.title,
+            "score": round(self.score, 4),
+            "confidence": round(self.confidence, 3),
+            "why": self.why,
+            "answer": self.entry.answer,
+        }
+
+
+_MD_NOISE = re.compile(r"```.*?```|`|\*\*|__|\[([^\]]*)\]\([^)]*\)|^#+\s*|^>\s?", re.S | re.M)
+
+
+def _plain(markdown: str) -> str:
+    first = markdown.strip().split("\n\n", 1)[0]
+    text = _MD_NOISE.sub(lambda m: m.group(1) or "", first)
+    return " ".join(text.split())

@@ -1,0 +1,187 @@
+"""Decode OpenSSL errors in every form users paste into one (library, reason) pair.
+
+Forms understood (all seen in real logs):
+
+- 1.0/1.1 ``error:14094412:SSL routines:SSL3_READ_BYTES:sslv3 alert bad certificate``
+- 3.x     ``error:0A000412:SSL routines::sslv3 alert bad certificate`` (function gone)
+- packed codes alone, hex (``0A0000C1``) or decimal (``336109761``, printed by
+  ``SSL Library Error: 336027804 ...`` in httpd 2.2 and by libevent); the library sits in bits
+  24-31 before 3.0 (ERR_PACK: lib<<24 | func<<12 | reason) and in bits 23-30 since 3.0
+  (ERR_LIB_OFFSET 23, reason in the low 23 bits; bit 31 flags a system errno)
+- Python's ``[SSL: SSLV3_ALERT_BAD_CERTIFICATE] sslv3 alert bad certificate``
+- pyOpenSSL's ``('SSL routines', 'SSL3_GET_CLIENT_HELLO', 'no shared cipher')``
+- ``SSL alert number 42`` (the TLS alert's number)
+- X.509 verify results: ``verify error:num=20:...`` and httpd's ``Error (20): ...``
+
+Reasons are compared as lower-case text with folded spaces: the text is the same across
+versions while the packed number is not.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from kb.text import normalise
+
+DATA = Path(__file__).resolve().parent / "data"
+SYSTEM_FLAG = 0x80000000
+
+
+@dataclass(frozen=True)
+class OpenSSLError:
+    """One decoded OpenSSL error: library short name ("" if unknown) and reason text."""
+
+    lib: str
+    reason: str
+    code: int | None
+    form: str
+    text: str
+
+
+@dataclass(frozen=True)
+class _Tables:
+    by_code: dict[tuple[int, int], tuple[str, str]]  # (lib number, reason) -> (lib, reason)
+    lib_by_name: dict[str, int]  # "ssl routines" / "ssl" -> 20
+    lib_short: dict[int, str]  # 20 -> "SSL"
+    reasons: frozenset[str]  # every known reason text
+    by_symbol: dict[str, str]  # "SSLV3_ALERT_BAD_CERTIFICATE" -> "sslv3 alert bad certificate"
+    alerts: dict[int, str]  # 42 -> "sslv3 alert bad certificate"
+    verify: dict[int, str]  # 20 -> "unable to get local issuer certificate"
+
+
+def _rows(name: str) -> list[dict[str, str]]:
+    path = DATA / name
+    if not path.is_file():
+        return []
+    with path.open(encoding="utf-8", newline="") as handle:
+        lines = [line for line in handle if line.strip() and not line.startswith("#")]
+    return list(csv.DictReader(lines, delimiter="\t"))
+
+
+def _symbol(reason: str) -> str:
+    return re.sub(r"[^A-Z0-9]+", "_", reason.upper()).strip("_")
+
+
+@cache
+def tables() -> _Tables:
+    """The reason, library, alert and verify tables from kb/data (loaded once)."""
+    lib_by_name: dict[str, int] = {}
+    lib_short: dict[int, str] = {}
+    for row in _rows("openssl_libs.tsv"):
+        number = int(row["number"])
+        lib_short[number] = row["lib"]
+        for key in ("lib", "name_1x", "name_3x"):
+            if row.get(key):
+                lib_by_name[normalise(row[key])] = number
+    by_code: dict[tuple[int, int], tuple[str, str]] = {}
+    number_of = {short: n for n, short in lib_short.items()}
+    for row in _rows("openssl_reasons.tsv"):
+        lib = row["lib"]
+        if lib in number_of:
+            reason = normalise(row["reason"])
+            by_code.setdefault((number_of[lib], int(row["reason_code"])), (lib, reason))
+    reasons = frozenset(reason for _, reason in by_code.values())
+    alerts = {int(r["number"]): normalise(r["openssl_reason"]) for r in _rows("tls_alerts.tsv")}
+    verify = {int(r["number"]): normalise(r["text"]) for r in _rows("x509_verify.tsv")}
+    by_symbol = {_symbol(reason): reason for reason in reasons}
+    return _Tables(by_code, lib_by_name, lib_short, reasons, by_symbol, alerts, verify)
+
+
+def unpack(code: int, lib_hint: int | None = None) -> tuple[str, str] | None:
+    """(library, reason) for a packed error code of any version, or None if unknown."""
+    t = tables()
+    if code & SYSTEM_FLAG and code <= 0xFFFFFFFF:
+        return ("SYS", f"errno {code & 0x7FFFFFFF}")
+    old = ((code >> 24) & 0xFF, code & 0xFFF)
+    new = ((code >> 23) & 0xFF, code & 0x7FFFFF)
+    candidates = [new, old] if (code >> 12) & 0x7FF == 0 else [old, new]
+    if lib_hint is not None:
+        candidates = [c for c in candidates if c[0] == lib_hint] or candidates
+    for key in candidates:
+        if key in t.by_code:
+            return t.by_code[key]
+    return None
+
+
+_FULL = (
+    r"error:(?P<hex>[0-9A-Fa-f]{8}):(?P<lib>[^:\n]{0,60}):(?P<func>[^:\n]{0,80}):"
+    r"(?P<reason>[^:\n)\]'\"]{0,120})"
+)
+_PATTERNS = re.compile(
+    "|".join(
+        [
+            _FULL,
+            r"\[(?P<pylib>[A-Z][A-Z0-9]{1,15}): (?P<pysym>[A-Z][A-Z0-9_]{2,80})\]",
+            r"\(\s*'(?P<tlib>[^'\n]{1,60}routines)'\s*,\s*'[^'\n]{0,80}'\s*,\s*'(?P<treason>[^'\n]{1,120})'\s*\)",
+            r"alert number (?P<alert>\d{1,3})\b",
+            r"verify error:num=(?P<vnum>\d{1,3})\b",
+            r"Verification: Error \((?P<vnum2>\d{1,3})\)",
+            r"(?<![\w:.])(?P<dec>\d{8,10})(?=:\d{1,5}:|\s+error:|$|\s)",
+            r"(?<![\w:.\-])(?P<bare>0[0-9A-Fa-f]{7}|[1-9A-Fa-f][0-9A-Fa-f]{7})(?![\w:.\-])",
+        ]
+    )
+)
+_NUMBERED_REASON = re.compile(r"reason\((\d+)\)")
+
+
+def find_errors(text: str) -> list[OpenSSLError]:
+    """Every OpenSSL error, alert and verify result in ``text``, decoded; unknown forms skipped."""
+    found: list[OpenSSLError] = []
+    seen: set[str] = set()
+    for match in _PATTERNS.finditer(text):
+        error = _decode(match)
+        if error is not None and error.reason and error.reason not in seen:
+            seen.add(error.reason)
+            found.append(error)
+    return found
+
+
+def _decode(m: re.Match[str]) -> OpenSSLError | None:
+    t = tables()
+    span = m.group()
+    if m.group("hex"):
+        return _decode_full(m, span)
+    if m.group("pysym"):
+        reason = t.by_symbol.get(m.group("pysym"))
+        return OpenSSLError(m.group("pylib"), reason, None, "python", span) if reason else None
+    if m.group("treason"):
+        lib = t.lib_short.get(t.lib_by_name.get(normalise(m.group("tlib")), -1), "")
+        return OpenSSLError(lib, normalise(m.group("treason")), None, "tuple", span)
+    if m.group("alert"):
+        reason = t.alerts.get(int(m.group("alert")))
+        return OpenSSLError("SSL", reason, None, "alert", span) if reason else None
+    number = m.group("vnum") or m.group("vnum2")
+    if number:
+        reason = t.verify.get(int(number))
+        return OpenSSLError("X509", reason, None, "verify", span) if reason else None
+    packed = m.group("dec") or m.group("bare")
+    code = int(packed, 10 if m.group("dec") else 16)
+    if code > 0xFFFFFFFF or code & SYSTEM_FLAG:
+        return None
+    decoded = unpack(code)
+    if decoded is None:
+        return None
+    return OpenSSLError(decoded[0], decoded[1], code, "decimal" if m.group("dec") else "bare", span)
+
+
+def _decode_full(m: re.Match[str], span: str) -> OpenSSLError:
+    t = tables()
+    code = int(m.group("hex"), 16)
+    lib_number = t.lib_by_name.get(normalise(m.group("lib")))
+    decoded = unpack(code, lib_number)
+    reason = normalise(m.group("reason"))
+    numbered = _NUMBERED_REASON.fullmatch(reason)
+    if (not reason or numbered) and decoded:
+        reason = decoded[1]
+    lib = decoded[0] if decoded else t.lib_short.get(lib_number or -1, "")
+    form = "3.x" if (code >> 12) & 0x7FF == 0 and not m.group("func") else "1.x"
+    return OpenSSLError(lib, reason, code, form, span)
+
+
+def is_known_reason(text: str) -> bool:
+    """True when ``text`` is exactly an OpenSSL reason string (any library, any version)."""
+    return normalise(text) in tables().reasons

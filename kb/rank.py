@@ -1,0 +1,195 @@
+"""Query building, scoring, confidence and explanation.
+
+A query is built apart from running it (``build_query`` / ``run``) so ``kb explain`` can show it.
+Score = exact signals (signature > AH code > OpenSSL reason) + BM25F over the analysed text.
+Confidence maps that to 0..1: exact signals give high confidence; text alone gives confidence
+by how much of the query's weight the entry covers, lowered for log lines (an unexplained log
+line is usually noise) and capped where the line itself says it is routine.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from kb.logline import QUIET_LEVELS, Kind, Parsed, parse
+from kb.model import Entry, Hit
+from kb.signals import SignalHit, Signals
+
+if TYPE_CHECKING:
+    from kb.index import TextIndex
+
+CONFIDENT = 0.5
+MAX_QUERY_CHARS = 100_000
+MAX_TERMS = 48
+W_SIGNATURE = 8.0
+W_CODE = 7.0
+W_REASON = 6.0
+W_EXTRA = 1.5  # each further signal of the same entry
+W_TEXT = 4.0  # the best text match adds this much; others in proportion
+_PLACEHOLDER = re.compile(r"<(?:time|url|ip|path|host|str|hex|num)>")
+_AH_TERM = re.compile(r"^ah\d{5}$")
+
+
+@dataclass
+class Query:
+    """What will be run: the parsed input, text terms (field, term, boost) and exact signals."""
+
+    parsed: Parsed
+    terms: list[tuple[str, str, float]]
+    signals: list[SignalHit]
+    caps: list[tuple[str, float]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        """A JSON-ready view for ``kb explain``."""
+        return {
+            "kind": self.parsed.kind.value,
+            "codes": self.parsed.ah_codes,
+            "reasons": self.parsed.reasons,
+            "terms": sorted({t for _, t, _ in self.terms}),
+            "fields": sorted({f for f, _, _ in self.terms}),
+            "caps": [{"why": why, "max": cap} for why, cap in self.caps],
+        }
+
+
+def text_for_terms(parsed: Parsed) -> str:
+    """The words a query searches for: templates without placeholders, plus decoded reasons."""
+    if parsed.kind is Kind.QUESTION:
+        return parsed.text
+    parts = [_PLACEHOLDER.sub(" ", line.template) for line in parsed.lines]
+    return "\n".join(parts + parsed.reasons)
+
+
+def build_query(text: str, signals: Signals, index: TextIndex) -> Query:
+    """Parse ``text`` and build the query that ``run`` executes."""
+    from kb.index import analyze
+
+    parsed = parse(text[:MAX_QUERY_CHARS])
+    terms = [t for t in analyze(text_for_terms(parsed)) if not _AH_TERM.match(t)]
+    triples = index.query_terms(list(dict.fromkeys(terms))[:MAX_TERMS])
+    hits = signals.match(parsed.text, parsed.ah_codes, parsed.reasons)
+    return Query(parsed, triples, hits, _caps(parsed, hits))
+
+
+def _caps(parsed: Parsed, hits: list[SignalHit]) -> list[tuple[str, float]]:
+    """Upper bounds on text-only confidence from what the line says about itself."""
+    if parsed.kind is Kind.QUESTION:
+        return []
+    caps = [("log text without an exact signal", 0.45)]
+    if parsed.ah_codes and not hits:
+        caps.append(("httpd message code that no entry knows", 0.2))
+    if parsed.lines and all(line.level in QUIET_LEVELS for line in parsed.lines if line.level):
+        if any(line.level for line in parsed.lines):
+            caps.append(("routine log level (info/notice/debug)", 0.25))
+    if parsed.lines and all("accesslog" in line.shapes for line in parsed.lines):
+        caps.append(("access-log line", 0.15))
+    return caps
+
+
+def run(query: Query, entries: Sequence[Entry], index: TextIndex, limit: int = 5) -> list[Hit]:
+    """Score candidates from exact signals and the text index; best ``limit`` hits."""
+    exact = _exact_scores(query.signals)
+    matches = {m.doc: m for m in index.search(query.terms, limit=max(limit * 3, 15))}
+    best_text = max((m.score for m in matches.values()), default=0.0)
+    candidates = set(exact) | set(matches)
+    total_weight = sum(index.idf(f, t) * b for f, t, b in query.terms) or 1.0
+    scored = []
+    for doc in candidates:
+        text = matches[doc].score if doc in matches else 0.0
+        text_part = W_TEXT * text / best_text if best_text else 0.0
+        score = exact.get(doc, (0.0, []))[0] + text_part
+        scored.append((score, text, doc))
+    scored.sort(key=lambda item: (-item[0], entries[item[2]].id))
+    hits = []
+    for score, text, doc in scored[:limit]:
+        signal_score, used = exact.get(doc, (0.0, []))
+        terms = _contributions(index, query, matches.get(doc), doc)
+        coverage = sum(index.idf(f, t) * b for f, t, b, _ in terms) / total_weight
+        confidence, capped = _confidence(query, signal_score, coverage, text, best_text)
+        why = _why(query, used, terms, text, coverage, capped)
+        hits.append(Hit(entry=entries[doc], score=score, confidence=confidence, why=why))
+    return hits
+
+
+def _exact_scores(signals: list[SignalHit]) -> dict[int, tuple[float, list[SignalHit]]]:
+    by_entry: dict[int, list[SignalHit]] = defaultdict(list)
+    for hit in signals:
+        by_entry[hit.entry].append(hit)
+    out = {}
+    for doc, hits in by_entry.items():
+        weights = sorted((_weight(h) for h in hits), reverse=True)
+        out[doc] = (weights[0] + W_EXTRA * len(weights[1:4]), hits)
+    return out
+
+
+def _weight(hit: SignalHit) -> float:
+    if hit.kind == "signature":
+        return W_SIGNATURE + 2.0 * min(1.0, len(hit.value) / 40)
+    return W_CODE if hit.kind == "code" else W_REASON
+
+
+def _contributions(
+    index: TextIndex, query: Query, match: Any, doc: int
+) -> list[tuple[str, str, float, float]]:
+    if match is None:
+        return []
+    boosts = {(f, t): b for f, t, b in query.terms}
+    out = []
+    for field_name, term in match.terms:
+        boost = boosts.get((field_name, term), 1.0)
+        out.append((field_name, term, boost, index.term_score(field_name, term, doc, boost)))
+    out.sort(key=lambda item: -item[3])
+    return out
+
+
+def _confidence(
+    query: Query, signal_score: float, coverage: float, text: float, best_text: float
+) -> tuple[float, str]:
+    """(confidence, what capped it or '')."""
+    relative = text / best_text if best_text else 0.0
+    if signal_score > 0:
+        value = 1.0 - math.exp(-signal_score / 5.0)
+        return min(0.99, value + 0.03 * relative), ""
+    value = min(0.9, 0.1 + 0.95 * coverage) * (0.6 + 0.4 * relative)
+    if query.parsed.kind is Kind.QUESTION and len(query.terms) <= 1:
+        value = min(value, 0.4)
+    capped = ""
+    for why, cap in query.caps:
+        if value > cap:
+            value, capped = cap, why
+    return max(0.0, value), capped
+
+
+def _why(
+    query: Query,
+    used: list[SignalHit],
+    terms: list[tuple[str, str, float, float]],
+    text: float,
+    coverage: float,
+    capped: str,
+) -> dict[str, Any]:
+    return {
+        "kind": query.parsed.kind.value,
+        "signals": [
+            {"type": h.kind, "value": h.value, "weight": round(_weight(h), 2)} for h in used
+        ],
+        "text": {
+            "bm25f": round(text, 3),
+            "coverage": round(coverage, 3),
+            "terms": [
+                {"field": f, "term": t, "boost": b, "score": round(s, 3)} for f, t, b, s in terms
+            ],
+        },
+        "capped_by": capped or None,
+    }
+
+
+def search(
+    text: str, entries: Sequence[Entry], signals: Signals, index: TextIndex, limit: int = 5
+) -> list[Hit]:
+    """Build and run a query in one call."""
+    return run(build_query(text, signals, index), entries, index, limit)

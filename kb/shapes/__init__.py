@@ -1,0 +1,41 @@
+"""Log-line shapes: each module recognises one kind of prefix and splits it from the message.
+
+A shape is any object with a ``name`` and a ``match(line) -> Prefix | None`` method (the
+``Shape`` protocol). ``SHAPES`` is tried in order; a prefix that wraps another (syslog around an
+Apache line) is peeled and the rest is tried again, so ``Mar  5 10:12:01 host httpd[1]: [Tue
+...] [ssl:error] ...`` yields both layers' fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+LEVELS = ("emerg", "alert", "crit", "error", "warn", "notice", "info", "debug")
+LEVEL_RE = r"emerg|alert|crit|error|warn(?:ing)?|notice|info|debug|trace[1-8]"
+
+
+@dataclass
+class Prefix:
+    """Fields found in a line's prefix; ``message`` is what follows it."""
+
+    shape: str
+    message: str
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+class Shape(Protocol):
+    """One log shape: a name and a matcher."""
+
+    name: str
+
+    def match(self, line: str) -> Prefix | None:
+        """Split the prefix off ``line``, or None when the line is not of this shape."""
+        ...
+
+
+def all_shapes() -> list[Shape]:
+    """Every shape, most specific first."""
+    from kb.shapes import accesslog, apache22, apache24, syslog
+
+    return [apache24.SHAPE, apache22.SHAPE, syslog.SHAPE, accesslog.SHAPE]

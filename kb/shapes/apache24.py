@@ -1,0 +1,41 @@
+"""Apache httpd 2.4 error log (default ErrorLogFormat).
+
+``[Tue Mar 05 10:12:01.123456 2024] [ssl:error] [pid 1234:tid 5678] ssl_engine_kernel.c(1764):
+(70007)The timeout specified has expired: [client 1.2.3.4:5678] AH02039: ...``; the time and
+pid may be anonymised (``[XXX XXX XX ...]``, ``[pid XXXXX]``) in pasted logs.
+"""
+
+from __future__ import annotations
+
+import re
+
+from kb.shapes import LEVEL_RE, Prefix
+
+_RE = re.compile(
+    r"^\[(?P<time>[^\[\]]{8,48})\] \[(?P<module>[\w-]+):(?P<level>" + LEVEL_RE + r")\]"
+    r"(?: \[pid (?P<pid>[^\]:]+)(?::tid (?P<tid>[^\]]+))?\])?"
+    r"(?: (?P<source>[\w.-]+\.c\(\d+\)):)?"
+    r"(?: (?P<status>\(-?\d+\)[^\[\]:]{0,120}):)?"
+    r"(?: \[(?:client|remote) (?P<client>[^\]]{1,80})\])?"
+    r" ?",
+    re.IGNORECASE,
+)
+
+
+class Apache24:
+    """Apache 2.4 error-log lines: module, level, pid, tid, source tag, APR status, client."""
+
+    name = "apache24"
+
+    def match(self, line: str) -> Prefix | None:
+        m = _RE.match(line)
+        if m is None:
+            return None
+        fields = {k: v for k, v in m.groupdict().items() if v}
+        message = line[m.end() :]
+        if "status" in fields:
+            message = f"{fields['status']}: {message}"
+        return Prefix(self.name, message, fields)
+
+
+SHAPE = Apache24()

@@ -1,0 +1,43 @@
+"""Tokenising that keeps whole identifiers and their parts (no whoosh here: pure and fast)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+# A word: letters/digits joined by _ . - ' (SSL3_READ_BYTES, mod_ssl, pass-phrase, httpd.conf).
+_WORD = re.compile(r"[0-9A-Za-z]+(?:[_.\-'][0-9A-Za-z]+)*")
+_SEP = re.compile(r"[_.\-']")
+# Camel-case humps: SSLCertificateFile -> SSL, Certificate, File; TLSv1 -> TLSv1.
+_HUMP = re.compile(r"[A-Z]+v\d+|[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+\d*|[A-Z]+\d*|\d+[a-z]*")
+MAX_TOKENS = 4096
+
+
+def words(text: str) -> Iterator[str]:
+    """Lower-cased tokens: each whole identifier, then its parts and its joined form.
+
+    ``SSL3_READ_BYTES`` gives ``ssl3_read_bytes ssl3 read bytes ssl3readbytes``;
+    ``SSLCertificateFile`` gives ``sslcertificatefile ssl certificate file``.
+    """
+    count = 0
+    for match in _WORD.finditer(text):
+        word = match.group()
+        lower = word.lower()
+        yield lower
+        count += 1
+        if count >= MAX_TOKENS:
+            return
+        parts = [p for p in _SEP.split(word) if p]
+        if len(parts) > 1:
+            yield "".join(parts).lower()
+        for part in parts:
+            humps = _HUMP.findall(part) if not part.isupper() and not part.islower() else [part]
+            if len(parts) > 1 or len(humps) > 1:
+                for hump in humps:
+                    if hump.lower() != lower:
+                        yield hump.lower()
+
+
+def normalise(text: str) -> str:
+    """Lower case with runs of white space folded to one space (how literal signatures match)."""
+    return " ".join(text.lower().split())

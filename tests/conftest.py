@@ -1,0 +1,76 @@
+"""Shared fixtures: an isolated index cache, the shipped KB, and the --update-golden switch."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kb import KnowledgeBase
+
+HERE = Path(__file__).resolve().parent
+GOLDEN = HERE / "golden"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-golden", action="store_true", help="rewrite golden files")
+    parser.addoption("--run-slow", action="store_true", help="run tests marked slow")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--run-slow") or os.environ.get("KB_RUN_SLOW"):
+        return
+    skip = pytest.mark.skip(reason="slow: use --run-slow or KB_RUN_SLOW=1")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every test run gets its own index cache and data directory, never the user's."""
+    old = {k: os.environ.get(k) for k in ("KB_CACHE_DIR", "KB_DATA_DIR", "KB_PATH")}
+    os.environ["KB_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    os.environ["KB_DATA_DIR"] = str(tmp_path_factory.mktemp("data"))
+    os.environ.pop("KB_PATH", None)
+    yield
+    for key, value in old.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def shipped() -> KnowledgeBase:
+    """The shipped mod_ssl knowledge base."""
+    return KnowledgeBase.default()
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh, empty index cache for one test."""
+    path = tmp_path / "cache"
+    monkeypatch.setenv("KB_CACHE_DIR", str(path))
+    return path
+
+
+@pytest.fixture
+def golden(request: pytest.FixtureRequest) -> Any:
+    """Compare data with tests/golden/NAME.json (rewrite it with --update-golden)."""
+
+    def check(name: str, data: Any) -> None:
+        path = GOLDEN / f"{name}.json"
+        text = json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+        if request.config.getoption("--update-golden") or not path.exists():
+            if not request.config.getoption("--update-golden") and os.environ.get("CI"):
+                pytest.fail(f"golden file {path.name} missing: run pytest --update-golden")
+            path.write_text(text, encoding="utf-8")
+            return
+        assert text == path.read_text(encoding="utf-8"), f"differs from {path}; --update-golden"
+
+    return check

@@ -1,0 +1,121 @@
+"""Compiler: Markdown -> entries (golden files) and file:line errors (exact messages)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kb import ContentError
+from kb.compiler import compile_paths, compile_text, slugify
+
+DATA = Path(__file__).parent / "data" / "faq"
+
+
+def _as_data(path: Path) -> list[dict[str, Any]]:
+    entries = compile_paths([path])
+    out = []
+    for entry in entries:
+        item = entry.model_dump(mode="json")
+        item["source"] = f"{Path(item['source']['file']).name}:{item['source']['line']}"
+        out.append(item)
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in DATA.glob("*.md")))
+def test_compiler_golden(name: str, golden: Any) -> None:
+    golden(f"compile-{name}", _as_data(DATA / f"{name}.md"))
+
+
+def test_plain_faq_needs_no_annotations() -> None:
+    entries = compile_paths([DATA / "plain.md"])
+    assert [(e.id, e.section) for e in entries] == [
+        ("why-does-my-widget-not-connect", "Networking"),
+        ("how-do-i-reset-a-widget", "Networking"),
+        ("why-does-my-widget-get-hot", "Power"),
+    ]
+    assert "#### Note" in entries[1].answer  # deeper headings belong to the answer
+
+
+def test_metadata_block_is_removed_from_the_answer() -> None:
+    entry = compile_paths([DATA / "annotated.md"])[0]
+    assert "```kb" not in entry.answer
+    assert entry.answer == "Turn it off with `GadgetPrompt off`."
+    assert [s.kind.value for s in entry.signatures] == ["literal", "regex"]
+
+
+def test_slugify() -> None:
+    assert slugify("How can I change the pass-phrase?") == "how-can-i-change-the-pass-phrase"
+    assert slugify("Ünïcode ½ title!") == "unicode-12-title"
+    assert slugify("???") == "entry"
+
+
+def _errors(text: str) -> list[str]:
+    with pytest.raises(ContentError) as info:
+        compile_text(text, name="faq.md")
+    return info.value.problems
+
+
+def test_duplicate_id() -> None:
+    text = "# S\n\n## A?\n\nx\n\n```kb\nid: same\n```\n\n## B?\n\ny\n\n```kb\nid: same\n```\n"
+    assert _errors(text) == [
+        "faq.md:11: duplicate id 'same' (first at faq.md:3): give one of them another "
+        "'id:' in its kb block"
+    ]
+
+
+def test_empty_answer() -> None:
+    text = "# S\n\n## A?\n\n```kb\nid: a\n```\n\n## B?\n\ny\n"
+    assert _errors(text) == ["faq.md:3: empty answer for 'A?': write the answer below it"]
+
+
+def test_bad_regex_names_line_and_column() -> None:
+    text = "# S\n\n## A?\n\nx\n\n```kb\nsignatures:\n- re: unclosed (group\n```\n"
+    (problem,) = _errors(text)
+    assert problem.startswith("faq.md:9:16: signature regex does not compile: missing ), ")
+    assert problem.endswith("or write it without 're: ' to match it literally")
+
+
+def test_dangerous_regex_is_rejected() -> None:
+    text = "# S\n\n## A?\n\nx\n\n```kb\nsignatures:\n- re: (a+)+b\n```\n"
+    (problem,) = _errors(text)
+    assert problem.startswith("faq.md:9: signature regex rejected: nested unbounded repeats")
+
+
+def test_unknown_key() -> None:
+    text = "# S\n\n## A?\n\nx\n\n```kb\ncolour: blue\n```\n"
+    assert _errors(text) == [
+        "faq.md:8: unknown metadata key 'colour': use one of examples, id, questions, "
+        "see_also, signatures, tags"
+    ]
+
+
+def test_item_outside_list_and_bad_id() -> None:
+    text = "# S\n\n## A?\n\nx\n\n```kb\n- stray\nid: Not A Slug\n```\n"
+    assert _errors(text) == [
+        "faq.md:8: list item outside a list: put 'signatures:' (or ...) above it",
+        "faq.md:9: bad id 'Not A Slug': use lower-case letters, digits and '-' only",
+    ]
+
+
+def test_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.md"
+    path.write_bytes("# S\n\n## Caf\xe9?\n\nyes\n".encode("latin-1"))
+    with pytest.raises(ContentError) as info:
+        compile_paths([path])
+    assert info.value.problems == [f"{path}:3: not UTF-8 (byte 0xe9): save the file as UTF-8"]
+
+
+def test_missing_path(tmp_path: Path) -> None:
+    missing = tmp_path / "nope"
+    with pytest.raises(ContentError) as info:
+        compile_paths([missing])
+    assert info.value.problems == [
+        f"{missing}:0: no such file or folder: check the path (--kb / KB_PATH)"
+    ]
+
+
+def test_all_problems_are_reported_at_once() -> None:
+    text = "# S\n\n## A?\n\n```kb\nbogus: 1\n```\n\n## B?\n\nb\n\n```kb\nsignatures:\n- re: (\n```\n"
+    assert len(_errors(text)) == 3
