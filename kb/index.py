@@ -18,6 +18,7 @@ import time
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -27,31 +28,48 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     from whoosh import index as whoosh_index
     from whoosh import scoring
-    from whoosh.analysis import StemFilter, StopFilter, Token, Tokenizer
+    from whoosh.analysis import STOP_WORDS, StopFilter, Token, Tokenizer
+    from whoosh.lang.porter import stem
     from whoosh.fields import ID, TEXT, Schema
     from whoosh.filedb.filestore import RamStorage
     from whoosh.query import Or, Term
 
 from kb.errors import IndexStateError
 from kb.model import Entry
-from kb.text import words
+from kb.text import tagged_words
 
 INDEX_FORMAT = "3"
 ENTRIES_FILE = "entries.json"
 STAMP_FILE = "kb-complete"
 
-# Field -> (how its text is made from an entry, query-time boost). Signatures outrank the
-# question, which outranks tags, which outrank the answer (DESIGN.md).
+# Field -> query-time boost, per kind of input. For log text, signatures outrank the question,
+# which outranks tags, which outrank the answer (DESIGN.md). For a question in words the
+# signatures field (error strings and example lines) says little: common words are rare there,
+# so their idf in that field would be misleadingly high.
 FIELDS: dict[str, float] = {
     "signatures": 3.0,
-    "title": 2.5,
+    "title": 2.0,
     "tags": 1.5,
     "answer": 1.0,
 }
+QUESTION_FIELDS: dict[str, float] = {
+    "title": 3.0,
+    "tags": 2.0,
+    "answer": 1.0,
+    "signatures": 0.5,
+}
+# English function words on top of whoosh's list: they carry no topic in a question.
+EXTRA_STOPS = frozenset(
+    "i me my mine myself our ours he she his her they them their what which who whom how why "
+    "where there here do does did doing done get gets got getting but so than too very just "
+    "should would could about into over after before again any all some such only own same "
+    "then once also still now im ive its dont doesnt cant isnt was were been being has had "
+    "having am".split()
+)
 
 
 class _KbTokenizer(Tokenizer):  # type: ignore[misc]
-    """whoosh adapter around kb.text.words (whole identifiers and their parts)."""
+    """whoosh adapter around kb.text.tagged_words: identifiers kept whole, words stemmed."""
 
     def __call__(  # type: ignore[override]
         self,
@@ -67,8 +85,8 @@ class _KbTokenizer(Tokenizer):  # type: ignore[misc]
         **kwargs: Any,
     ) -> Iterator[Token]:
         token = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
-        for pos, word in enumerate(words(value), start_pos):
-            token.text = word
+        for pos, (word, plain) in enumerate(tagged_words(value), start_pos):
+            token.text = _stem(word) if plain else word
             token.boost = 1.0
             token.stopped = False
             if positions:
@@ -78,7 +96,12 @@ class _KbTokenizer(Tokenizer):  # type: ignore[misc]
             yield token
 
 
-ANALYZER = _KbTokenizer() | StopFilter(minsize=2) | StemFilter(cachesize=50000)
+@lru_cache(maxsize=50000)
+def _stem(word: str) -> str:
+    return str(stem(word))
+
+
+ANALYZER = _KbTokenizer() | StopFilter(minsize=2, stoplist=STOP_WORDS | EXTRA_STOPS)
 
 
 def analyze(text: str) -> list[str]:
@@ -149,11 +172,13 @@ class TextIndex:
         """The entry id stored for document ``doc``."""
         return str(self._searcher.stored_fields(doc)["id"])
 
-    def query_terms(self, terms: Iterable[str]) -> list[tuple[str, str, float]]:
+    def query_terms(
+        self, terms: Iterable[str], boosts: dict[str, float] | None = None
+    ) -> list[tuple[str, str, float]]:
         """(field, term, boost) for every field that contains the term at all."""
         out = []
         for term in dict.fromkeys(terms):
-            for field, boost in FIELDS.items():
+            for field, boost in (boosts or FIELDS).items():
                 if (field, term) in self._reader:
                     out.append((field, term, boost))
         return out
@@ -218,7 +243,9 @@ def index_dir(lineage: str, key: str) -> Path:
     return cache_root() / f"idx-{lineage}-{key}"
 
 
-def build_on_disk(entries: Sequence[Entry], lineage: str, key: str) -> Path:
+def build_on_disk(
+    entries: Sequence[Entry], lineage: str, key: str, force: bool = False
+) -> Path:
     """Build into a temporary directory, then rename it into place; prune older builds."""
     final = index_dir(lineage, key)
     root = final.parent
@@ -231,7 +258,7 @@ def build_on_disk(entries: Sequence[Entry], lineage: str, key: str) -> Path:
         payload = json.dumps([e.model_dump(mode="json") for e in entries])
         (tmp / ENTRIES_FILE).write_text(payload, encoding="utf-8")
         (tmp / STAMP_FILE).write_text(key, encoding="utf-8")
-        _replace_dir(tmp, final)
+        _replace_dir(tmp, final, force)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -239,13 +266,14 @@ def build_on_disk(entries: Sequence[Entry], lineage: str, key: str) -> Path:
     return final
 
 
-def _replace_dir(tmp: Path, final: Path) -> None:
+def _replace_dir(tmp: Path, final: Path, force: bool) -> None:
     try:
         os.rename(tmp, final)
     except OSError:
         # Another process finished the same build first (the directory exists and is not
-        # empty), or an old damaged copy sits there: move it aside and retry once.
-        if is_complete(final):
+        # empty), or an old damaged copy sits there, or a forced rebuild replaces it: move
+        # the old one aside and retry once.
+        if is_complete(final) and not force:
             return
         aside = final.with_name(f"{final.name}.old-{os.getpid()}-{time.monotonic_ns()}")
         os.rename(final, aside)

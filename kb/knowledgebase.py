@@ -92,7 +92,7 @@ class KnowledgeBase:
             more = f" (+{len(exc.problems) - 1} more)" if len(exc.problems) > 1 else ""
             fallback.warnings.append(f"{first}{more}; using the last good index")
             return fallback
-        return cls._build(entries, lineage, key)
+        return cls._build(entries, lineage, key, force=rebuild)
 
     @classmethod
     def from_entries(cls, entries: Sequence[Entry]) -> KnowledgeBase:
@@ -100,9 +100,11 @@ class KnowledgeBase:
         return cls(entries, index.build_in_memory(entries))
 
     @classmethod
-    def _build(cls, entries: list[Entry], lineage: str, key: str) -> KnowledgeBase:
+    def _build(
+        cls, entries: list[Entry], lineage: str, key: str, force: bool = False
+    ) -> KnowledgeBase:
         try:
-            path = index.build_on_disk(entries, lineage, key)
+            path = index.build_on_disk(entries, lineage, key, force)
             text, _ = index.open_on_disk(path)
         except (OSError, IndexStateError) as exc:
             reason = getattr(exc, "strerror", None) or str(exc)

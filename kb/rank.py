@@ -66,11 +66,12 @@ def text_for_terms(parsed: Parsed) -> str:
 
 def build_query(text: str, signals: Signals, index: TextIndex) -> Query:
     """Parse ``text`` and build the query that ``run`` executes."""
-    from kb.index import analyze
+    from kb.index import FIELDS, QUESTION_FIELDS, analyze
 
     parsed = parse(text[:MAX_QUERY_CHARS])
     terms = [t for t in analyze(text_for_terms(parsed)) if not _AH_TERM.match(t)]
-    triples = index.query_terms(list(dict.fromkeys(terms))[:MAX_TERMS])
+    boosts = QUESTION_FIELDS if parsed.kind is Kind.QUESTION else FIELDS
+    triples = index.query_terms(list(dict.fromkeys(terms))[:MAX_TERMS], boosts)
     hits = signals.match(parsed.text, parsed.ah_codes, parsed.reasons)
     return Query(parsed, triples, hits, _caps(parsed, hits))
 
@@ -94,25 +95,37 @@ def run(query: Query, entries: Sequence[Entry], index: TextIndex, limit: int = 5
     """Score candidates from exact signals and the text index; best ``limit`` hits."""
     exact = _exact_scores(query.signals)
     matches = {m.doc: m for m in index.search(query.terms, limit=max(limit * 3, 15))}
-    best_text = max((m.score for m in matches.values()), default=0.0)
-    candidates = set(exact) | set(matches)
-    total_weight = sum(index.idf(f, t) * b for f, t, b in query.terms) or 1.0
+    weight = _term_weights(index, query)
+    total = sum(weight.values()) or 1.0
+    text_of = {
+        doc: m.score * (0.4 + 0.6 * sum(weight.get(t, 0.0) for t in {t for _, t in m.terms}) / total)
+        for doc, m in matches.items()
+    }
+    best_text = max(text_of.values(), default=0.0)
     scored = []
-    for doc in candidates:
-        text = matches[doc].score if doc in matches else 0.0
+    for doc in set(exact) | set(matches):
+        text = text_of.get(doc, 0.0)
         text_part = W_TEXT * text / best_text if best_text else 0.0
-        score = exact.get(doc, (0.0, []))[0] + text_part
-        scored.append((score, text, doc))
+        scored.append((exact.get(doc, (0.0, []))[0] + text_part, text, doc))
     scored.sort(key=lambda item: (-item[0], entries[item[2]].id))
     hits = []
     for score, text, doc in scored[:limit]:
         signal_score, used = exact.get(doc, (0.0, []))
         terms = _contributions(index, query, matches.get(doc), doc)
-        coverage = sum(index.idf(f, t) * b for f, t, b, _ in terms) / total_weight
+        coverage = sum(weight.get(t, 0.0) for t in {t for _, t, _, _ in terms}) / total
         confidence, capped = _confidence(query, signal_score, coverage, text, best_text)
         why = _why(query, used, terms, text, coverage, capped)
         hits.append(Hit(entry=entries[doc], score=score, confidence=confidence, why=why))
     return hits
+
+
+def _term_weights(index: TextIndex, query: Query) -> dict[str, float]:
+    """Each distinct query term's weight: its best idf x boost over the fields it occurs in."""
+    weights: dict[str, float] = {}
+    for field_name, term, boost in query.terms:
+        value = index.idf(field_name, term) * boost
+        weights[term] = max(weights.get(term, 0.0), value)
+    return weights
 
 
 def _exact_scores(signals: list[SignalHit]) -> dict[int, tuple[float, list[SignalHit]]]:

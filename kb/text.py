@@ -16,26 +16,39 @@ MAX_TOKENS = 4096
 def words(text: str) -> Iterator[str]:
     """Lower-cased tokens: each whole identifier, then its parts and its joined form.
 
-    ``SSL3_READ_BYTES`` gives ``ssl3_read_bytes ssl3 read bytes ssl3readbytes``;
+    ``SSL3_READ_BYTES`` gives ``ssl3_read_bytes ssl3readbytes ssl3 read bytes``;
     ``SSLCertificateFile`` gives ``sslcertificatefile ssl certificate file``.
     """
+    for token, _ in tagged_words(text):
+        yield token
+
+
+def tagged_words(text: str) -> Iterator[tuple[str, bool]]:
+    """(token, is_plain_word) pairs: identifiers and their joined forms are not plain words
+    (a stemmer must leave them whole); their parts and ordinary words are."""
     count = 0
     for match in _WORD.finditer(text):
         word = match.group()
         lower = word.lower()
-        yield lower
+        parts = [p for p in _SEP.split(word) if p]
+        humps_of = [_humps(p) for p in parts]
+        plain = len(parts) == 1 and len(humps_of[0]) == 1 and word.isalpha()
+        yield lower, plain
         count += 1
         if count >= MAX_TOKENS:
             return
-        parts = [p for p in _SEP.split(word) if p]
         if len(parts) > 1:
-            yield "".join(parts).lower()
-        for part in parts:
-            humps = _HUMP.findall(part) if not part.isupper() and not part.islower() else [part]
-            if len(parts) > 1 or len(humps) > 1:
-                for hump in humps:
-                    if hump.lower() != lower:
-                        yield hump.lower()
+            yield "".join(parts).lower(), False
+        if plain:
+            continue
+        for humps in humps_of:
+            for hump in humps:
+                if hump.lower() != lower:
+                    yield hump.lower(), hump.isalpha()
+
+
+def _humps(part: str) -> list[str]:
+    return _HUMP.findall(part) if not part.isupper() and not part.islower() else [part]
 
 
 def normalise(text: str) -> str:

@@ -1,0 +1,82 @@
+"""Index: cache keyed by content, automatic rebuild, atomic build, last good index kept."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from kb import ContentError, KnowledgeBase
+from kb.index import analyze
+
+FAQ = Path(__file__).parent / "data" / "faq"
+
+
+def _copy(tmp_path: Path) -> Path:
+    target = tmp_path / "faq"
+    shutil.copytree(FAQ, target)
+    return target
+
+
+def _index_dirs(cache: Path) -> list[str]:
+    return sorted(p.name for p in cache.glob("idx-*"))
+
+
+def test_build_once_then_reuse(tmp_path: Path, cache_dir: Path) -> None:
+    content = _copy(tmp_path)
+    first = KnowledgeBase.from_paths([content])
+    assert first.index_location.startswith(str(cache_dir))
+    stamp = (Path(first.index_location) / "kb-complete").stat().st_mtime_ns
+    second = KnowledgeBase.from_paths([content])
+    assert second.index_location == first.index_location
+    assert (Path(second.index_location) / "kb-complete").stat().st_mtime_ns == stamp
+    assert not list(cache_dir.glob("tmp-*"))  # built in a temporary dir, then renamed
+
+
+def test_content_change_rebuilds_and_prunes(tmp_path: Path, cache_dir: Path) -> None:
+    content = _copy(tmp_path)
+    old = KnowledgeBase.from_paths([content]).index_location
+    with (content / "plain.md").open("a", encoding="utf-8") as handle:
+        handle.write("\n### Can widgets swim?\n\nNo.\n")
+    new = KnowledgeBase.from_paths([content])
+    assert new.index_location != old
+    assert new.get("can-widgets-swim").answer == "No."
+    assert _index_dirs(cache_dir) == [Path(new.index_location).name]
+
+
+def test_broken_content_keeps_last_good_index(tmp_path: Path, cache_dir: Path) -> None:
+    content = _copy(tmp_path)
+    good = KnowledgeBase.from_paths([content])
+    (content / "broken.md").write_bytes(b"# S\n\n## Caf\xe9?\n\nx\n")
+    with pytest.raises(ContentError):
+        KnowledgeBase.from_paths([content], strict=True)
+    kept = KnowledgeBase.from_paths([content])
+    assert kept.index_location == good.index_location
+    assert len(kept.warnings) == 1
+    assert "broken.md:3: not UTF-8" in kept.warnings[0]
+    assert kept.warnings[0].endswith("using the last good index")
+    assert kept.search("widget reset")[0].entry.id == "how-do-i-reset-a-widget"
+
+
+def test_forced_rebuild(tmp_path: Path, cache_dir: Path) -> None:
+    content = _copy(tmp_path)
+    first = KnowledgeBase.from_paths([content])
+    stamp = (Path(first.index_location) / "kb-complete").stat().st_mtime_ns
+    again = KnowledgeBase.from_paths([content], rebuild=True)
+    assert again.index_location == first.index_location
+    assert (Path(again.index_location) / "kb-complete").stat().st_mtime_ns != stamp
+
+
+def test_several_collections_combine(tmp_path: Path, cache_dir: Path) -> None:
+    content = _copy(tmp_path)
+    kb = KnowledgeBase.from_paths([content / "plain.md", content / "annotated.md"])
+    assert {e.collection for e in kb.entries()} == {"faq"}
+    assert len(kb) == 5
+
+
+def test_analyzer_keeps_identifiers_and_parts() -> None:
+    terms = analyze("SSLCertificateFile SSL3_READ_BYTES AH02565 0A0000C1")
+    for term in ("sslcertificatefile", "certif", "ssl3_read_bytes", "ssl3", "ah02565",
+                 "0a0000c1"):
+        assert term in terms, term
