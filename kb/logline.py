@@ -28,18 +28,20 @@ _ERROR_WORDS = re.compile(
     re.IGNORECASE,
 )
 _QUESTION = re.compile(
-    r"^\s*(?:how|what|why|where|when|which|who|is|are|can|could|should|do|does|did|will|"
-    r"would|i|my|we|our|help|need|want|tell|explain|list|show)\b|\?\s*$",
+    r"^\s*(?:how|what|why|where|when|which|who|help|explain|tell|list|show)\b|\?\s*$",
     re.IGNORECASE,
 )
-_LOGGISH = re.compile(r"^\s*\[|^\S+\[\d+\]:|\b[A-Z]{2,}_[A-Z_]{3,}\b|\berror:[0-9A-F]{8}|^\w+:\s|\bAH\d{5}\b")
+_LOG_PUNCTUATION = re.compile(r"[\[\]{}<>=\\|]|::|\w:\S|\b[A-Z][A-Z0-9]*_[A-Z0-9_]{3,}\b")
+_PERSON = re.compile(r"\b(?:i|i'm|i've|my|me|we|our|us)\b", re.IGNORECASE)
+_KEYWORDS = re.compile(r"[A-Za-z][A-Za-z0-9-]*(?: [A-Za-z][A-Za-z0-9-]*){0,5}")
 
 
 class Kind(str, Enum):
-    """What the user gave: log text or a question in words."""
+    """What the user gave: log text, a question, or plain words that could be either."""
 
-    LOG = "log"
-    QUESTION = "question"
+    LOG = "log"  # log structure: a prefix, a code, an OpenSSL error, log punctuation
+    QUESTION = "question"  # a question or a few keywords
+    TEXT = "text"  # words without a question's shape ("server doesn't start if ...")
 
 
 @dataclass
@@ -173,16 +175,19 @@ def parse(text: str) -> Parsed:
 
 
 def guess_kind(text: str, lines: list[ParsedLine]) -> Kind:
-    """LOG when the text carries log structure or codes; QUESTION for words a person typed."""
-    if any(line.shapes or line.ah_codes or line.openssl for line in lines):
+    """LOG for text with log structure, QUESTION for a question or a few keywords, TEXT for
+    the rest (pasted tool output such as "no listening sockets available, shutting down" and
+    problem descriptions such as "server doesn't start if the key has a pass phrase" look
+    alike, so ranking treats TEXT like a question but keeps exact signals at full weight)."""
+    if any(line.shapes or line.ah_codes or line.openssl for line in lines) or len(lines) > 1:
         return Kind.LOG
-    if len(lines) > 1:
-        return Kind.LOG
-    if _QUESTION.search(text) and not _LOGGISH.search(text):
+    if _QUESTION.search(text) or _PERSON.search(text):
         return Kind.QUESTION
-    if _LOGGISH.search(text) or _ERROR_WORDS.search(text):
+    if _KEYWORDS.fullmatch(text.strip()) and not _ERROR_WORDS.search(text):
+        return Kind.QUESTION
+    if _LOG_PUNCTUATION.search(text):
         return Kind.LOG
-    return Kind.QUESTION
+    return Kind.TEXT
 
 
 def looks_like_error(line: ParsedLine) -> bool:

@@ -31,6 +31,9 @@ W_CODE = 7.0
 W_REASON = 6.0
 W_EXTRA = 1.5  # each further signal of the same entry
 W_TEXT = 4.0  # the best text match adds this much; others in proportion
+# In a question typed in words, an error string quoted in it is context, not the topic
+# ("I want ADH ciphers but always get 'no shared cipher'"): exact signals only break ties.
+QUESTION_SIGNAL_SCALE = 0.15
 _PLACEHOLDER = re.compile(r"<(?:time|url|ip|path|host|str|hex|num)>")
 _AH_TERM = re.compile(r"^ah\d{5}$")
 
@@ -70,7 +73,7 @@ def build_query(text: str, signals: Signals, index: TextIndex) -> Query:
 
     parsed = parse(text[:MAX_QUERY_CHARS])
     terms = [t for t in analyze(text_for_terms(parsed)) if not _AH_TERM.match(t)]
-    boosts = QUESTION_FIELDS if parsed.kind is Kind.QUESTION else FIELDS
+    boosts = FIELDS if parsed.kind is Kind.LOG else QUESTION_FIELDS
     triples = index.query_terms(list(dict.fromkeys(terms))[:MAX_TERMS], boosts)
     hits = signals.match(parsed.text, parsed.ah_codes, parsed.reasons)
     return Query(parsed, triples, hits, _caps(parsed, hits))
@@ -93,7 +96,8 @@ def _caps(parsed: Parsed, hits: list[SignalHit]) -> list[tuple[str, float]]:
 
 def run(query: Query, entries: Sequence[Entry], index: TextIndex, limit: int = 5) -> list[Hit]:
     """Score candidates from exact signals and the text index; best ``limit`` hits."""
-    exact = _exact_scores(query.signals)
+    scale = QUESTION_SIGNAL_SCALE if query.parsed.kind is Kind.QUESTION else 1.0
+    exact = {d: (s * scale, used) for d, (s, used) in _exact_scores(query.signals).items()}
     matches = {m.doc: m for m in index.search(query.terms, limit=max(limit * 3, 15))}
     weight = _term_weights(index, query)
     total = sum(weight.values()) or 1.0

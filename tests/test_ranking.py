@@ -1,0 +1,110 @@
+"""Ranking: every example ranks its entry first, seed questions find their entry, golden
+top ids, and the regression gate on the public eval set."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kb import KnowledgeBase, default_content_dir
+from kb.rank import CONFIDENT
+
+ROOT = Path(__file__).resolve().parent.parent
+DEV_SET = ROOT.parent / "shared" / "eval" / "dev.jsonl"
+NOISE = [
+    "[Thu Jun 06 08:17:54.258635 2024] [mpm_prefork:notice] [pid 19579] AH00171: Graceful "
+    "restart requested, doing restart",
+    "203.0.113.9 - - [05/Mar/2024:10:12:01 +0100] \"GET /index.html HTTP/1.1\" 200 5120",
+    "[Sat Nov 28 07:04:40.721987 2026] [socache_shmcb:info] [pid 10808:tid 10808] AH00830: "
+    "Shared memory socache initialised",
+]
+
+
+def _examples(kb: KnowledgeBase) -> list[tuple[str, str]]:
+    return [(e.id, example) for e in kb.entries() for example in e.examples]
+
+
+def test_every_example_ranks_its_own_entry_first(shipped: KnowledgeBase) -> None:
+    wrong = []
+    for entry_id, example in _examples(shipped):
+        hit = shipped.search(example, limit=1)[0]
+        if hit.entry.id != entry_id or hit.confidence < CONFIDENT:
+            wrong.append(f"{entry_id}: got {hit.entry.id} {hit.confidence:.2f} <- {example[:90]}")
+    assert not wrong, "\n".join(wrong)
+
+
+def _seed_questions() -> list[tuple[str, str]]:
+    table = default_content_dir() / "mod_ssl" / "required-ids.tsv"
+    with table.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    return [(row["id"], row["seed_question"]) for row in rows]
+
+
+@pytest.mark.parametrize(("entry_id", "question"), _seed_questions())
+def test_seed_question_finds_its_entry(entry_id: str, question: str, shipped: KnowledgeBase) -> None:
+    assert shipped.search(question, limit=1)[0].entry.id == entry_id
+
+
+@pytest.mark.parametrize("line", NOISE)
+def test_routine_lines_stay_silent(line: str, shipped: KnowledgeBase) -> None:
+    hits = shipped.search(line)
+    assert not hits or hits[0].confidence < CONFIDENT
+
+
+def test_ranking_golden(shipped: KnowledgeBase, golden: Any) -> None:
+    """Top-3 ids for every example line and seed question: a ranking change is a diff."""
+    texts = [example for _, example in _examples(shipped)] + [q for _, q in _seed_questions()]
+    golden("ranking", {t[:160]: [h.entry.id for h in shipped.search(t, limit=3)] for t in texts})
+
+
+def test_why_is_json_ready(shipped: KnowledgeBase) -> None:
+    import json
+
+    hit = shipped.search("AH02565: Certificate and private key do not match")[0]
+    data = json.loads(json.dumps(hit.why))
+    assert data["signals"] and data["signals"][0]["type"] in {"code", "signature"}
+    assert {"bm25f", "coverage", "terms"} <= set(data["text"])
+
+
+def _eval_module() -> Any:
+    spec = importlib.util.spec_from_file_location("kb_eval", ROOT / "scripts" / "eval.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.skipif(not DEV_SET.is_file(), reason="../shared/eval/dev.jsonl not beside the repo")
+def test_regression_gate(shipped: KnowledgeBase) -> None:
+    """Slightly below the issue's targets (0.95 / 0.85 / 0.95 / 2%) so ranking never silently
+    regresses; scripts/eval.py prints the real figures."""
+    ev = _eval_module()
+    cases = ev.load_cases(DEV_SET)
+    report = ev.evaluate(ev.kb_ranker(shipped), cases, shipped.entries(), ev.seed_ids(shipped),
+                         CONFIDENT)
+    assert report.rate("log", "top1") >= 0.93
+    assert report.rate("question", "top1") >= 0.82
+    assert report.rate("question", "top3") >= 0.92
+    assert report.noise_fp_rate <= 0.05
+
+
+def test_eval_script_runs(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text(
+        '{"text": "error:0A0000C1:SSL routines::no shared cipher", "kind": "log", '
+        '"expected": ["no-shared-cipher"]}\n'
+        '{"text": "AH00171: Graceful restart requested", "kind": "noise", "expected": []}\n',
+        encoding="utf-8",
+    )
+    assert _eval_module().main([str(cases)]) == 0
+    out = capsys.readouterr().out
+    assert "log       n=  1  top-1 1.000" in out
+    assert "baseline: plain whoosh BM25F" in out
+    assert os.environ["KB_CACHE_DIR"]
