@@ -128,12 +128,28 @@ _PATTERNS = re.compile(
 _NUMBERED_REASON = re.compile(r"reason\((\d+)\)")
 
 
+def canonical(reason: str) -> str:
+    """One spelling per reason: OpenSSL 3.5+ renamed "sslv3 alert X" / "tlsv1 alert X" to
+    "ssl/tls alert X"; map the new name back to the one older versions and most logs use."""
+    reason = normalise(reason)
+    if reason.startswith("ssl/tls alert "):
+        rest = reason[len("ssl/tls alert ") :]
+        known = tables().reasons
+        for old in (f"sslv3 alert {rest}", f"tlsv1 alert {rest}"):
+            if old in known:
+                return old
+    return reason
+
+
 def find_errors(text: str) -> list[OpenSSLError]:
     """Every OpenSSL error, alert and verify result in ``text``, decoded; unknown forms skipped."""
     found: list[OpenSSLError] = []
     seen: set[str] = set()
     for match in _PATTERNS.finditer(text):
         error = _decode(match)
+        if error is not None and error.reason:
+            error = OpenSSLError(error.lib, canonical(error.reason), error.code, error.form,
+                                 error.text)
         if error is not None and error.reason and error.reason not in seen:
             seen.add(error.reason)
             found.append(error)
@@ -184,4 +200,4 @@ def _decode_full(m: re.Match[str], span: str) -> OpenSSLError:
 
 def is_known_reason(text: str) -> bool:
     """True when ``text`` is exactly an OpenSSL reason string (any library, any version)."""
-    return normalise(text) in tables().reasons
+    return canonical(text) in tables().reasons

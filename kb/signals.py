@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from kb.logline import AH_RE
 from kb.model import Entry, Signature, SignatureKind
-from kb.openssl import find_errors, is_known_reason
+from kb.openssl import canonical, find_errors, is_known_reason
 from kb.regexguard import MAX_MATCH_CHARS, literal_runs
 from kb.text import normalise
 from kb.trie import trie_regex
@@ -71,7 +71,7 @@ class Signals:
         self.literals.append(_Literal(position, literal, signature))
         reasons = [e.reason for e in find_errors(signature.text)]
         if not reasons and is_known_reason(literal):
-            reasons = [literal]
+            reasons = [canonical(literal)]
         for reason in reasons:
             _append_once(self.reasons, reason, position)
 
