@@ -157,6 +157,21 @@ def diagnose(args: argparse.Namespace, env: Env) -> int:
     return run(args, env)
 
 
+# -- shell -------------------------------------------------------------------------------
+
+
+def _shell_args(p: argparse.ArgumentParser) -> None:
+    """No options: the shell takes the common --kb / --no-default only."""
+
+
+def shell(args: argparse.Namespace, env: Env) -> int:
+    """kb shell: ask, read, explain and browse at an interactive prompt."""
+    from frontends.shell import run
+
+    run(load(args, env), env)
+    return ExitCode.OK
+
+
 SPECS: list[Spec] = [
     Spec("diagnose", "read error logs and report each problem once, with its remedy",
          _diagnose_args, diagnose),
@@ -166,4 +181,5 @@ SPECS: list[Spec] = [
          explain),
     Spec("lint", "check FAQ Markdown: syntax, ids, signatures, examples", _paths_args, lint),
     Spec("build", "build the search index now (normally automatic)", _paths_args, build),
+    Spec("shell", "interactive prompt: ask, read answers, explain and browse", _shell_args, shell),
 ]

@@ -8,6 +8,7 @@ and ``plain_loop`` (one input per line, no prompt_toolkit) for pipes and ``TERM=
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import io
 import re
@@ -16,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, TextIO, cast
 
 from frontends.render import clean, hit_lines, write_markdown
 from kb import Entry, Hit, KbError, KnowledgeBase
@@ -38,16 +39,16 @@ Size = Callable[[], tuple[int, int]]  # (columns, rows) of the terminal
 LIMIT = 5
 PROMPT = "kb> "
 
-COMMANDS: dict[str, str] = {
-    ":show": "N      read answer N of the last list (or :show ID); N alone does the same",
-    ":why": "N       why answer N matched (signals and words)",
-    ":related": "N   entries related to answer N",
-    ":sections": "[NAME]  list sections, or the entries of one",
-    ":tags": "[NAME]  list tags, or the entries with one",
-    ":help": "        this help",
-    ":quit": "        leave the shell (also Ctrl-D)",
+COMMANDS: dict[str, tuple[str, str]] = {  # name: (arguments, what it does)
+    ":show": ("N", "read answer N (N alone does the same; or :show ID)"),
+    ":why": ("N", "why answer N matched: exact signals and words"),
+    ":related": ("N", "the entries related to answer N"),
+    ":sections": ("[NAME]", "list the sections, or the entries of one"),
+    ":tags": ("[NAME]", "list the tags, or the entries with one"),
+    ":help": ("", "this help"),
+    ":quit": ("", "leave the shell (also Ctrl-D)"),
 }
-_ALIASES = {":q": ":quit", ":exit": ":quit", ":h": ":help", "?": ":help", ":s": ":show"}
+_ALIASES = {":q": ":quit", ":exit": ":quit", ":h": ":help", "?": ":help"}
 
 # Directive names offered for completion: mod_ssl's own (SSLCertificateFile, ...) and the core
 # directives that SSL answers keep naming.
@@ -133,7 +134,7 @@ class ShellSession:
         if entry.see_also:
             markdown += "\nSee also: " + ", ".join(f"`{ref}`" for ref in entry.see_also) + "\n"
         rendered = io.StringIO()
-        width = min(self.size()[0], 100) if self.size else None
+        width = self._width() if self.size else None
         write_markdown(rendered, markdown, rich=self.rich, width=width)
         text = rendered.getvalue()
         if self.pager and self.size and text.count("\n") >= self.size()[1] - 1:
@@ -173,7 +174,7 @@ class ShellSession:
     def help(self, arg: str = "") -> None:
         """The command list."""
         lines = ["Type a question or paste log lines to search. Numbers refer to the last list."]
-        lines += [f"  {name} {usage}" for name, usage in COMMANDS.items()]
+        lines += [f"  {f'{name} {args}':<16} {does}" for name, (args, does) in COMMANDS.items()]
         lines.append("Ctrl-C cancels the current input; Ctrl-D leaves.")
         self._say(*lines)
 
@@ -220,7 +221,8 @@ class ShellSession:
         self._list(groups[chosen])
 
     def _width(self) -> int:
-        return min(self.size()[0], 100) if self.size else 80
+        # one column less than the screen: the pager needs it for its scroll bar
+        return max(20, min(self.size()[0] - 1, 100)) if self.size else 80
 
 
 def group_entries(
@@ -291,7 +293,7 @@ def _completer(kb: KnowledgeBase) -> Completer:
             if text.startswith(":"):
                 name, space, arg = text.partition(" ")
                 if not space:
-                    yield from _starting(name, list(COMMANDS), COMMANDS)
+                    yield from _starting(name, COMMANDS, {k: v[1] for k, v in COMMANDS.items()})
                 elif name in self.names:
                     yield from _starting(arg, self.names[name])
                 return
@@ -343,10 +345,8 @@ def open_history(directory: Path) -> History:
     class SafeFileHistory(FileHistory):
         # A disk that fills up or a file made read-only mid-session must not end the shell.
         def store_string(self, string: str) -> None:
-            try:
+            with contextlib.suppress(OSError):
                 super().store_string(string)
-            except OSError:
-                pass
 
     path = directory / "shell_history"
     try:
@@ -365,15 +365,15 @@ def open_history(directory: Path) -> History:
 _OSC = re.compile(r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
 
 
-def page(text: str, *, input: Input | None = None, output: Output | None = None) -> None:
+def page(text: str, *, term_in: Input | None = None, term_out: Output | None = None) -> None:
     """Show ``text`` (ANSI colours allowed) full screen, scrollable; q, Escape or Ctrl-C return."""
     from prompt_toolkit.application import Application
-    from prompt_toolkit.formatted_text import ANSI, fragment_list_to_text, to_formatted_text
+    from prompt_toolkit.formatted_text import fragment_list_to_text
     from prompt_toolkit.layout import FormattedTextControl, HSplit, Layout, Window
     from prompt_toolkit.lexers import Lexer
     from prompt_toolkit.widgets import TextArea
 
-    lines = [to_formatted_text(ANSI(line)) for line in _OSC.sub("", text).rstrip("\n").split("\n")]
+    lines = styled_lines(text)
 
     class Styled(Lexer):
         def lex_document(self, document: Document) -> Callable[[int], StyleAndTextTuples]:
@@ -384,9 +384,16 @@ def page(text: str, *, input: Input | None = None, output: Output | None = None)
     status = FormattedTextControl(" q: back   up/down, PgUp/PgDn, space: scroll")
     layout = Layout(HSplit([area, Window(status, height=1, style="reverse")]), area)
     app: Application[None] = Application(
-        layout=layout, key_bindings=_pager_keys(), full_screen=True, input=input, output=output
+        layout=layout, key_bindings=_pager_keys(), full_screen=True, input=term_in, output=term_out
     )
     app.run()
+
+
+def styled_lines(text: str) -> list[StyleAndTextTuples]:
+    """Each line of ANSI-coloured ``text`` as prompt_toolkit fragments (OSC sequences dropped)."""
+    from prompt_toolkit.formatted_text import ANSI, to_formatted_text
+
+    return [to_formatted_text(ANSI(line)) for line in _OSC.sub("", text).rstrip("\n").split("\n")]
 
 
 def _pager_keys() -> KeyBindings:
@@ -424,8 +431,8 @@ def prompt_loop(
     *,
     history: History,
     rich: bool = False,
-    input: Input | None = None,
-    output: Output | None = None,
+    term_in: Input | None = None,
+    term_out: Output | None = None,
 ) -> None:
     """The interactive shell on a terminal, until Ctrl-D or :quit."""
     from prompt_toolkit import PromptSession
@@ -438,15 +445,15 @@ def prompt_loop(
         auto_suggest=AutoSuggestFromHistory(),
         bottom_toolbar=toolbar,
         reserve_space_for_menu=5,  # room for completions without crowding a 24-line window
-        input=input,
-        output=output,
+        input=term_in,
+        output=term_out,
     )
 
     def size() -> tuple[int, int]:
         rows_columns = session.output.get_size()
         return rows_columns.columns, rows_columns.rows
 
-    pager = partial(page, input=session.input, output=session.output)
+    pager = partial(page, term_in=session.input, term_out=session.output)
     shell = ShellSession(kb, out, rich=rich, size=size, pager=pager)
     shell.out.write(f"kb shell: {_line(kb.name)}, {len(kb)} entries. "
                     "Type a question or paste log lines; :help for commands.\n")
@@ -457,8 +464,11 @@ def prompt_loop(
             continue  # Ctrl-C drops the current input, not the shell
         except EOFError:
             return
-        if not _guarded(shell, line):
-            return
+        try:
+            if not shell.handle(line):
+                return
+        except KeyboardInterrupt:
+            shell.out.write("interrupted\n\n")
 
 
 def plain_loop(shell: ShellSession, lines: IO[str], *, prompt: str = "") -> None:
@@ -469,21 +479,12 @@ def plain_loop(shell: ShellSession, lines: IO[str], *, prompt: str = "") -> None
             shell.out.flush()
         try:
             line = lines.readline()
+            if not line or not shell.handle(line):
+                return
         except KeyboardInterrupt:
             if not prompt:
                 raise  # Ctrl-C on a pipe stops the run, as in any filter
             shell.out.write("\n")
-            continue
-        if not line or not _guarded(shell, line):
-            return
-
-
-def _guarded(shell: ShellSession, line: str) -> bool:
-    try:
-        return shell.handle(line)
-    except KeyboardInterrupt:
-        shell.out.write("interrupted\n\n")
-        return True
 
 
 def run(kb: KnowledgeBase, env: Env) -> None:
@@ -495,7 +496,8 @@ def run(kb: KnowledgeBase, env: Env) -> None:
 
         history = open_history(data_dir(env.environ))
         prompt_loop(kb, env.stdout, history=history, rich=env.color,
-                    input=create_input(env.stdin), output=create_output(env.stdout))
+                    term_in=create_input(cast(TextIO, env.stdin)),
+                    term_out=create_output(cast(TextIO, env.stdout)))
         return
     shell = ShellSession(kb, env.stdout, rich=env.color)
     plain_loop(shell, env.stdin, prompt=PROMPT if env.stdin_isatty else "")

@@ -31,7 +31,7 @@ _QUESTION = re.compile(
     r"^\s*(?:how|what|why|where|when|which|who|help|explain|tell|list|show)\b|\?\s*$",
     re.IGNORECASE,
 )
-_LOG_PUNCTUATION = re.compile(r"[\[\]{}<>=\\|]|::|\w:\S|\b[A-Z][A-Z0-9]*_[A-Z0-9_]{3,}\b")
+_LOG_PUNCTUATION = re.compile(r"[\[\]{}<>=\\|]|::|\w:\S|:\s*$|\b[A-Z][A-Z0-9]*_[A-Z0-9_]{3,}\b")
 _PERSON = re.compile(r"\b(?:i|i'm|i've|my|me|we|our|us)\b", re.IGNORECASE)
 _KEYWORDS = re.compile(r"[A-Za-z][A-Za-z0-9-]*(?: [A-Za-z][A-Za-z0-9-]*){0,5}")
 

@@ -38,13 +38,16 @@ MASKS: list[tuple[str, str]] = [
     # IPv4 with optional port, before numbers.
     ("ip", r"\b(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?\b"),
     # Bare IPv6 (at least two colons and a hex group): 2001:db8::1, fe80::1.
-    ("ip", r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){2,7}[0-9A-Fa-f]{0,4}(?:/\d+)?(?![\w:])|(?<![\w:])::1?\b"),
+    # (needs a '::' or four groups, so clock times like 10:12:01 are not taken for one).
+    ("ip", r"(?<![\w:])(?=[0-9A-Fa-f:]*::|(?:[0-9A-Fa-f]{1,4}:){4})[0-9A-Fa-f]{0,4}"
+           r"(?::[0-9A-Fa-f]{0,4}){2,7}(?:/\d+)?(?![\w:])"),
     # Absolute paths (Unix and Windows) before host names: /etc/apache2/ssl/a.crt, C:/wamp/...
     ("path", r"(?<![\w.<>/])(?:[A-Za-z]:)?/(?:[\w.@%+~-]+/)*[\w.@%+~-]*"),
     # Host names (two or more labels with a TLD-ish end) with optional :port[:n] vhost suffix.
     ("host", r"\b(?:[A-Za-z0-9-]{1,63}\.)+(?:[A-Za-z]{2,24}|test|local|lan)(?::\d{1,5}(?::\d+)?)?\b"),
     # Quoted values that are variable (contain a digit, dot, slash or space); 'SSLEngine' stays.
-    ("str", r"'[^'\n]{0,200}[\d./ ][^'\n]{0,200}'|\"[^\"\n]{0,200}[\d./ ][^\"\n]{0,200}\""),
+    ("str", r"(?<![\w'])'[^'\n]{0,200}[\d./ ][^'\n]{0,200}'(?!\w)"
+            r"|(?<![\w\"])\"[^\"\n]{0,200}[\d./ ][^\"\n]{0,200}\"(?!\w)"),
     # Hex runs (serials, session ids, addresses): 6+ hex digits with a digit, or 0x...
     ("hex", r"\b0x[0-9A-Fa-f]+\b|\b(?=[0-9A-Fa-f]*\d)(?=[0-9A-Fa-f]*[A-Fa-f])[0-9A-Fa-f]{6,}\b"),
     # Numbers last: pids, ports, sizes, counts. Packed OpenSSL codes in decimal are kept.

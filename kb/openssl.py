@@ -176,12 +176,14 @@ def _decode(m: re.Match[str]) -> OpenSSLError | None:
         return OpenSSLError("X509", reason, None, "verify", span) if reason else None
     packed = m.group("dec") or m.group("bare")
     code = int(packed, 10 if m.group("dec") else 16)
-    if code > 0xFFFFFFFF or code & SYSTEM_FLAG:
-        return None
-    decoded = unpack(code)
+    decoded = unpack(code) if code <= 0xFFFFFFFF and not code & SYSTEM_FLAG else None
+    if decoded is None and m.group("dec") and len(packed) == 8:
+        code = int(packed, 16)  # an all-digit hex code such as 14094412
+        decoded = unpack(code) if not code & SYSTEM_FLAG else None
     if decoded is None:
         return None
-    return OpenSSLError(decoded[0], decoded[1], code, "decimal" if m.group("dec") else "bare", span)
+    form = "decimal" if m.group("dec") and int(packed) == code else "bare"
+    return OpenSSLError(decoded[0], decoded[1], code, form, span)
 
 
 def _decode_full(m: re.Match[str], span: str) -> OpenSSLError:

@@ -168,10 +168,11 @@ def _confidence(
 ) -> tuple[float, str]:
     """(confidence, what capped it or '')."""
     relative = text / best_text if best_text else 0.0
-    if signal_score > 0:
-        value = 1.0 - math.exp(-signal_score / 5.0)
-        return min(0.99, value + 0.03 * relative), ""
+    signal = 1.0 - math.exp(-signal_score / 5.0) if signal_score > 0 else 0.0
+    if signal and query.parsed.kind is not Kind.QUESTION:
+        return min(0.99, signal + 0.03 * relative), ""
     value = min(0.9, 0.1 + 0.95 * coverage) * (0.6 + 0.4 * relative)
+    value = max(value, signal)
     if query.parsed.kind is Kind.QUESTION and len(query.terms) <= 1:
         value = min(value, 0.4)
     capped = ""

@@ -1,0 +1,120 @@
+"""Log understanding: one real line per shape, OpenSSL forms across versions, masks."""
+
+from __future__ import annotations
+
+import pytest
+
+from kb.logline import Kind, parse, parse_line
+from kb.masks import MASKS, mask
+from kb.openssl import find_errors, unpack
+
+SHAPES = [
+    # (line, shapes, fields subset, message start)
+    ("[Tue Mar 05 10:12:01.123456 2024] [ssl:error] [pid 1234:tid 5678] [client 1.2.3.4:5678] "
+     "AH02039: Certificate Verification: Error (20): unable to get local issuer certificate",
+     ["apache24"], {"module": "ssl", "level": "error", "pid": "1234", "tid": "5678",
+                    "client": "1.2.3.4:5678"}, "AH02039: Certificate"),
+    ("[Fri Jan 09 17:22:13.370617 2015] [ssl:debug] [pid 4570] ssl_engine_kernel.c(1844): "
+     "[client 192.168.56.1:54654] AH02041: Protocol: TLSv1.2",
+     ["apache24"], {"source": "ssl_engine_kernel.c(1844)", "client": "192.168.56.1:54654"},
+     "AH02041: Protocol"),
+    ("[Fri Jan 09 17:21:58.429298 2015] [ssl:info] [pid 4559] (70007)The timeout specified has "
+     "expired: [client 192.168.56.1:54653] AH01991: SSL input filter read failed.",
+     ["apache24"], {"level": "info"}, "(70007)The timeout specified has expired: AH01991"),
+    ("[Tue Mar 05 10:12:01 2004] [error] [client 1.2.3.4] Invalid method in request \\x16\\x03\\x01",
+     ["apache22"], {"level": "error", "client": "1.2.3.4"}, "Invalid method"),
+    ("Mar  5 10:12:01 host httpd[123]: AH00526: Syntax error on line 64 of /etc/httpd.conf:",
+     ["syslog"], {"host": "host", "program": "httpd", "pid": "123"}, "AH00526: Syntax"),
+    ("2024-03-05T10:12:01.123456+01:00 web1 apache2[77]: [Tue Mar 05 10:12:01.123456 2024] "
+     "[ssl:emerg] [pid 77] AH02572: Failed to configure at least one certificate and key",
+     ["syslog", "apache24"], {"program": "apache2", "module": "ssl", "level": "emerg"},
+     "AH02572: Failed"),
+    ('203.0.113.9 - - [26/Nov/2015:14:10:37 +0100] "\\x16\\x03\\x01" 400 226',
+     ["accesslog"], {"client": "203.0.113.9", "status": "400"}, '"\\x16'),
+]
+
+
+@pytest.mark.parametrize(("line", "shapes", "fields", "start"), SHAPES)
+def test_shapes(line: str, shapes: list[str], fields: dict[str, str], start: str) -> None:
+    parsed = parse_line(line)
+    assert parsed.shapes == shapes
+    assert fields.items() <= parsed.fields.items()
+    assert parsed.message.startswith(start)
+
+
+SAME = [
+    "error:14094412:SSL routines:SSL3_READ_BYTES:sslv3 alert bad certificate",
+    "error:14094412:SSL routines:ssl3_read_bytes:sslv3 alert bad certificate",
+    "error:0A000412:SSL routines::sslv3 alert bad certificate",
+    "error:0A000412:SSL routines::ssl/tls alert bad certificate",
+    "SSL alert number 42",
+    "ssl.SSLError: [SSL: SSLV3_ALERT_BAD_CERTIFICATE] sslv3 alert bad certificate (_ssl.c:897)",
+    "14094412",
+    "0A000412",
+]
+
+
+@pytest.mark.parametrize("text", SAME)
+def test_openssl_forms_mean_the_same(text: str) -> None:
+    (error,) = find_errors(text)
+    assert (error.lib, error.reason) == ("SSL", "sslv3 alert bad certificate")
+
+
+def test_packed_codes_across_versions() -> None:
+    assert unpack(0x1408A0C1) == ("SSL", "no shared cipher")  # 1.x: lib << 24
+    assert unpack(0x0A0000C1) == ("SSL", "no shared cipher")  # 3.x: lib << 23
+    assert unpack(336109761) == unpack(0x1408A0C1)
+    assert unpack(0x80000002) == ("SYS", "errno 2")
+    (error,) = find_errors("Error from bufferevent: 0:- 336109761:193:no shared cipher:20:SSL")
+    assert error.reason == "no shared cipher"
+
+
+def test_verify_and_tuple_forms() -> None:
+    assert find_errors("verify error:num=20:unable to get local issuer certificate")[0].reason == (
+        "unable to get local issuer certificate")
+    tuple_form = "[('SSL routines','SSL3_GET_CLIENT_HELLO', 'no shared cipher')]"
+    assert find_errors(tuple_form)[0].reason == "no shared cipher"
+
+
+MASK_ROWS = [
+    ("AH02565 at 10:12", "AH02565 at <num>:<num>"),
+    ("error:0A0000C1:SSL routines", "error:0A0000C1:SSL routines"),
+    ("SSL alert number 42", "SSL alert number 42"),
+    ("[Tue Mar 05 10:12:01.123456 2024]", "[<time>]"),
+    ("at 2024-03-05T10:12:01Z", "at <time>"),
+    ("[26/Nov/2015:14:10:37 +0100]", "[<time>]"),
+    ("Mar  5 10:12:01 host", "<time> host"),
+    ("see https://x.example/a?b=1", "see <url>"),
+    ("bind [::]:443", "bind <ip>"),
+    ("client 203.0.113.7:51234", "client <ip>"),
+    ("from 2001:db8::1 now", "from <ip> now"),
+    ("file /etc/apache2/ssl/a.crt", "file <path>"),
+    ("host www.example.test:443:0 x", "host <host> x"),
+    ("Invalid command 'SSLEngine' and 'a b'", "Invalid command 'SSLEngine' and <str>"),
+    ("serial 03B111D4C2DA", "serial <hex>"),
+    ("pid 1234", "pid <num>"),
+]
+
+
+def test_every_mask_row_has_a_test() -> None:
+    assert len(MASKS) <= len(MASK_ROWS)
+
+
+@pytest.mark.parametrize(("text", "expected"), MASK_ROWS)
+def test_mask_rows(text: str, expected: str) -> None:
+    assert mask(text) == expected
+    assert mask(expected) == expected  # idempotent
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("how do I remove the pass phrase?", Kind.QUESTION),
+        ("pass phrase at startup", Kind.QUESTION),
+        ("Enter PEM pass phrase:", Kind.LOG),
+        ("no listening sockets available, shutting down", Kind.TEXT),
+        ("[Tue Mar 05 10:12:01 2004] [error] x", Kind.LOG),
+    ],
+)
+def test_kind(text: str, kind: Kind) -> None:
+    assert parse(text).kind is kind
