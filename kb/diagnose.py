@@ -168,8 +168,11 @@ class Diagnoser:
         lowered = block.lower() if block.isascii() else None
         spans = self._candidate_spans(block, lowered)
         new: list[Problem] = []
+        counted, newlines = 0, 0
         for start, end in spans:
-            number = base + block.count("\n", 0, start) + 1
+            newlines += block.count("\n", counted, start)  # incremental: linear per block
+            counted = start
+            number = base + newlines + 1
             problem = self._line(block[start:end], number)
             if problem is not None:
                 new.append(problem)
