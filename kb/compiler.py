@@ -140,7 +140,7 @@ def _compile_source(
         problems.add(where, line, "NUL byte in a Markdown file: remove it")
         return []
     text = text.removeprefix("\ufeff")
-    lines = text.splitlines()
+    lines = text.split("\n")  # as markdown-it counts lines (not str.splitlines' \x0b, \u2028 ...)
     headings, fences = _blocks(MarkdownIt("commonmark").parse(text))
     level = _question_level(headings, fences)
     if level is None:
@@ -341,6 +341,9 @@ def _signature(item: str, line_no: int, where: str, problems: _Problems) -> Sign
         return None
     except RegexRejected as exc:
         problems.add(where, line_no, f"signature regex rejected: {exc}")
+        return None
+    except (OverflowError, ValueError) as exc:  # sizes re cannot represent, bad flag mixes
+        problems.add(where, line_no, f"signature regex does not compile: {exc}: fix the pattern")
         return None
     return Signature(kind=SignatureKind.REGEX, text=pattern, line=line_no)
 

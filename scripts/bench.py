@@ -1,0 +1,613 @@
+#!/usr/bin/env python3
+"""Speed figures of kb, each beside a baseline measured in the same run, as a ratio.
+
+    python scripts/bench.py [--quick] [--json] [--only SECTION ...]
+
+The machine may be shared and noisy, so absolute times drift between runs; a ratio to a
+baseline timed in the same run, interleaved with it and taken as the median of repeats, drifts
+much less. Sections (targets from the performance issue in brackets):
+
+- search:   KnowledgeBase.default().search latency, p50 [<= 2 ms] and p99 [<= 10 ms], over every
+            example line and entry title of the shipped FAQ plus routine log lines; baseline:
+            a plain whoosh BM25F query over the same entries (scripts/eval.py's baseline).
+- big:      the same on a generated 10,000-entry KB [p50 <= 20 ms], with its build time.
+- process:  a whole `kb search` process on a warm cache [<= 150 ms]; baseline `python -c pass`.
+- open:     KnowledgeBase.default() in a fresh process, cold (empty cache) and warm [< 50 ms].
+- diagnose: `kb diagnose FILE --brief` on a generated 1,000,000-line log: lines/s
+            [>= 500,000] and peak RSS [<= 150 MB]; baselines `grep -c -E` for error levels and a
+            naive loop of one kb search per line (timed on 5,000 lines, extrapolated).
+
+Every child process gets KB_CACHE_DIR in a temporary directory: the user's cache is never read
+or written. ``--quick`` uses 100,000 log lines, a 2,000-entry KB and fewer repeats (~1 min).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import make_log  # noqa: E402
+
+from kb import Entry, KnowledgeBase  # noqa: E402
+
+Section = Literal["search", "big", "process", "open", "diagnose"]
+SECTIONS: tuple[Section, ...] = ("search", "big", "process", "open", "diagnose")
+GREP_PATTERN = r"\[(error|crit|alert|emerg)\]|:(error|crit|alert|emerg)\]"
+PROCESS_QUERY = "AH02565: Certificate and private key do not match"
+NAIVE_SAMPLE = 5000
+BIG_QUERIES = 100  # query texts timed on the generated KB
+
+
+@dataclass
+class Sizes:
+    """How big and how often: full run or --quick."""
+
+    log_lines: int
+    big_entries: int
+    rounds: int  # in-process latency rounds
+    processes: int  # runs of each short subprocess
+    diagnose_runs: int
+
+
+FULL = Sizes(log_lines=1_000_000, big_entries=10_000, rounds=7, processes=11, diagnose_runs=3)
+QUICK = Sizes(log_lines=100_000, big_entries=2_000, rounds=3, processes=5, diagnose_runs=2)
+
+
+@dataclass
+class Figure:
+    """One measured figure, its baseline and target."""
+
+    name: str
+    value: float
+    unit: str
+    baseline: str = ""
+    baseline_value: float | None = None
+    ratio: float | None = None  # value / baseline_value
+    target: str = ""
+    ok: bool | None = None  # None: no target
+
+
+@dataclass
+class Result:
+    """The figures of one section and how they were measured."""
+
+    section: str
+    how: str
+    figures: list[Figure] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, figure: Figure) -> Figure:
+        self.figures.append(figure)
+        return figure
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-quantile (0..1) by nearest rank; values need not be sorted."""
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, round(q * (len(ordered) - 1))))
+    return ordered[rank]
+
+
+def time_each(fn: Callable[[str], object], texts: Sequence[str]) -> list[float]:
+    """Seconds per call of fn(text), one measurement per text."""
+    out = []
+    clock = time.perf_counter
+    for text in texts:
+        start = clock()
+        fn(text)
+        out.append(clock() - start)
+    return out
+
+
+def child_env(cache: Path) -> dict[str, str]:
+    """The environment of every child: our cache, no extra content, no colour."""
+    env = dict(os.environ)
+    env["KB_CACHE_DIR"] = str(cache)
+    env.pop("KB_PATH", None)
+    env["NO_COLOR"] = "1"
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
+    return env
+
+
+@dataclass
+class Run:
+    """One finished child process."""
+
+    seconds: float
+    max_rss_mb: float
+    returncode: int
+
+
+def run_child(argv: Sequence[str], env: dict[str, str], stdin: int | None = None) -> Run:
+    """Run argv with stdout to /dev/null; wall time and this child's own peak RSS (wait4)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, stdin=stdin, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    if proc.stderr:
+        proc.stderr.close()
+    if proc.returncode not in (0, 1):
+        raise RuntimeError(f"{' '.join(argv)} exited {proc.returncode}: {err.strip()[:500]}")
+    # ru_maxrss is in KiB on Linux (bytes on macOS).
+    scale = 1 / 1024 if sys.platform != "darwin" else 1 / (1024 * 1024)
+    return Run(seconds, usage.ru_maxrss * scale, proc.returncode)
+
+
+def child_output(argv: Sequence[str], env: dict[str, str]) -> str:
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    if done.returncode not in (0, 1):
+        raise RuntimeError(f"{' '.join(argv)} exited {done.returncode}: {done.stderr[:500]}")
+    return done.stdout
+
+
+def kb_command() -> list[str]:
+    """The installed ``kb`` script next to this interpreter, else ``python -m frontends.cli``."""
+    script = Path(sys.executable).parent / "kb"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "frontends.cli"]
+
+
+def progress(message: str) -> None:
+    sys.stderr.write(f"bench: {message}\n")
+    sys.stderr.flush()
+
+
+# -- the baseline ranker -----------------------------------------------------------------------
+
+
+def plain_whoosh(entries: Sequence[Entry]) -> Callable[[str], object]:
+    """A plain whoosh BM25F query over title + answer (as in scripts/eval.py), in memory.
+
+    Why this baseline: it is the library kb wraps, doing the same kind of work in the same
+    interpreter, so kb/baseline is kb's own cost (log parsing, exact signals, confidence) and
+    noise on a shared machine moves both alike. A ``re.search`` of one literal would time a C
+    loop a thousand times faster, and its ratio would mostly measure interpreter overhead.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from whoosh import scoring
+        from whoosh.analysis import StemmingAnalyzer
+        from whoosh.fields import ID, TEXT, Schema
+        from whoosh.filedb.filestore import RamStorage
+        from whoosh.query import Or, Term
+
+    analyzer = StemmingAnalyzer()
+    schema = Schema(id=ID(stored=True), title=TEXT(analyzer=analyzer, field_boost=2.0),
+                    answer=TEXT(analyzer=analyzer))
+    ix = RamStorage().create_index(schema)
+    writer = ix.writer()
+    for entry in entries:
+        writer.add_document(id=entry.id, title=entry.title, answer=entry.answer)
+    writer.commit()
+    searcher = ix.searcher(weighting=scoring.BM25F())
+
+    def search(text: str) -> object:
+        terms = sorted({t.text for t in analyzer(text)})
+        query = Or([Term(f, t) for t in terms for f in ("title", "answer")])
+        return [hit["id"] for hit in searcher.search(query, limit=5)]
+
+    return search
+
+
+def queries(kb: KnowledgeBase) -> list[str]:
+    """Every example line and title of the KB, plus 40 routine log lines (noise)."""
+    texts = [x for e in kb.entries() for x in e.examples] + [e.title for e in kb.entries()]
+    texts += list(make_log.generate(40, seed=7, ssl_share=0.0))
+    return texts
+
+
+def latency(kb: KnowledgeBase, base: Callable[[str], object], texts: Sequence[str],
+            rounds: int) -> dict[str, float]:
+    """Median over rounds of p50/p99 (seconds) for kb.search and the baseline, interleaved."""
+    time_each(lambda t: kb.search(t, limit=5), texts)  # warm-up: lazy imports, caches
+    time_each(base, texts)
+    kb_p50, kb_p99, b_p50, b_p99 = [], [], [], []
+    for _ in range(rounds):
+        mine = time_each(lambda t: kb.search(t, limit=5), texts)
+        theirs = time_each(base, texts)
+        kb_p50.append(percentile(mine, 0.5))
+        kb_p99.append(percentile(mine, 0.99))
+        b_p50.append(percentile(theirs, 0.5))
+        b_p99.append(percentile(theirs, 0.99))
+    med = statistics.median
+    return {"p50": med(kb_p50), "p99": med(kb_p99), "base_p50": med(b_p50),
+            "base_p99": med(b_p99)}
+
+
+def latency_figures(result: Result, lat: dict[str, float], p50_target: float,
+                    p99_target: float | None) -> None:
+    ms = 1000.0
+    result.add(Figure("search p50", lat["p50"] * ms, "ms", "plain whoosh p50",
+                      lat["base_p50"] * ms, lat["p50"] / lat["base_p50"],
+                      f"<= {p50_target:g} ms", lat["p50"] * ms <= p50_target))
+    result.add(Figure("search p99", lat["p99"] * ms, "ms", "plain whoosh p99",
+                      lat["base_p99"] * ms, lat["p99"] / lat["base_p99"],
+                      f"<= {p99_target:g} ms" if p99_target else "",
+                      lat["p99"] * ms <= p99_target if p99_target else None))
+
+
+# -- sections ----------------------------------------------------------------------------------
+
+
+def bench_search(sizes: Sizes, work: Path) -> Result:
+    """Search latency on the shipped KB."""
+    os.environ["KB_CACHE_DIR"] = str(work / "cache")
+    kb = KnowledgeBase.default()
+    texts = queries(kb)
+    result = Result("search", f"KnowledgeBase.default().search(text, limit=5) over {len(texts)} "
+                    f"texts ({len(kb)} entries: every example line and title, 40 routine log "
+                    f"lines), one timing per call; p50/p99 per round, median of {sizes.rounds} "
+                    "rounds, interleaved with the baseline (plain whoosh BM25F over title + "
+                    "answer of the same entries, in memory).")
+    latency_figures(result, latency(kb, plain_whoosh(kb.entries()), texts, sizes.rounds), 2, 10)
+    return result
+
+
+def bench_big(sizes: Sizes, work: Path, shipped_p50: float | None) -> Result:
+    """Build time and search latency of a generated KB of sizes.big_entries entries."""
+    content = work / "big-kb"
+    os.environ["KB_CACHE_DIR"] = str(work / "cache-big")
+    shipped = KnowledgeBase.default()
+    files = write_big_kb(content, shipped.entries(), sizes.big_entries, seed=11)
+    start = time.perf_counter()
+    kb = KnowledgeBase.from_paths([content])
+    build = time.perf_counter() - start
+    start = time.perf_counter()
+    kb = KnowledgeBase.from_paths([content])
+    reopen = time.perf_counter() - start
+    # A big KB answers 10-100x slower: an evenly spread subset keeps the section short.
+    every = queries(shipped)
+    texts = every[:: max(1, len(every) // BIG_QUERIES)]
+    start = time.perf_counter()
+    base = plain_whoosh(kb.entries())
+    base_build = time.perf_counter() - start
+    rounds = max(1, sizes.rounds // 3)
+    lat = latency(kb, base, texts, rounds)
+    os.environ["KB_CACHE_DIR"] = str(work / "cache")
+    result = Result("big", f"{len(kb)} generated entries in {files} Markdown files (questions, "
+                    "answers, tags and signatures mixed from the shipped FAQ's vocabulary); "
+                    "build = KnowledgeBase.from_paths on an empty cache (compile + whoosh index "
+                    "on disk), reopen = the same call on the warm cache; search over "
+                    f"{len(texts)} of the search section's texts (every "
+                    f"{max(1, len(every) // BIG_QUERIES)}th), median of {rounds} round(s); "
+                    "baseline: plain whoosh BM25F over the same entries (in memory).")
+    result.add(Figure("build", build, "s", "plain whoosh in-memory build", base_build,
+                      build / base_build))
+    result.add(Figure("reopen (warm cache)", reopen * 1000, "ms"))
+    latency_figures(result, lat, 20, None)
+    if shipped_p50:
+        result.notes.append(f"p50 is {lat['p50'] / shipped_p50:.1f}x the shipped KB's p50 "
+                            f"({len(kb)} vs {len(shipped)} entries)")
+    if sizes.big_entries < 10_000:
+        result.notes.append(f"--quick: {sizes.big_entries} entries, not the target's 10,000")
+    return result
+
+
+def bench_process(sizes: Sizes, work: Path) -> Result:
+    """A whole `kb search` process on a warm cache vs `python -c pass`."""
+    env = child_env(work / "cache")
+    kb = kb_command()
+    run_child([*kb, "search", PROCESS_QUERY], env)  # warm the cache
+    runs: dict[str, list[float]] = {"kb": [], "pass": [], "import": []}
+    for _ in range(sizes.processes):
+        runs["kb"].append(run_child([*kb, "search", PROCESS_QUERY], env).seconds)
+        runs["pass"].append(run_child([sys.executable, "-c", "pass"], env).seconds)
+        runs["import"].append(run_child([sys.executable, "-c", "import kb"], env).seconds)
+    med = {k: statistics.median(v) * 1000 for k, v in runs.items()}
+    result = Result("process", f"wall time of whole processes, median of {sizes.processes} "
+                    f"interleaved runs: `kb search '{PROCESS_QUERY}'` on a warm cache, "
+                    "`python -c pass` and `python -c 'import kb'` (same interpreter).")
+    result.add(Figure("kb search process", med["kb"], "ms", "python -c pass", med["pass"],
+                      med["kb"] / med["pass"], "<= 150 ms", med["kb"] <= 150))
+    result.add(Figure("python -c 'import kb'", med["import"], "ms", "python -c pass",
+                      med["pass"], med["import"] / med["pass"]))
+    return result
+
+
+_OPEN_CODE = """
+import sys, time
+t0 = time.perf_counter()
+import kb
+t1 = time.perf_counter()
+k = kb.KnowledgeBase.default()
+t2 = time.perf_counter()
+print(t1 - t0, t2 - t1, len(k))
+"""
+
+
+def bench_open(sizes: Sizes, work: Path) -> Result:
+    """KnowledgeBase.default() in a fresh process: empty cache (cold) vs warm cache."""
+    cold_runs = max(3, sizes.processes // 2)
+    cold: list[tuple[float, float]] = []
+    warm: list[tuple[float, float]] = []
+    warm_env = child_env(work / "cache-open")
+    child_output([sys.executable, "-c", _OPEN_CODE], warm_env)
+    for i in range(max(cold_runs, sizes.processes)):
+        if i < cold_runs:
+            cache = work / f"cache-cold-{i}"
+            cold.append(_open_times(child_output([sys.executable, "-c", _OPEN_CODE],
+                                                 child_env(cache))))
+            shutil.rmtree(cache, ignore_errors=True)
+        warm.append(_open_times(child_output([sys.executable, "-c", _OPEN_CODE], warm_env)))
+    med = statistics.median
+    cold_open, warm_open = med(c[1] for c in cold) * 1000, med(w[1] for w in warm) * 1000
+    imports = med(w[0] for w in warm + cold) * 1000
+    result = Result("open", "time.perf_counter() inside a fresh `python -c` process around "
+                    "`import kb` and around KnowledgeBase.default(); cold = empty KB_CACHE_DIR "
+                    f"(compile + build the index; median of {cold_runs}), warm = cache already "
+                    f"built (median of {len(warm)}).")
+    result.add(Figure("warm open", warm_open, "ms", "cold open", cold_open,
+                      warm_open / cold_open, "< 50 ms", warm_open < 50))
+    result.add(Figure("cold open", cold_open, "ms"))
+    result.add(Figure("import kb", imports, "ms"))
+    return result
+
+
+def _open_times(output: str) -> tuple[float, float]:
+    imp, load, _ = output.split()
+    return float(imp), float(load)
+
+
+def bench_diagnose(sizes: Sizes, work: Path) -> Result:
+    """Throughput and memory of `kb diagnose FILE --brief` against grep and a naive loop."""
+    log = work / "error.log"
+    start = time.perf_counter()
+    lines = make_log.write_log(log, sizes.log_lines, seed=1)
+    generated = time.perf_counter() - start
+    size_mb = log.stat().st_size / 1e6
+    env = child_env(work / "cache")
+    kb = kb_command()
+    empty = work / "empty.log"
+    empty.write_text("")
+    run_child([*kb, "diagnose", "--brief", str(empty)], env)  # warm the cache
+    summary = _summary(child_output([*kb, "diagnose", "--json", str(log)], env))
+    grep_env = dict(env, LC_ALL="C")
+    runs, greps, starts = [], [], []
+    for _ in range(sizes.diagnose_runs):
+        runs.append(run_child([*kb, "diagnose", "--brief", str(log)], env))
+        greps.append(run_child(["grep", "-c", "-E", GREP_PATTERN, str(log)], grep_env).seconds)
+        starts.append(run_child([*kb, "diagnose", "--brief", str(empty)], env).seconds)
+    wall = statistics.median(r.seconds for r in runs)
+    rss = max(r.max_rss_mb for r in runs)
+    grep = statistics.median(greps)
+    startup = statistics.median(starts)
+    naive_per_line = _naive_per_line(log, lines)
+    naive = naive_per_line * lines
+    result = Result("diagnose", f"`kb diagnose FILE --brief` (stdout to /dev/null) on a "
+                    f"{lines:,}-line log from make_log.py (seed 1, {size_mb:.0f} MB, made in "
+                    f"{generated:.1f} s), warm index cache; median wall of "
+                    f"{sizes.diagnose_runs} runs, peak RSS from wait4() of each run (max). "
+                    "Baselines: `LC_ALL=C grep -c -E '" + GREP_PATTERN + "' FILE` (same runs, "
+                    "interleaved), and a naive loop of KnowledgeBase.search(line, limit=1) per "
+                    f"line, in-process, timed on {NAIVE_SAMPLE:,} lines spread evenly over the "
+                    "file and extrapolated per line to the whole file.")
+    result.add(Figure("throughput", lines / wall, "lines/s", "", None, None,
+                      ">= 500,000 lines/s", lines / wall >= 500_000))
+    result.add(Figure("wall time vs grep", wall, "s", "grep -c -E", grep, wall / grep))
+    result.add(Figure("wall time vs naive loop", wall, "s",
+                      "one search per line (extrapolated)", naive, wall / naive))
+    result.add(Figure("throughput after start-up", lines / max(wall - startup, 1e-9), "lines/s"))
+    result.add(Figure("start-up (empty file)", startup * 1000, "ms"))
+    result.add(Figure("peak RSS", rss, "MB", "", None, None, "<= 150 MB", rss <= 150))
+    result.notes.append("kb diagnose found " + ", ".join(f"{k} {v:,}" for k, v in summary.items()))
+    if sizes.log_lines < 1_000_000:
+        result.notes.append(f"--quick: {sizes.log_lines:,} lines, not the target's 1,000,000")
+    return result
+
+
+def _summary(ndjson: str) -> dict[str, int]:
+    for line in reversed(ndjson.splitlines()):
+        item = json.loads(line)
+        if item.get("type") == "summary":
+            keys = ("lines", "candidate_lines", "matched_lines", "problems")
+            return {k.replace("_", " "): int(item[k]) for k in keys}
+    return {}
+
+
+def _naive_per_line(log: Path, total: int) -> float:
+    """Seconds per line of one kb search per line, on NAIVE_SAMPLE evenly spread lines."""
+    step = max(1, total // NAIVE_SAMPLE)
+    with log.open(encoding="utf-8") as handle:
+        sample = [line.rstrip("\n") for i, line in enumerate(handle) if i % step == 0]
+    sample = [s for s in sample if s.strip()][:NAIVE_SAMPLE]
+    kb = KnowledgeBase.default()
+    kb.search(sample[0], limit=1)
+    start = time.perf_counter()
+    for line in sample:
+        kb.search(line, limit=1)
+    return (time.perf_counter() - start) / len(sample)
+
+
+# -- the generated big KB ----------------------------------------------------------------------
+
+
+@dataclass
+class Vocabulary:
+    """Pieces of the shipped FAQ to recombine."""
+
+    titles: list[str]
+    paragraphs: list[str]
+    tags: list[str]
+    signatures: list[str]
+    words: list[str]
+
+
+def vocabulary(entries: Sequence[Entry]) -> Vocabulary:
+    """Titles, questions, answer paragraphs (prose only: no fences, headings or tables), tags."""
+    titles = [t for e in entries for t in (e.title, *e.questions)]
+    paragraphs = []
+    for entry in entries:
+        for para in re.split(r"\n\s*\n", entry.answer):
+            text = para.strip()
+            if text and "```" not in text and not text.startswith(("#", "|", "    ", ">")):
+                paragraphs.append(text)
+    tags = sorted({t for e in entries for t in e.tags if "," not in t})
+    signatures = [s.text if s.kind.value == "literal" else f"re: {s.text}"
+                  for e in entries for s in e.signatures]
+    words = sorted({w for t in titles + paragraphs for w in re.findall(r"[A-Za-z][a-z]{4,}", t)})
+    return Vocabulary(titles, paragraphs, tags, signatures, words)
+
+
+def write_big_kb(folder: Path, entries: Sequence[Entry], count: int, seed: int) -> int:
+    """Write ``count`` generated entries as Markdown, 500 per file; returns the file count."""
+    rng = random.Random(seed)
+    vocab = vocabulary(entries)
+    folder.mkdir(parents=True, exist_ok=True)
+    per_file = 500
+    files = 0
+    for first in range(0, count, per_file):
+        blocks = [f"# Generated section {first // per_file + 1}\n"]
+        for number in range(first, min(count, first + per_file)):
+            blocks.append(_big_entry(rng, vocab, number))
+        (folder / f"generated-{first // per_file + 1:03d}.md").write_text(
+            "\n".join(blocks), encoding="utf-8")
+        files += 1
+    return files
+
+
+def _swap_words(rng: random.Random, text: str, vocab: Vocabulary, n: int) -> str:
+    words = text.split()
+    for _ in range(n):
+        i = rng.randrange(len(words))
+        if len(words[i]) >= 5 and words[i].isalpha():
+            words[i] = rng.choice(vocab.words)
+    return " ".join(words)
+
+
+def _big_entry(rng: random.Random, vocab: Vocabulary, number: int) -> str:
+    title = _swap_words(rng, rng.choice(vocab.titles), vocab, 3).replace("#", "").rstrip("?")
+    answer = "\n\n".join(rng.sample(vocab.paragraphs, rng.randint(2, 5)))
+    meta = [f"id: gen-{number:05d}", "tags: " + ", ".join(rng.sample(vocab.tags, 4))]
+    questions = [_swap_words(rng, rng.choice(vocab.titles), vocab, 2) for _ in range(2)]
+    meta += ["questions:", *(f"- {q}" for q in questions)]
+    roll = rng.random()
+    if roll < 0.4:
+        signatures = []
+        for _ in range(rng.randint(1, 2)):
+            if rng.random() < 0.25:  # shipped signatures: codes and reasons shared by entries
+                signatures.append(rng.choice(vocab.signatures))
+            else:
+                signatures.append(" ".join(rng.sample(vocab.words, 4)).lower() + f" {number}")
+        meta += ["signatures:", *(f"- {s}" for s in dict.fromkeys(signatures))]
+    return f"## {title}?\n\n{answer}\n\n```kb\n" + "\n".join(meta) + "\n```\n"
+
+
+# -- report ------------------------------------------------------------------------------------
+
+
+def render(results: Sequence[Result], meta: dict[str, Any]) -> Iterator[str]:
+    """The human-readable report."""
+    yield (f"kb bench ({meta['mode']}): python {meta['python']}, {meta['cpus']} CPUs, "
+           f"load {meta['load']}, {meta['seconds']:.0f} s")
+    for result in results:
+        yield ""
+        yield f"[{result.section}] {result.how}"
+        for f in result.figures:
+            value = _fmt(f.value, f.unit)
+            base = ""
+            if f.baseline_value is not None and f.ratio is not None:
+                base = f"  vs {f.baseline} {_fmt(f.baseline_value, f.unit)}: {f.ratio:.3g}x"
+            target = ""
+            if f.target:
+                target = f"  target {f.target}: {'ok' if f.ok else 'MISSED'}"
+            yield f"  {f.name.strip():28s} {value:>16s}{base}{target}"
+        for note in result.notes:
+            yield f"  note: {note}"
+
+
+def _fmt(value: float, unit: str) -> str:
+    if unit == "lines/s":
+        return f"{value:,.0f} lines/s"
+    if unit == "s":
+        return f"{value:.2f} s"
+    return f"{value:.2f} {unit}" if value < 100 else f"{value:.0f} {unit}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The command line."""
+    first = (__doc__ or "").strip().splitlines()[0]
+    p = argparse.ArgumentParser(description=first, epilog="Sections: " + ", ".join(SECTIONS))
+    p.add_argument("--quick", action="store_true",
+                   help="smaller sizes and fewer repeats (100k log lines, 2k-entry KB; ~1 min)")
+    p.add_argument("--json", action="store_true", help="print the results as one JSON object")
+    p.add_argument("--only", nargs="+", choices=SECTIONS, metavar="SECTION",
+                   help="run only these sections")
+    p.add_argument("--lines", type=int, help="log lines for the diagnose section")
+    p.add_argument("--entries", type=int, help="entries of the generated KB (big section)")
+    args = p.parse_args(argv)
+    sizes = replace(QUICK if args.quick else FULL)
+    if args.lines:
+        sizes = replace(sizes, log_lines=args.lines)
+    if args.entries:
+        sizes = replace(sizes, big_entries=args.entries)
+    chosen = args.only or list(SECTIONS)
+    started = time.perf_counter()
+    old_cache = os.environ.get("KB_CACHE_DIR")
+    results: list[Result] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="kb-bench-") as tmp:
+            results = _run(chosen, sizes, Path(tmp))
+    finally:
+        if old_cache is None:
+            os.environ.pop("KB_CACHE_DIR", None)
+        else:
+            os.environ["KB_CACHE_DIR"] = old_cache
+    meta = {"mode": "quick" if args.quick else "full", "python": platform.python_version(),
+            "cpus": os.cpu_count(), "load": f"{os.getloadavg()[0]:.2f}",
+            "seconds": time.perf_counter() - started, "sizes": asdict(sizes)}
+    if args.json:
+        print(json.dumps({"meta": meta, "results": [asdict(r) for r in results]}, indent=2))
+    else:
+        print("\n".join(render(results, meta)))
+    return 0
+
+
+def _run(chosen: Sequence[str], sizes: Sizes, work: Path) -> list[Result]:
+    results: list[Result] = []
+    shipped_p50: float | None = None
+    os.environ["KB_CACHE_DIR"] = str(work / "cache")  # in-process loads too: never the user's
+    for section in SECTIONS:
+        if section not in chosen:
+            continue
+        progress(f"{section} ...")
+        if section == "search":
+            result = bench_search(sizes, work)
+            shipped_p50 = result.figures[0].value / 1000
+        elif section == "big":
+            result = bench_big(sizes, work, shipped_p50)
+        elif section == "process":
+            result = bench_process(sizes, work)
+        elif section == "open":
+            result = bench_open(sizes, work)
+        else:
+            result = bench_diagnose(sizes, work)
+        results.append(result)
+    return results
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""scripts/make_log.py, scripts/bench.py and examples/error.log: behaviour only, no timings."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from frontends.cli import Env, main
+from kb import KnowledgeBase
+from kb.logline import parse_line
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "examples" / "error.log"
+
+
+def _script(name: str) -> ModuleType:
+    """Import scripts/NAME.py as a module (scripts/ is not a package)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def make_log() -> ModuleType:
+    return _script("make_log")
+
+
+@pytest.fixture(scope="module")
+def generated(make_log: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    out = tmp_path_factory.mktemp("log") / "error.log"
+    assert make_log.main([str(out), "--lines", "2000", "--seed", "5"]) == 0
+    return out.read_text(encoding="utf-8").splitlines()
+
+
+def test_make_log_is_deterministic_for_a_seed(make_log: ModuleType, tmp_path: Path,
+                                              generated: list[str]) -> None:
+    again, other = tmp_path / "again.log", tmp_path / "other.log"
+    make_log.main([str(again), "--lines", "2000", "--seed", "5"])
+    make_log.main([str(other), "--lines", "2000", "--seed", "6"])
+    assert again.read_text(encoding="utf-8").splitlines() == generated
+    assert other.read_text(encoding="utf-8").splitlines() != generated
+
+
+def test_make_log_writes_exactly_the_lines_asked_for(make_log: ModuleType) -> None:
+    for n in (0, 1, 2, 3, 137):
+        assert len(list(make_log.generate(n, seed=3))) == n
+
+
+def test_every_generated_line_is_an_apache_24_line(generated: list[str]) -> None:
+    assert len(generated) == 2000
+    odd = [line for line in generated if parse_line(line).shapes != ["apache24"]]
+    assert odd == []
+
+
+def test_generated_times_never_go_back(generated: list[str]) -> None:
+    from datetime import datetime
+
+    times = [datetime.strptime(parse_line(line).fields["time"], "%a %b %d %H:%M:%S.%f %Y")
+             for line in generated]
+    assert times == sorted(times)
+
+
+def test_a_few_percent_of_generated_lines_are_problems(generated: list[str],
+                                                       shipped: KnowledgeBase) -> None:
+    diagnosis = shipped.diagnose(generated)
+    assert 0.01 * len(generated) <= diagnosis.matched_lines <= 0.10 * len(generated)
+    assert len({p.entry.id for p in diagnosis.problems}) >= 5
+
+
+def test_routine_lines_alone_are_no_problem(make_log: ModuleType, shipped: KnowledgeBase) -> None:
+    routine = list(make_log.generate(3000, seed=9, ssl_share=0.0))
+    assert shipped.diagnose(routine).problems == []
+
+
+def test_problem_lines_come_from_the_faq_examples(make_log: ModuleType) -> None:
+    templates = make_log.problem_templates(ROOT / "content")
+    assert len(templates) >= 20
+    assert all(t.level in {"emerg", "alert", "crit", "error", "warn", "notice", "info", "debug"}
+               for t in templates)
+
+
+def test_the_shipped_sample_is_what_make_log_sample_writes(make_log: ModuleType) -> None:
+    assert SAMPLE.read_text(encoding="utf-8").splitlines() == make_log.sample()
+
+
+def test_kb_diagnose_finds_the_problems_of_the_shipped_sample() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["diagnose", "--json", str(SAMPLE)], env=Env(stdout=out, stderr=err))
+    items = [json.loads(line) for line in out.getvalue().splitlines()]
+    ids = {item["id"] for item in items if item["type"] == "problem"}
+    assert code == 1, err.getvalue()  # ExitCode.FOUND: problems found
+    assert len(ids) >= 5
+    assert {"port-443-in-use", "key-cert-match", "ssl-module-not-loaded",
+            "no-shared-cipher", "name-based-vhosts"} <= ids
+    assert items[-1]["type"] == "summary"
+
+
+def test_bench_help_works(capsys: pytest.CaptureFixture[str]) -> None:
+    bench = _script("bench")
+    with pytest.raises(SystemExit) as info:
+        bench.main(["--help"])
+    assert info.value.code == 0
+    assert "--quick" in capsys.readouterr().out
+
+
+def test_bench_percentile_is_nearest_rank() -> None:
+    bench = _script("bench")
+    assert bench.percentile([5.0, 1.0, 3.0], 0.5) == 3.0
+    assert bench.percentile([float(i) for i in range(101)], 0.99) == 99.0
