@@ -20,7 +20,8 @@ def explanation_lines(query: Query, hits: Sequence[Hit]) -> list[str]:
         if line.ah_codes:
             out.append(f"  codes: {', '.join(line.ah_codes)}")
         for error in line.openssl:
-            out.append(f"  openssl: {error.lib or '?'} / {error.reason} ({error.form})")
+            out.append(f"  openssl: {clean(error.lib or '?', keep_newlines=False)} / "
+                       f"{clean(error.reason, keep_newlines=False)} ({error.form})")
         out.append(f"  template: {clean(line.template, keep_newlines=False)}")
     q = query.as_json()
     out.append(f"query: terms={' '.join(q['terms']) or '-'}")  # type: ignore[arg-type]

@@ -1,0 +1,330 @@
+"""State safety (issue 7): the index cache never turns a good question into a failure.
+
+Concurrent builds, a build killed with SIGKILL, a read-only / missing / full cache, corrupted
+cache files and broken content after a good build: each next run answers correctly, with at
+most one ``kb: warning:`` line.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from frontends.cli import Env, main
+
+ROOT = Path(__file__).resolve().parent.parent
+QUERY = "KBSIG00007 widget failure"
+
+
+def _generate(folder: Path, n: int) -> Path:
+    """A content folder of ``n`` entries; entry i has the signature 'KBSIG<i> widget failure'."""
+    folder.mkdir(parents=True, exist_ok=True)
+    parts = ["# Generated\n"]
+    for i in range(n):
+        body = f"Restart widget {i}; check cable {i % 17} and lamp {i % 7}. " * 3
+        parts.append(
+            f"\n## Why does widget {i} fail with code KBSIG{i:05d}?\n\n{body}\n\n```kb\n"
+            f"id: widget-{i}\ntags: widget, t{i % 13}\nsignatures:\n- KBSIG{i:05d} widget failure\n```\n"
+        )
+    (folder / "faq.md").write_text("".join(parts), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def content(tmp_path: Path) -> Path:
+    return _generate(tmp_path / "content", 20)
+
+
+def _run(argv: list[str], stdin: str = "") -> tuple[int, str, str]:
+    env = Env(stdin=io.StringIO(stdin), stdout=io.StringIO(), stderr=io.StringIO(),
+              environ={"NO_COLOR": "1"}, stdout_isatty=False, stdin_isatty=False)
+    code = main(argv, env)
+    return int(code), env.stdout.getvalue(), env.stderr.getvalue()  # type: ignore[attr-defined]
+
+
+def _search(folder: Path, query: str = QUERY) -> tuple[int, str, str]:
+    return _run(["search", "--no-default", "--kb", str(folder), "-n", "1", query])
+
+
+def assert_answers(result: tuple[int, str, str], *, warnings: int = 0,
+                   entry: str = "widget-7") -> None:
+    """Exit 0, the right entry first, and exactly ``warnings`` 'kb: warning:' lines on stderr."""
+    code, out, err = result
+    assert code == 0, err
+    assert f"id: {entry} " in out.splitlines()[1]
+    lines = err.splitlines()
+    assert len(lines) == warnings, err
+    assert all(line.startswith("kb: warning: ") for line in lines), err
+
+
+def _indexes(cache: Path) -> list[Path]:
+    return sorted(cache.glob("idx-*")) if cache.is_dir() else []
+
+
+def _subprocess_env(cache: Path) -> dict[str, str]:
+    return {**os.environ, "KB_CACHE_DIR": str(cache), "NO_COLOR": "1", "PYTHONPATH": str(ROOT)}
+
+
+KB = [sys.executable, "-m", "frontends.cli"]
+
+# -- concurrency and crashes -----------------------------------------------------------------
+
+
+def test_concurrent_builds_all_answer(tmp_path: Path, cache_dir: Path) -> None:
+    folder = _generate(tmp_path / "content", 1500)
+    argv = [*KB, "search", "--no-default", "--kb", str(folder), "-n", "1", QUERY]
+    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=_subprocess_env(cache_dir), cwd=tmp_path) for _ in range(3)]
+    results = [(p.wait(timeout=60), p.stdout.read(), p.stderr.read()) for p in procs]  # type: ignore[union-attr]
+    for result in results:
+        assert_answers(result)
+    assert len(_indexes(cache_dir)) == 1
+    assert not list(cache_dir.glob("tmp-*"))  # the losers removed their own builds
+    assert_answers(_search(folder))
+
+
+def test_sigkill_during_a_build(tmp_path: Path, cache_dir: Path) -> None:
+    folder = _generate(tmp_path / "content", 3000)
+    proc = subprocess.Popen([*KB, "build", str(folder)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=_subprocess_env(cache_dir), cwd=tmp_path)
+    deadline = time.monotonic() + 60
+    while not list(cache_dir.glob("tmp-*")) and proc.poll() is None:
+        assert time.monotonic() < deadline, "the build never started"
+        time.sleep(0.005)
+    time.sleep(0.1)  # well inside whoosh's writing
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(timeout=30) == -signal.SIGKILL, "the build finished before the kill"
+    assert not _indexes(cache_dir)  # nothing half-built was put in place
+    leftovers = list(cache_dir.glob("tmp-*"))
+    assert leftovers  # fine: pruned once older than an hour
+    assert_answers(_search(folder))
+    assert len(_indexes(cache_dir)) == 1
+    for old in leftovers:  # a later build prunes leftovers older than an hour
+        os.utime(old, (time.time() - 7200, time.time() - 7200))
+    (folder / "faq.md").write_text((folder / "faq.md").read_text() + "\n", encoding="utf-8")
+    assert_answers(_search(folder))
+    assert not any(p.exists() for p in leftovers)
+
+
+# -- cache directory problems ----------------------------------------------------------------
+
+
+def test_missing_nested_cache_directory(content: Path, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = tmp_path / "does" / "not" / "exist" / "yet"
+    monkeypatch.setenv("KB_CACHE_DIR", str(cache))
+    assert_answers(_search(content))
+    assert len(_indexes(cache)) == 1
+    assert_answers(_search(content))
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0,
+                    reason="root ignores directory permissions (the simulated cases cover it)")
+def test_read_only_cache_directory(content: Path, cache_dir: Path) -> None:
+    cache_dir.mkdir()
+    cache_dir.chmod(0o500)
+    try:
+        assert_answers(_search(content), warnings=1)
+        assert_answers(_search(content), warnings=1)
+    finally:
+        cache_dir.chmod(0o700)
+
+
+def _raise(number: int) -> Callable[..., object]:
+    def fail(*args: object, **kwargs: object) -> object:
+        raise OSError(number, os.strerror(number))
+
+    return fail
+
+
+@pytest.mark.parametrize("where", ["cache-is-a-file", "cache-under-a-file", "mkdtemp-erofs",
+                                   "rename-erofs"])
+def test_unwritable_cache(where: str, content: Path, cache_dir: Path,
+                          monkeypatch: pytest.MonkeyPatch) -> None:
+    if where == "cache-is-a-file":
+        cache_dir.write_text("not a directory", encoding="utf-8")
+    elif where == "cache-under-a-file":
+        cache_dir.write_text("not a directory", encoding="utf-8")
+        monkeypatch.setenv("KB_CACHE_DIR", str(cache_dir / "kb" / "cache"))
+    elif where == "mkdtemp-erofs":
+        monkeypatch.setattr("tempfile.mkdtemp", _raise(errno.EROFS))
+    else:
+        monkeypatch.setattr("os.rename", _raise(errno.EROFS))
+    result = _search(content)
+    assert_answers(result, warnings=1)
+    assert "using an in-memory index" in result[2]
+    if cache_dir.is_dir():
+        assert not _indexes(cache_dir) and not list(cache_dir.glob("tmp-*"))
+
+
+@pytest.mark.parametrize("where", ["index-files", "entries-json"])
+def test_full_disk(where: str, content: Path, cache_dir: Path,
+                   monkeypatch: pytest.MonkeyPatch) -> None:
+    if where == "index-files":
+        monkeypatch.setattr("kb.index.whoosh_index.create_in", _raise(errno.ENOSPC))
+    else:
+        real = Path.write_text
+
+        def write_text(self: Path, *args: object, **kwargs: object) -> int:
+            if self.name == "entries.json":
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return real(self, *args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(Path, "write_text", write_text)
+    code, out, err = result = _search(content)
+    assert_answers(result, warnings=1)
+    assert err == ("kb: warning: index cache not usable (No space left on device); "
+                   "using an in-memory index\n")
+    assert not _indexes(cache_dir) and not list(cache_dir.glob("tmp-*"))
+    monkeypatch.undo()
+    assert_answers(_search(content))  # space again: the next run caches normally
+    assert len(_indexes(cache_dir)) == 1
+
+
+# -- corrupted cache files -------------------------------------------------------------------
+
+
+def _built(content: Path, cache: Path) -> Path:
+    assert_answers(_search(content))
+    (index,) = _indexes(cache)
+    return index
+
+
+def _segment(index: Path) -> Path:
+    (segment,) = index.glob("*.seg")
+    return segment
+
+
+def _garble(path: Path, start: int = 0, end: int | None = None) -> None:
+    data = bytearray(path.read_bytes())
+    for i in range(start, len(data) if end is None else end):
+        data[i] ^= 0xA5
+    path.write_bytes(bytes(data))
+
+
+CORRUPTIONS: dict[str, Callable[[Path], None]] = {
+    "segment-truncated": lambda ix: os.truncate(_segment(ix), _segment(ix).stat().st_size // 2),
+    "segment-empty": lambda ix: os.truncate(_segment(ix), 0),
+    "segment-deleted": lambda ix: _segment(ix).unlink(),
+    "segment-garbled": lambda ix: _garble(_segment(ix)),
+    "toc-garbled": lambda ix: [_garble(p) for p in ix.glob("*.toc")] and None,
+    "toc-deleted": lambda ix: [p.unlink() for p in ix.glob("*.toc")] and None,
+    "entries-truncated": lambda ix: os.truncate(ix / "entries.json", 100),
+    "entries-garbage": lambda ix: (ix / "entries.json").write_bytes(b"\x00\xff" * 500),
+    "entries-not-a-list": lambda ix: (ix / "entries.json").write_text("{}"),
+    "entries-wrong-items": lambda ix: (ix / "entries.json").write_text("[1, 2, 3]"),
+    "entries-empty-list": lambda ix: (ix / "entries.json").write_text("[]"),
+    "entries-deleted": lambda ix: (ix / "entries.json").unlink(),
+    "stamp-deleted": lambda ix: (ix / "kb-complete").unlink(),
+    "index-is-a-file": lambda ix: _replace_with_file(ix),
+}
+
+
+def _replace_with_file(path: Path) -> None:
+    for child in path.iterdir():
+        child.unlink()
+    path.rmdir()
+    path.write_text("x", encoding="utf-8")
+
+
+def _swap_entries(ix: Path) -> None:
+    """Valid entries in the wrong order: the index and entries.json disagree."""
+    entries = json.loads((ix / "entries.json").read_text(encoding="utf-8"))
+    (ix / "entries.json").write_text(json.dumps(entries[::-1]), encoding="utf-8")
+
+
+CORRUPTIONS["entries-reordered"] = _swap_entries
+
+
+@pytest.mark.parametrize("damage", sorted(CORRUPTIONS))
+def test_corrupted_cache_is_rebuilt(damage: str, content: Path, cache_dir: Path) -> None:
+    CORRUPTIONS[damage](_built(content, cache_dir))
+    assert_answers(_search(content))
+    assert_answers(_search(content))
+    assert len([p for p in _indexes(cache_dir) if p.is_dir()]) == 1
+
+
+def _postings(segment: Path) -> tuple[int, int]:
+    """(start, end) of the postings inside whoosh's compound segment file."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from whoosh.filedb.compound import CompoundStorage
+        from whoosh.filedb.filestore import FileStorage
+    storage = CompoundStorage(FileStorage(str(segment.parent)).open_file(segment.name))
+    try:
+        (info,) = [v for k, v in storage._dir.items() if k.endswith(".pst")]
+    finally:
+        storage.close()
+    return info["offset"], info["offset"] + info["length"]
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: damage inside the postings is only noticed when a "
+                   "query reads them; the error escapes (exit 5) and the damaged index is kept "
+                   "(kb/index.py open_on_disk checks only doc count and the last stored id)")
+def test_garbled_postings_are_rebuilt(content: Path, cache_dir: Path) -> None:
+    segment = _segment(_built(content, cache_dir))
+    _garble(segment, *_postings(segment))
+    assert_answers(_search(content))
+
+
+# -- broken content after a good build -------------------------------------------------------
+
+
+BROKEN = "\n## Why is this entry broken?\n\nIt is.\n\n```kb\nidd: nope\n```\n"
+
+
+def test_broken_content_falls_back_to_the_last_good_index(content: Path,
+                                                          cache_dir: Path) -> None:
+    assert_answers(_search(content))
+    page = content / "faq.md"
+    page.write_text(page.read_text(encoding="utf-8") + BROKEN, encoding="utf-8")
+    broken_line = page.read_text(encoding="utf-8").splitlines().index("idd: nope") + 1
+    where = f"{page}:{broken_line}: unknown metadata key 'idd'"
+
+    code, out, err = result = _search(content)
+    assert_answers(result, warnings=1)
+    assert err.startswith(f"kb: warning: {where}") and err.endswith("using the last good index\n")
+
+    code, out, err = _run(["diagnose", "--no-default", "--kb", str(content)],
+                          f"[Tue Mar 05 10:12:01 2024] [ssl:error] [pid 1] {QUERY}\n")
+    assert code == 1 and "widget-7" in out and err.count("kb: warning: ") == 1
+
+    code, out, err = _run(["lint", str(content)])
+    assert code == 1 and out.startswith(where) and err == "kb: 1 problem(s)\n"
+
+    code, out, err = _run(["build", str(content)])
+    assert code == 3 and out == "" and err.startswith(f"kb: error: {where}")
+    assert len(err.splitlines()) == 1
+
+    page.write_text(page.read_text(encoding="utf-8").replace(BROKEN, ""), encoding="utf-8")
+    assert_answers(_search(content))  # fixed again: no warning
+
+
+def test_broken_content_without_a_good_index_is_a_content_error(content: Path,
+                                                                cache_dir: Path) -> None:
+    page = content / "faq.md"
+    page.write_text(page.read_text(encoding="utf-8") + BROKEN, encoding="utf-8")
+    code, out, err = _search(content)
+    assert code == 3 and out == ""
+    assert err.startswith(f"kb: error: {page}:") and "unknown metadata key 'idd'" in err
+
+
+def test_broken_content_with_a_damaged_last_good_index(content: Path, cache_dir: Path) -> None:
+    index = _built(content, cache_dir)
+    (index / "entries.json").write_text("garbage", encoding="utf-8")
+    page = content / "faq.md"
+    page.write_text(page.read_text(encoding="utf-8") + BROKEN, encoding="utf-8")
+    code, out, err = _search(content)
+    assert code == 3 and "unknown metadata key 'idd'" in err and "Traceback" not in err
