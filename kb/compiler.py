@@ -139,7 +139,8 @@ def _compile_source(
         line = text.count("\n", 0, text.index("\x00")) + 1
         problems.add(where, line, "NUL byte in a Markdown file: remove it")
         return []
-    text = text.removeprefix("\ufeff")
+    # One line end for markdown-it and for our line list alike (CRLF and lone CR files too).
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     lines = text.split("\n")  # as markdown-it counts lines (not str.splitlines' \x0b, \u2028 ...)
     headings, fences = _blocks(MarkdownIt("commonmark").parse(text))
     level = _question_level(headings, fences)

@@ -7,6 +7,7 @@ marked ``xfail(strict=True)`` pin a known bug: fix the code, then remove the mar
 
 from __future__ import annotations
 
+import contextlib
 import re
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 from kb import ContentError, Entry, KbError, KnowledgeBase, QueryError, Signature, Source
 from kb.compiler import compile_text
 from kb.diagnose import read_blocks
-from kb.logline import AH_RE, parse, parse_line
+from kb.logline import parse, parse_line
 from kb.masks import MAX_TEMPLATE, mask
 from kb.openssl import SYSTEM_FLAG, _Tables, find_errors, unpack
 from kb.regexguard import RegexRejected, check_pattern
@@ -38,8 +39,9 @@ ANY_CHAR = st.characters(codec="utf-8")
 ANY_TEXT = st.text(ANY_CHAR, max_size=300)
 # Pieces that steer the generator into the interesting corners of every table.
 FRAGMENTS = st.sampled_from([
-    "[Tue Mar 05 10:12:01.123456 2024] ", "[ssl:error] ", "[pid 12:tid 34] ", "[client 1.2.3.4:5] ",
-    "Mar  5 10:12:01 host httpd[42]: ", "AH02039: ", "error:0A0000C1:SSL routines::no shared cipher",
+    "[Tue Mar 05 10:12:01.123456 2024] ", "[ssl:error] ", "[pid 12:tid 34] ",
+    "[client 1.2.3.4:5] ", "Mar  5 10:12:01 host httpd[42]: ", "AH02039: ",
+    "error:0A0000C1:SSL routines::no shared cipher",
     "error:14094412:SSL routines:SSL3_READ_BYTES:sslv3 alert bad certificate", "0A0000C1",
     "336109761", "[SSL: NO_SHARED_CIPHER] ", "('SSL routines', 'f', 'no shared cipher')",
     "alert number 42", "verify error:num=20:", "Verification: Error (20)", "(13)Permission denied",
@@ -64,10 +66,12 @@ REASONS = st.sampled_from([
     "unsafe legacy renegotiation disabled", "sslv3 alert handshake failure",
 ])
 HEX8 = st.integers(0, 0xFFFFFFFF).map(lambda n: f"{n:08X}")
-FUNCS = st.sampled_from(["", "ssl3_get_client_hello", "SSL3_READ_BYTES", "tls_post_process_client_hello"])
-LIBS = st.sampled_from(["SSL routines", "PEM routines", "x509 certificate routines", "rsa routines"])
-OPENSSL_ERRORS = st.builds(lambda code, lib, func, reason: (code, f"error:{code}:{lib}:{func}:{reason}"),
-                           HEX8, LIBS, FUNCS, REASONS)
+FUNCS = st.sampled_from(["", "ssl3_get_client_hello", "SSL3_READ_BYTES", "tls_process_hello"])
+LIBS = st.sampled_from(["SSL routines", "PEM routines", "x509 certificate routines", "rsa"])
+OPENSSL_ERRORS = st.builds(
+    lambda code, lib, func, reason: (code, f"error:{code}:{lib}:{func}:{reason}"),
+    HEX8, LIBS, FUNCS, REASONS,
+)
 # Log-like lines: real tokens joined by spaces (what the masker must handle idempotently).
 TOKENS = st.sampled_from([
     "[Tue Mar 05 10:12:01.123456 2024]", "[ssl:error]", "[pid 1234:tid 5678]",
@@ -85,10 +89,8 @@ LOG_LIKE = st.lists(TOKENS, min_size=1, max_size=14).map(" ".join)
 
 def _only_kb_errors(call: object, *args: object) -> None:
     """Run ``call``; a KbError is a documented outcome, anything else fails the test."""
-    try:
+    with contextlib.suppress(KbError):
         call(*args)  # type: ignore[operator]
-    except KbError:
-        pass
 
 
 # -- log-line parser -------------------------------------------------------------------------
@@ -136,7 +138,8 @@ def test_unpack_system_errors(errno: int) -> None:
 
 
 def _fake_tables() -> _Tables:
-    by_code = {(20, 193): ("SSL", "no shared cipher"), (20, 1042): ("SSL", "sslv3 alert bad certificate"),
+    by_code = {(20, 193): ("SSL", "no shared cipher"),
+               (20, 1042): ("SSL", "sslv3 alert bad certificate"),
                (9, 108): ("PEM", "no start line"), (11, 116): ("X509", "key values mismatch")}
     return _Tables(by_code, {"ssl routines": 20}, {20: "SSL", 9: "PEM", 11: "X509"},
                    frozenset(r for _, r in by_code.values()), {}, {}, {})
@@ -242,8 +245,8 @@ def test_mask_keeps_numbers_that_are_the_message(kept: str, rest: str) -> None:
 @pytest.mark.xfail(strict=True, reason="BUG: the quoted-value mask row swallows kept codes and "
                    "OpenSSL reasons, so different errors share one template (kb/masks.py 'str')")
 @pytest.mark.parametrize("first, second", [
-    pytest.param("SSL_accept failed: ('SSL routines', 'ssl3_get_client_hello', 'no shared cipher')",
-                 "SSL_accept failed: ('SSL routines', 'ssl3_read_bytes', 'sslv3 alert bad certificate')",
+    pytest.param("failed: ('SSL routines', 'ssl3_get_client_hello', 'no shared cipher')",
+                 "failed: ('SSL routines', 'ssl3_read_bytes', 'sslv3 alert bad certificate')",
                  id="pyopenssl-tuple"),
     pytest.param("handshake: \"error:0A0000C1:SSL routines::no shared cipher\"",
                  "handshake: \"error:0A000086:SSL routines::certificate verify failed\"",
@@ -284,6 +287,7 @@ MARKDOWN = st.one_of(ANY_TEXT, st.lists(st.one_of(MD_FRAGMENTS, ANY_TEXT.map(lam
 
 
 @PROPS
+@example("# 0\r0\r#")
 @given(MARKDOWN)
 def test_compiler_only_raises_content_error(text: str) -> None:
     try:
@@ -313,6 +317,20 @@ def test_compiler_keeps_answers_apart(answers: list[str]) -> None:
 def test_compiler_line_numbers_survive_unicode_line_breaks(separator: str) -> None:
     doc = f"# S\n\n## One?\n\nfirst{separator}answer\n\n## Two?\n\nsecond answer\n"
     assert [e.answer for e in compile_text(doc, name="faq.md")][1] == "second answer"
+
+
+LF_DOC = ("# S\n\n## Q one?\n\nfirst answer\nline two\n\n## Q two?\n\nsecond\n\n"
+          "```kb\nid: two\ntags: a, b\n```\n")
+
+
+@pytest.mark.parametrize("newline", [
+    pytest.param("\n", id="lf"),
+    pytest.param("\r\n", id="crlf"),
+    pytest.param("\r", id="cr"),
+])
+def test_compiler_reads_every_line_ending(newline: str) -> None:
+    expected = compile_text(LF_DOC, name="faq.md")
+    assert compile_text(LF_DOC.replace("\n", newline), name="faq.md") == expected
 
 
 def _content_with_regex(pattern: str) -> str:
@@ -371,10 +389,8 @@ def test_read_blocks_decodes_any_bytes(blocks: list[bytes]) -> None:
 @PROPS
 @given(st.text(max_size=40))
 def test_check_pattern_raises_only_regex_errors(pattern: str) -> None:
-    try:
+    with contextlib.suppress(re.error, RegexRejected):
         check_pattern(pattern)
-    except (re.error, RegexRejected):
-        pass
 
 
 def test_lint_rejects_a_dangerous_regex(tmp_path: Path) -> None:
@@ -465,3 +481,41 @@ def test_diagnose_a_twenty_megabyte_line(shipped: KnowledgeBase) -> None:
         code, out, err = _cli(["diagnose", "--json"], line + "z" * 20_000_000 + tail)
         assert code in (0, 1) and err == ""
         assert '"type": "summary", "lines": 1,' in out
+
+
+def _gzip_kb(tmp_path: Path) -> Path:
+    content = tmp_path / "gzkb"
+    content.mkdir()
+    (content / "faq.md").write_text(
+        "# G\n\n## Why does KBGZSIG appear?\n\nBecause.\n\n```kb\nid: gz-entry\n"
+        "signatures:\n- KBGZSIG widget failure\n```\n", encoding="utf-8")
+    return content
+
+
+def test_diagnose_a_gzip_bomb_line(tmp_path: Path, cache_dir: Path) -> None:
+    """50 MB of one line, 50 KB compressed: read in blocks, cut, counted as one line."""
+    import gzip
+
+    log = tmp_path / "bomb.log.gz"
+    log.write_bytes(gzip.compress(b"KBGZSIG widget failure " + b"a" * 50_000_000, 1))
+    code, out, err = _cli(["diagnose", "--brief", "--no-default", "--kb",
+                           str(_gzip_kb(tmp_path)), str(log)])
+    assert (code, err) == (1, "")
+    assert out.startswith("kb diagnose: 1 lines, 1 problem(s)")
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: a damaged .gz log ends kb diagnose with a bare "
+                   "EOFError/BadGzipFile (exit 5): lines read before the damage are not reported "
+                   "and the message does not name the file (frontends/logpipe.py _file_blocks)")
+@pytest.mark.parametrize("damage", ["truncated", "not-gzip"])
+def test_diagnose_a_damaged_gzip_log(damage: str, tmp_path: Path, cache_dir: Path) -> None:
+    import gzip
+
+    log = tmp_path / "error.log.gz"
+    data = gzip.compress(b"[Tue Mar 05 10:12:01 2024] [ssl:error] KBGZSIG widget failure\n" * 50)
+    log.write_bytes(data[:-20] if damage == "truncated" else b"\x1f\x8b" + b"x" * 40)
+    code, out, err = _cli(["diagnose", "--brief", "--no-default", "--kb",
+                           str(_gzip_kb(tmp_path)), str(log)])
+    assert str(log) in err and "Error" not in err  # 'kb: error: FILE: what is wrong'
+    if damage == "truncated":
+        assert "gz-entry" in out  # what could be read is still diagnosed

@@ -34,7 +34,8 @@ def _generate(folder: Path, n: int) -> Path:
         body = f"Restart widget {i}; check cable {i % 17} and lamp {i % 7}. " * 3
         parts.append(
             f"\n## Why does widget {i} fail with code KBSIG{i:05d}?\n\n{body}\n\n```kb\n"
-            f"id: widget-{i}\ntags: widget, t{i % 13}\nsignatures:\n- KBSIG{i:05d} widget failure\n```\n"
+            f"id: widget-{i}\ntags: widget, t{i % 13}\n"
+            f"signatures:\n- KBSIG{i:05d} widget failure\n```\n"
         )
     (folder / "faq.md").write_text("".join(parts), encoding="utf-8")
     return folder
@@ -85,9 +86,9 @@ def test_concurrent_builds_all_answer(tmp_path: Path, cache_dir: Path) -> None:
     argv = [*KB, "search", "--no-default", "--kb", str(folder), "-n", "1", QUERY]
     procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               env=_subprocess_env(cache_dir), cwd=tmp_path) for _ in range(3)]
-    results = [(p.wait(timeout=60), p.stdout.read(), p.stderr.read()) for p in procs]  # type: ignore[union-attr]
-    for result in results:
-        assert_answers(result)
+    for proc in procs:
+        out, err = proc.communicate(timeout=60)
+        assert_answers((proc.returncode, out, err))
     assert len(_indexes(cache_dir)) == 1
     assert not list(cache_dir.glob("tmp-*"))  # the losers removed their own builds
     assert_answers(_search(folder))
@@ -170,23 +171,23 @@ def test_unwritable_cache(where: str, content: Path, cache_dir: Path,
 @pytest.mark.parametrize("where", ["index-files", "entries-json"])
 def test_full_disk(where: str, content: Path, cache_dir: Path,
                    monkeypatch: pytest.MonkeyPatch) -> None:
-    if where == "index-files":
-        monkeypatch.setattr("kb.index.whoosh_index.create_in", _raise(errno.ENOSPC))
-    else:
-        real = Path.write_text
+    real = Path.write_text
 
-        def write_text(self: Path, *args: object, **kwargs: object) -> int:
-            if self.name == "entries.json":
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-            return real(self, *args, **kwargs)  # type: ignore[arg-type]
+    def write_text(self: Path, *args: object, **kwargs: object) -> int:
+        if self.name == "entries.json":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(self, *args, **kwargs)  # type: ignore[arg-type]
 
-        monkeypatch.setattr(Path, "write_text", write_text)
-    code, out, err = result = _search(content)
+    with monkeypatch.context() as patch:
+        if where == "index-files":
+            patch.setattr("kb.index.whoosh_index.create_in", _raise(errno.ENOSPC))
+        else:
+            patch.setattr(Path, "write_text", write_text)
+        result = _search(content)
     assert_answers(result, warnings=1)
-    assert err == ("kb: warning: index cache not usable (No space left on device); "
-                   "using an in-memory index\n")
+    assert result[2] == ("kb: warning: index cache not usable (No space left on device); "
+                         "using an in-memory index\n")
     assert not _indexes(cache_dir) and not list(cache_dir.glob("tmp-*"))
-    monkeypatch.undo()
     assert_answers(_search(content))  # space again: the next run caches normally
     assert len(_indexes(cache_dir)) == 1
 
@@ -212,13 +213,13 @@ def _garble(path: Path, start: int = 0, end: int | None = None) -> None:
     path.write_bytes(bytes(data))
 
 
-CORRUPTIONS: dict[str, Callable[[Path], None]] = {
+CORRUPTIONS: dict[str, Callable[[Path], object]] = {
     "segment-truncated": lambda ix: os.truncate(_segment(ix), _segment(ix).stat().st_size // 2),
     "segment-empty": lambda ix: os.truncate(_segment(ix), 0),
     "segment-deleted": lambda ix: _segment(ix).unlink(),
     "segment-garbled": lambda ix: _garble(_segment(ix)),
-    "toc-garbled": lambda ix: [_garble(p) for p in ix.glob("*.toc")] and None,
-    "toc-deleted": lambda ix: [p.unlink() for p in ix.glob("*.toc")] and None,
+    "toc-garbled": lambda ix: _each(ix, "*.toc", _garble),
+    "toc-deleted": lambda ix: _each(ix, "*.toc", Path.unlink),
     "entries-truncated": lambda ix: os.truncate(ix / "entries.json", 100),
     "entries-garbage": lambda ix: (ix / "entries.json").write_bytes(b"\x00\xff" * 500),
     "entries-not-a-list": lambda ix: (ix / "entries.json").write_text("{}"),
@@ -228,6 +229,11 @@ CORRUPTIONS: dict[str, Callable[[Path], None]] = {
     "stamp-deleted": lambda ix: (ix / "kb-complete").unlink(),
     "index-is-a-file": lambda ix: _replace_with_file(ix),
 }
+
+
+def _each(index: Path, pattern: str, damage: Callable[[Path], object]) -> None:
+    for path in index.glob(pattern):
+        damage(path)
 
 
 def _replace_with_file(path: Path) -> None:

@@ -43,6 +43,9 @@ LOG_EVIL = CONTENT_EVIL + "".join(LOG_ONLY.values())
 # What must never reach a terminal: C0 but newline and tab, DEL, C1, bidi controls.
 FORBIDDEN = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 SGR = re.compile(r"\x1b\[[0-9;]*m")
+# rich's hyperlinks for the content's own Markdown links: ESC ] 8 ; params ; URL ESC \
+OSC8 = re.compile(r"\x1b\]8;[^;\x1b\x07]*;([\x21-\x7e]*)\x1b\\")
+CONTENT_LINK = "https://example.org/docs"
 # Markers of the crafted payloads: none may follow an ESC or a C1 introducer.
 MARKERS = ("]52;", "]8;;http://evil", "]0;pwned", "[31mRED", "[2J", "Pq#0", "\x9b31m")
 
@@ -82,14 +85,19 @@ def assert_clean(*texts: str) -> None:
     """No forbidden character in any of ``texts`` (shows which, and where)."""
     for text in texts:
         found = FORBIDDEN.search(text)
-        assert found is None, f"{found.group()!r} at {found.start()}: {text[max(0, found.start() - 60):found.start() + 20]!r}"
+        if found is not None:
+            context = text[max(0, found.start() - 60):found.start() + 20]
+            pytest.fail(f"{found.group()!r} at {found.start()}: {context!r}")
 
 
 def assert_tty_clean(text: str) -> None:
-    """Only rich's SGR styling; no crafted payload inside or after an escape."""
+    """Only rich's SGR styling and the content's own links; no crafted payload in an escape."""
     for marker in MARKERS:
         assert "\x1b" + marker not in text and "\x1b" + marker[1:] not in text
-    assert_clean(SGR.sub("", text))
+    for link in OSC8.finditer(text):
+        assert link.group(1) in ("", CONTENT_LINK) or link.group(1).startswith(
+            "https://example.org/%5Cx1b"), link.group()
+    assert_clean(SGR.sub("", OSC8.sub("", text)))
 
 
 EVIL_MD = textwrap.dedent("""\
@@ -97,7 +105,8 @@ EVIL_MD = textwrap.dedent("""\
 
     ## Why is {e} evil?
 
-    Answer {e} text with `code {e}` and **bold {e}**.
+    Answer {e} text with `code {e}` and **bold {e}**; [the docs](https://example.org/docs),
+    [a crafted link](https://example.org/{e}) and [no link](javascript:alert(1)).
 
     > quote {e}
 
@@ -277,7 +286,8 @@ def test_lint_messages(tmp_path: Path) -> None:
     folder.mkdir()
     (folder / "bad.md").write_text(
         f"# S\n\n## Q {CONTENT_EVIL}?\n\nA.\n\n```kb\n{CONTENT_EVIL}\nsignatures:\n"
-        f"- re: ({CONTENT_EVIL}\nexamples:\n- {CONTENT_EVIL}\nsee_also: no-such-{CONTENT_EVIL}\n```\n",
+        f"- re: ({CONTENT_EVIL}\nexamples:\n- {CONTENT_EVIL}\n"
+        f"see_also: no-such-{CONTENT_EVIL}\n```\n",
         encoding="utf-8",
     )
     code, out, err = _run(["lint", str(folder)])
@@ -305,8 +315,8 @@ def test_warning_about_broken_content_is_clean(tmp_path: Path, cache_dir: Path) 
     folder = tmp_path / "kb"
     folder.mkdir()
     page = folder / "faq.md"
-    page.write_text("# S\n\n## Why KBEVILSIG?\n\nBecause.\n\n```kb\nsignatures:\n- KBEVILSIG\n```\n",
-                    encoding="utf-8")
+    page.write_text("# S\n\n## Why KBEVILSIG?\n\nBecause.\n\n```kb\nsignatures:\n"
+                    "- KBEVILSIG\n```\n", encoding="utf-8")
     assert _run(["search", "--no-default", "--kb", str(folder), "KBEVILSIG"])[0] == 0
     page.write_text(page.read_text(encoding="utf-8") + f"\n## {CONTENT_EVIL}\n\n```kb\n"
                     f"{CONTENT_EVIL}: x\n```\n", encoding="utf-8")
