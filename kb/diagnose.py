@@ -18,11 +18,11 @@ import re
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from kb.logline import ParsedLine, looks_like_error, parse_line
 from kb.model import Entry, Hit
+from kb.signals import encodable
 
 if TYPE_CHECKING:
     from kb.knowledgebase import KnowledgeBase
@@ -165,7 +165,10 @@ class Diagnoser:
     def _scan(self, block: str) -> list[Problem]:
         base = self.lines
         self.lines += block.count("\n")
-        lowered = block.lower() if block.isascii() else None
+        block = encodable(block)
+        lowered = block.lower()
+        if len(lowered) != len(block):  # a few non-ASCII letters change length when lowered
+            lowered = block.translate(_ASCII_LOWER)
         spans = self._candidate_spans(block, lowered)
         new: list[Problem] = []
         counted, newlines = 0, 0
@@ -178,16 +181,13 @@ class Diagnoser:
                 new.append(problem)
         return new
 
-    def _candidate_spans(self, block: str, lowered: str | None) -> list[tuple[int, int]]:
+    def _candidate_spans(self, block: str, lowered: str) -> list[tuple[int, int]]:
         """(start, end) of each line the prefilter (or the error scan) picks, in order."""
-        text = lowered if lowered is not None else block
-        flags_ok = lowered is not None
         patterns = [self._prefilter] + ([self._errors] if self._errors is not None else [])
         starts: set[int] = set()
         spans = []
         for pattern in patterns:
-            finder = pattern.finditer(text) if flags_ok else _ci(pattern).finditer(text)
-            for match in finder:
+            for match in pattern.finditer(lowered):
                 start = block.rfind("\n", 0, match.start()) + 1
                 if start in starts:
                     continue
@@ -300,9 +300,7 @@ _ERROR_SCAN = re.compile(
 )
 
 
-@lru_cache(maxsize=8)
-def _ci(pattern: re.Pattern[str]) -> re.Pattern[str]:
-    return re.compile(pattern.pattern, re.IGNORECASE)
+_ASCII_LOWER = {code: code + 32 for code in range(ord("A"), ord("Z") + 1)}
 
 
 def read_blocks(stream: Iterable[bytes]) -> Iterator[str]:

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from kb.diagnose import Diagnoser, Diagnosis
     from kb.rank import Query
 
-_CODE_FILES = ("compiler.py", "index.py", "model.py", "text.py", "openssl.py")
+_CODE_FILES = ("compiler.py", "index.py", "model.py", "text.py", "openssl.py", "regexguard.py")
 
 
 def default_content_dir() -> Path:

@@ -1,64 +1,131 @@
-"""Regex safety for signatures written in content: refuse patterns that can backtrack badly.
+"""Regex safety for signatures written in content, and the fast scanner of the log pipe.
 
-Decision (issue 7): dangerous patterns are rejected when content is compiled (so ``kb lint``
-reports them), and every line is cut to ``MAX_MATCH_CHARS`` before any signature regex runs.
-A pattern is dangerous when an unbounded repeat contains another unbounded repeat (``(a+)+``,
-``(\\w*\\s?)*``): the classic exponential case. What remains (``.*x.*y``) is at worst
-polynomial on a bounded line.
+Decision (issue 7): signature regexes run on RE2 (google-re2), a linear-time engine, so no
+pattern can hang on hostile input, however it is written. A pattern RE2 cannot run
+(lookaround, back-references) is rejected when content is compiled, so ``kb lint`` reports it.
+Where google-re2 is not installed kb falls back to Python's ``re`` and then refuses the
+patterns known to backtrack badly: a repeat around another repeat or an alternation
+(``(a+)+``, ``(a|aa)+``, ``(.*a){20}``) and more than one unbounded wildcard (``a.*a.*b``).
+Either way every line is cut to ``MAX_MATCH_CHARS`` before a signature regex runs.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any, Protocol
 
 try:  # Python 3.11+: the parser moved; keep one import site.
     from re import _parser as sre_parse  # type: ignore[attr-defined]
 except ImportError:  # pragma: no cover - older layouts
     import sre_parse  # type: ignore[no-redef]
 
+try:
+    import re2  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover - exercised by setting LINEAR = False in tests
+    re2 = None
+
 MAX_PATTERN_CHARS = 1000
 MAX_MATCH_CHARS = 8192
-_UNBOUNDED = 65535  # sre's MAXREPEAT shows up as a large int
+LINEAR = re2 is not None
 _REPEATS = {"MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"}
+_UNBOUNDED = 65535
+
+
+class Matcher(Protocol):
+    """What kb needs of a compiled pattern (``re.Pattern`` and RE2's both qualify)."""
+
+    def search(self, text: str) -> Any: ...
+
+    def finditer(self, text: str) -> Any: ...
 
 
 class RegexRejected(ValueError):
-    """A signature pattern is valid but unsafe or too long."""
+    """A signature pattern is valid Python but unsafe, unsupported or too long."""
 
 
-def check_pattern(pattern: str) -> re.Pattern[str]:
-    """Compile a signature pattern case-insensitively; raise re.error or RegexRejected."""
+def _re2_options(case_sensitive: bool) -> Any:
+    options = re2.Options()
+    options.case_sensitive = case_sensitive
+    options.log_errors = False
+    options.max_mem = 64 << 20
+    return options
+
+
+def check_pattern(pattern: str) -> Matcher:
+    """Compile a signature pattern, case-insensitive; raise re.error or RegexRejected.
+
+    Python's parser runs first so syntax errors carry a position for ``file:line:col``.
+    """
     if len(pattern) > MAX_PATTERN_CHARS:
         raise RegexRejected(f"pattern longer than {MAX_PATTERN_CHARS} characters")
     compiled = re.compile(pattern, re.IGNORECASE)
-    if _nested_unbounded(sre_parse.parse(pattern), inside=False):
-        raise RegexRejected(
-            "nested unbounded repeats (like '(a+)+') can hang on hostile input: "
-            "rewrite it without a repeat inside a repeat"
-        )
+    if LINEAR:
+        try:
+            return re2.compile(pattern, _re2_options(case_sensitive=False))  # type: ignore[no-any-return]
+        except re2.error as exc:
+            detail = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
+            raise RegexRejected(
+                f"the linear-time engine cannot run it ({detail}): drop lookarounds and "
+                "back-references"
+            ) from None
+    reason = backtracking_risk(pattern)
+    if reason:
+        raise RegexRejected(f"{reason}: it can hang on hostile input; simplify the pattern")
     return compiled
 
 
-def _nested_unbounded(parsed: object, inside: bool) -> bool:
-    for op, arg in parsed:  # type: ignore[attr-defined]
+def compile_scanner(pattern: str) -> Matcher:
+    """A case-sensitive scanner for machine-built patterns (the log pipe's prefilter)."""
+    if LINEAR:
+        return re2.compile(pattern, _re2_options(case_sensitive=True))  # type: ignore[no-any-return]
+    return re.compile(pattern)
+
+
+def backtracking_risk(pattern: str) -> str:
+    """Why ``pattern`` may backtrack badly in Python's ``re`` ('' when it looks safe)."""
+    parsed = sre_parse.parse(pattern)
+    if _repeat_around_choice(parsed):
+        return "a repeat around another repeat or an alternation (like '(a+)+' or '(a|aa)+')"
+    if _wildcards(parsed) > 1:
+        return "more than one unbounded wildcard (like 'a.*b.*c')"
+    return ""
+
+
+def _children(op: str, arg: Any) -> list[Any]:
+    if op in _REPEATS:
+        return [arg[2]]
+    if op == "SUBPATTERN":
+        return [arg[-1]]
+    if op == "BRANCH":
+        return list(arg[1])
+    if op in {"ASSERT", "ASSERT_NOT"}:
+        return [arg[1]]
+    return []
+
+
+def _repeat_around_choice(parsed: Any, inside: bool = False) -> bool:
+    for op, arg in parsed:
         name = str(op)
-        if name in _REPEATS:
-            low, high, sub = arg
-            unbounded = high >= _UNBOUNDED or high > 100
-            if unbounded and inside:
-                return True
-            if _nested_unbounded(sub, inside or unbounded):
-                return True
-        elif name == "SUBPATTERN":
-            if _nested_unbounded(arg[-1], inside):
-                return True
-        elif name == "BRANCH":
-            if any(_nested_unbounded(branch, inside) for branch in arg[1]):
-                return True
-        elif name in {"ASSERT", "ASSERT_NOT"}:
-            if _nested_unbounded(arg[1], inside):
+        if inside and (name in _REPEATS or name == "BRANCH"):
+            return True
+        repeats = name in _REPEATS and arg[1] > 1
+        for child in _children(name, arg):
+            if _repeat_around_choice(child, inside or repeats):
                 return True
     return False
+
+
+def _wildcards(parsed: Any) -> int:
+    count = 0
+    for op, arg in parsed:
+        name = str(op)
+        if name in _REPEATS and arg[1] >= _UNBOUNDED:
+            body = list(arg[2])
+            broad = len(body) == 1 and str(body[0][0]) in {"ANY", "NOT_LITERAL", "IN"}
+            count += broad
+        for child in _children(name, arg):
+            count += _wildcards(child)
+    return count
 
 
 def literal_runs(pattern: str) -> list[str]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from kb.logline import AH_RE
 from kb.model import Entry, Signature, SignatureKind
 from kb.openssl import canonical, find_errors, is_known_reason
-from kb.regexguard import MAX_MATCH_CHARS, literal_runs
+from kb.regexguard import MAX_MATCH_CHARS, Matcher, check_pattern, compile_scanner, literal_runs
 from kb.text import normalise
 from kb.trie import trie_regex
 
@@ -42,7 +42,7 @@ class _Literal:
 @dataclass(frozen=True)
 class _Regex:
     entry: int
-    pattern: re.Pattern[str]
+    pattern: Matcher
     signature: Signature
 
 
@@ -64,7 +64,7 @@ class Signals:
         for code in AH_RE.findall(signature.text):
             _append_once(self.codes, "AH" + code, position)
         if signature.kind is SignatureKind.REGEX:
-            compiled = re.compile(signature.text, re.IGNORECASE)
+            compiled = check_pattern(signature.text)
             self.regexes.append(_Regex(position, compiled, signature))
             return
         literal = normalise(signature.text)
@@ -75,7 +75,7 @@ class Signals:
         for reason in reasons:
             _append_once(self.reasons, reason, position)
 
-    def prefilter(self) -> re.Pattern[str]:
+    def prefilter(self) -> Matcher:
         """One regex over lower-cased text that finds every line an exact signal could match.
 
         Lines it does not match cannot get an exact signal, so the log pipe skips them without
@@ -85,10 +85,10 @@ class Signals:
         words.update(lit.text for lit in self.literals)
         words.update(self.reasons)
         for rx in self.regexes:
-            runs = [r for r in literal_runs(rx.pattern.pattern) if len(r) >= 4]
+            runs = [r for r in literal_runs(rx.signature.text) if len(r) >= 4]
             if runs:
                 words.add(normalise(max(runs, key=len)))
-        return re.compile(f"{trie_regex(sorted(words))}|{_OPENSSL_MARKERS}")
+        return compile_scanner(f"{trie_regex(sorted(words))}|{_OPENSSL_MARKERS}")
 
     def match(self, text: str, codes: Sequence[str], reasons: Sequence[str]) -> list[SignalHit]:
         """Every (entry, signal) that ``text`` with these codes and decoded reasons points to."""
@@ -97,7 +97,7 @@ class Signals:
             hits.extend(SignalHit(e, "code", code) for e in self.codes.get(code, ()))
         for reason in reasons:
             hits.extend(SignalHit(e, "reason", reason) for e in self.reasons.get(reason, ()))
-        bounded = text[:MAX_MATCH_CHARS]
+        bounded = encodable(text[:MAX_MATCH_CHARS])
         folded = normalise(bounded) + "\n" + "\n".join(reasons)
         for lit in self.literals:
             if lit.text in folded:
@@ -112,3 +112,12 @@ def _append_once(table: dict[str, list[int]], key: str, position: int) -> None:
     bucket = table.setdefault(key, [])
     if position not in bucket:
         bucket.append(position)
+
+
+def encodable(text: str) -> str:
+    """``text`` with lone surrogates replaced (RE2 works on UTF-8), same length."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+    return text

@@ -167,8 +167,6 @@ def test_json_is_ascii_and_round_trips(data: object) -> None:
     assert json.loads(text) == data
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (minor): clean() misses U+061C ARABIC LETTER MARK, "
-                   "the one Bidi_Control character not in frontends/render.py _CONTROL")
 def test_clean_escapes_every_bidi_control() -> None:
     bidi_controls = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
     assert clean(bidi_controls).isascii()
