@@ -201,7 +201,8 @@ class Diagnoser:
         raw = raw[:MAX_LINE].rstrip("\r").replace("\x00", "\ufffd")
         self.candidates += 1
         parsed = parse_line(raw)
-        hit = self._answer(parsed.template, raw)
+        key = parsed.template + "\x1f" + "\x1f".join(e.reason for e in parsed.openssl)
+        hit = self._answer(key, raw)
         recent = self._recent_for(parsed, number)
         if hit is None and recent is not None and recent.lines:
             joined = "\n".join([line for _, line in recent.lines] + [raw])

@@ -45,9 +45,11 @@ MASKS: list[tuple[str, str]] = [
     ("path", r"(?<![\w.<>/])(?:[A-Za-z]:)?/(?:[\w.@%+~-]+/)*[\w.@%+~-]*"),
     # Host names (two or more labels with a TLD-ish end) with optional :port[:n] vhost suffix.
     ("host", r"\b(?:[A-Za-z0-9-]{1,63}\.)+(?:[A-Za-z]{2,24}|test|local|lan)(?::\d{1,5}(?::\d+)?)?\b"),
-    # Quoted values that are variable (contain a digit, dot, slash or space); 'SSLEngine' stays.
-    ("str", r"(?<![\w'])'[^'\n]{0,200}[\d./ ][^'\n]{0,200}'(?!\w)"
-            r"|(?<![\w\"])\"[^\"\n]{0,200}[\d./ ][^\"\n]{0,200}\"(?!\w)"),
+    # Quoted values that are variable (a digit, dot or slash inside): file names, hosts, key
+    # ids. 'SSLEngine' and 'no shared cipher' stay; so does a quoted AH code or OpenSSL error.
+    ("str", r"(?<![\w'<>])'(?![^'\n]*(?:AH\d{5}|error:))[^'\n]{0,200}[\d./][^'\n]{0,200}'(?![\w<>])"
+            r"|(?<![\w\"<>])\"(?![^\"\n]*(?:AH\d{5}|error:))[^\"\n]{0,200}[\d./][^\"\n]{0,200}\""
+            r"(?![\w<>])"),
     # Hex runs (serials, session ids, addresses): 6+ hex digits with a digit, or 0x...
     ("hex", r"\b0x[0-9A-Fa-f]+\b|\b(?=[0-9A-Fa-f]*\d)(?=[0-9A-Fa-f]*[A-Fa-f])[0-9A-Fa-f]{6,}\b"),
     # Numbers last: pids, ports, sizes, counts. Packed OpenSSL codes in decimal are kept.
@@ -71,5 +73,23 @@ def _replace(match: re.Match[str]) -> str:
 
 
 def mask(message: str) -> str:
-    """The template of a message: variables replaced by ``<time>``, ``<ip>``, ``<num>`` ..."""
-    return _JOINED.sub(_replace, message[:MAX_TEMPLATE])
+    """The template of a message: variables replaced by ``<time>``, ``<ip>``, ``<num>`` ...
+
+    Idempotent: the table is applied until nothing changes (a placeholder can complete a
+    shape such as ``<host>::``), and the result is cut to MAX_TEMPLATE between placeholders.
+    """
+    template = message[:MAX_TEMPLATE]
+    for _ in range(6):
+        masked = _cut(_JOINED.sub(_replace, template))
+        if masked == template:
+            break
+        template = masked
+    return template
+
+
+def _cut(template: str) -> str:
+    if len(template) <= MAX_TEMPLATE:
+        return template
+    cut = template[:MAX_TEMPLATE]
+    opening = cut.rfind("<")
+    return cut[:opening] if opening > cut.rfind(">") else cut

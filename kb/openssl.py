@@ -109,7 +109,8 @@ def unpack(code: int, lib_hint: int | None = None) -> tuple[str, str] | None:
 
 _FULL = (
     r"error:(?P<hex>[0-9A-Fa-f]{8}):(?P<lib>[^:\n]{0,60}):(?P<func>[^:\n]{0,80}):"
-    r"(?P<reason>[^:\n)\]'\"]{0,120})"
+    # httpd appends " (data)" and " -- hint" (ssl_engine_log.c): they are not the reason.
+    r"(?P<reason>(?:(?! -- | \()[^:\n)\]'\"]){0,120})"
 )
 _PATTERNS = re.compile(
     "|".join(

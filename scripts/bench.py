@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import make_log  # noqa: E402
 
-from kb import Entry, KnowledgeBase  # noqa: E402
+from kb import Entry, KbError, KnowledgeBase  # noqa: E402
 
 Section = Literal["search", "big", "process", "open", "diagnose"]
 SECTIONS: tuple[Section, ...] = ("search", "big", "process", "open", "diagnose")
@@ -140,27 +140,44 @@ class Run:
     returncode: int
 
 
-def run_child(argv: Sequence[str], env: dict[str, str], stdin: int | None = None) -> Run:
-    """Run argv with stdout to /dev/null; wall time and this child's own peak RSS (wait4)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, env=env, stdin=stdin, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    if proc.stderr:
-        proc.stderr.close()
-    if proc.returncode not in (0, 1):
-        raise RuntimeError(f"{' '.join(argv)} exited {proc.returncode}: {err.strip()[:500]}")
+# Children are started from a small, fresh Python rather than from this process: a child's
+# ru_maxrss includes the memory image it was forked from (Linux records the old mm's high-water
+# mark at exec), so forking from a bench process holding a 10,000-entry KB would report that
+# process's size. The wrapper times the child itself and reports RUSAGE_CHILDREN.
+_WRAPPER = """
+import resource, subprocess, sys, time
+out = subprocess.DEVNULL if sys.argv[1] == "-" else open(sys.argv[1], "wb")
+start = time.perf_counter()
+code = subprocess.call(sys.argv[2:], stdout=out)
+seconds = time.perf_counter() - start
+print(code, seconds, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
+
+
+def run_child(argv: Sequence[str], env: dict[str, str], stdout: Path | None = None) -> Run:
+    """Run argv (stdout to /dev/null, or to a file); its wall time and peak RSS.
+
+    GNU grep notices an output of /dev/null and stops at the first match, so baselines that
+    must read everything write to a file instead.
+    """
+    where = str(stdout) if stdout is not None else "-"
+    done = subprocess.run([sys.executable, "-c", _WRAPPER, where, *argv], env=env,
+                          capture_output=True, text=True, check=False)
+    try:
+        code, seconds, rss = done.stdout.split()
+    except ValueError:
+        raise RuntimeError(f"{' '.join(argv)}: {done.stderr.strip()[:500]}") from None
+    if int(code) not in (0, 1):
+        raise RuntimeError(f"{' '.join(argv)} exited {code}: {done.stderr.strip()[:500]}")
     # ru_maxrss is in KiB on Linux (bytes on macOS).
     scale = 1 / 1024 if sys.platform != "darwin" else 1 / (1024 * 1024)
-    return Run(seconds, usage.ru_maxrss * scale, proc.returncode)
+    return Run(float(seconds), int(rss) * scale, int(code))
 
 
-def child_output(argv: Sequence[str], env: dict[str, str]) -> str:
+def child_output(argv: Sequence[str], env: dict[str, str], ok: tuple[int, ...] = (0, 1)) -> str:
+    """The stdout of argv; RuntimeError with its stderr when it exits with a code not in ok."""
     done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
-    if done.returncode not in (0, 1):
+    if done.returncode not in ok:
         raise RuntimeError(f"{' '.join(argv)} exited {done.returncode}: {done.stderr[:500]}")
     return done.stdout
 
@@ -292,8 +309,8 @@ def bench_big(sizes: Sizes, work: Path, shipped_p50: float | None) -> Result:
                     "answers, tags and signatures mixed from the shipped FAQ's vocabulary); "
                     "build = KnowledgeBase.from_paths on an empty cache (compile + whoosh index "
                     "on disk), reopen = the same call on the warm cache; search over "
-                    f"{len(texts)} of the search section's texts (every "
-                    f"{max(1, len(every) // BIG_QUERIES)}th), median of {rounds} round(s); "
+                    f"{len(texts)} of the search section's texts (one in "
+                    f"{max(1, len(every) // BIG_QUERIES)}), median of {rounds} round(s); "
                     "baseline: plain whoosh BM25F over the same entries (in memory).")
     result.add(Figure("build", build, "s", "plain whoosh in-memory build", base_build,
                       build / base_build))
@@ -345,14 +362,15 @@ def bench_open(sizes: Sizes, work: Path) -> Result:
     cold: list[tuple[float, float]] = []
     warm: list[tuple[float, float]] = []
     warm_env = child_env(work / "cache-open")
-    child_output([sys.executable, "-c", _OPEN_CODE], warm_env)
+    child_output([sys.executable, "-c", _OPEN_CODE], warm_env, ok=(0,))
     for i in range(max(cold_runs, sizes.processes)):
         if i < cold_runs:
             cache = work / f"cache-cold-{i}"
             cold.append(_open_times(child_output([sys.executable, "-c", _OPEN_CODE],
-                                                 child_env(cache))))
+                                                 child_env(cache), ok=(0,))))
             shutil.rmtree(cache, ignore_errors=True)
-        warm.append(_open_times(child_output([sys.executable, "-c", _OPEN_CODE], warm_env)))
+        warm.append(_open_times(child_output([sys.executable, "-c", _OPEN_CODE], warm_env,
+                                             ok=(0,))))
     med = statistics.median
     cold_open, warm_open = med(c[1] for c in cold) * 1000, med(w[1] for w in warm) * 1000
     imports = med(w[0] for w in warm + cold) * 1000
@@ -389,7 +407,8 @@ def bench_diagnose(sizes: Sizes, work: Path) -> Result:
     runs, greps, starts = [], [], []
     for _ in range(sizes.diagnose_runs):
         runs.append(run_child([*kb, "diagnose", "--brief", str(log)], env))
-        greps.append(run_child(["grep", "-c", "-E", GREP_PATTERN, str(log)], grep_env).seconds)
+        greps.append(run_child(["grep", "-c", "-E", GREP_PATTERN, str(log)], grep_env,
+                               stdout=work / "grep.out").seconds)
         starts.append(run_child([*kb, "diagnose", "--brief", str(empty)], env).seconds)
     wall = statistics.median(r.seconds for r in runs)
     rss = max(r.max_rss_mb for r in runs)
@@ -400,11 +419,13 @@ def bench_diagnose(sizes: Sizes, work: Path) -> Result:
     result = Result("diagnose", f"`kb diagnose FILE --brief` (stdout to /dev/null) on a "
                     f"{lines:,}-line log from make_log.py (seed 1, {size_mb:.0f} MB, made in "
                     f"{generated:.1f} s), warm index cache; median wall of "
-                    f"{sizes.diagnose_runs} runs, peak RSS from wait4() of each run (max). "
-                    "Baselines: `LC_ALL=C grep -c -E '" + GREP_PATTERN + "' FILE` (same runs, "
-                    "interleaved), and a naive loop of KnowledgeBase.search(line, limit=1) per "
-                    f"line, in-process, timed on {NAIVE_SAMPLE:,} lines spread evenly over the "
-                    "file and extrapolated per line to the whole file.")
+                    f"{sizes.diagnose_runs} runs, peak RSS = RUSAGE_CHILDREN ru_maxrss of a "
+                    "fresh wrapper process around each run (max over runs). "
+                    "Baselines: `LC_ALL=C grep -c -E '" + GREP_PATTERN + "' FILE > out` (same "
+                    "runs, interleaved; not to /dev/null, where GNU grep stops early), and a "
+                    "naive loop of KnowledgeBase.search(line, limit=1) per line, in-process, "
+                    f"timed on {NAIVE_SAMPLE:,} lines spread evenly over the file and "
+                    "extrapolated per line to the whole file.")
     result.add(Figure("throughput", lines / wall, "lines/s", "", None, None,
                       ">= 500,000 lines/s", lines / wall >= 500_000))
     result.add(Figure("wall time vs grep", wall, "s", "grep -c -E", grep, wall / grep))
@@ -530,7 +551,9 @@ def render(results: Sequence[Result], meta: dict[str, Any]) -> Iterator[str]:
             value = _fmt(f.value, f.unit)
             base = ""
             if f.baseline_value is not None and f.ratio is not None:
-                base = f"  vs {f.baseline} {_fmt(f.baseline_value, f.unit)}: {f.ratio:.3g}x"
+                inverse = f" (1/{1 / f.ratio:.0f})" if f.ratio < 0.1 else ""
+                base = (f"  vs {f.baseline} {_fmt(f.baseline_value, f.unit)}: "
+                        f"{f.ratio:.3g}x{inverse}")
             target = ""
             if f.target:
                 target = f"  target {f.target}: {'ok' if f.ok else 'MISSED'}"
@@ -543,7 +566,7 @@ def _fmt(value: float, unit: str) -> str:
     if unit == "lines/s":
         return f"{value:,.0f} lines/s"
     if unit == "s":
-        return f"{value:.2f} s"
+        return f"{value:.3f} s" if value < 1 else f"{value:.2f} s"
     return f"{value:.2f} {unit}" if value < 100 else f"{value:.0f} {unit}"
 
 
@@ -571,6 +594,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="kb-bench-") as tmp:
             results = _run(chosen, sizes, Path(tmp))
+    except KbError as exc:  # broken shipped content, say: nothing to measure
+        sys.stderr.write(f"bench: error: {exc}\n")
+        return 3
     finally:
         if old_cache is None:
             os.environ.pop("KB_CACHE_DIR", None)

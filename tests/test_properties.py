@@ -169,8 +169,6 @@ def test_decoder_reads_the_reason_of_every_version(head: str, before: str,
     assert reasons == [normalise(text.rsplit(":", 1)[1])]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: httpd's ' (data)' and ' -- annotation' suffixes "
-                   "are glued to the OpenSSL reason (kb/openssl.py _FULL reason group)")
 @pytest.mark.parametrize("line", [
     # ssl_engine_log.c ssl_log_ssl_error: "SSL Library Error: %s%s%s%s%s%s" = err,
     # " (" data ")", " -- " annotation.
@@ -193,8 +191,6 @@ def test_mask_is_idempotent_on_log_lines(line: str) -> None:
     assert mask(template) == template
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: '::', a quote or '(n)' next to a placeholder is "
-                   "masked again on a second pass (kb/masks.py lookarounds ignore '<' '>')")
 @PROPS
 @example("example.com::")
 @given(HOSTILE)
@@ -213,7 +209,6 @@ def test_mask_is_idempotent(text: str) -> None:
         pytest.param("pid 1 " * (MAX_TEMPLATE // 6 + 1), id="longer-than-max-template"),
     ],
 )
-@pytest.mark.xfail(strict=True, reason="BUG: mask(mask(x)) != mask(x), see the report")
 def test_mask_idempotent_known_cases(text: str) -> None:
     assert mask(mask(text)) == mask(text)
 
@@ -242,8 +237,6 @@ def test_mask_keeps_numbers_that_are_the_message(kept: str, rest: str) -> None:
     assert kept in mask(f"{rest} {kept} {rest}")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the quoted-value mask row swallows kept codes and "
-                   "OpenSSL reasons, so different errors share one template (kb/masks.py 'str')")
 @pytest.mark.parametrize("first, second", [
     pytest.param("failed: ('SSL routines', 'ssl3_get_client_hello', 'no shared cipher')",
                  "failed: ('SSL routines', 'ssl3_read_bytes', 'sslv3 alert bad certificate')",
@@ -262,8 +255,6 @@ def _entry(entry_id: str, signature: str) -> Entry:
                  signatures=(Signature(text=signature),), source=Source(file="t.md", line=1))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: diagnose caches answers per template and the "
-                   "tuple-form reasons are masked away, so the 2nd error reuses the 1st answer")
 def test_diagnose_tells_tuple_form_errors_apart() -> None:
     kb = KnowledgeBase.from_entries([_entry("cipher", "no shared cipher"),
                                      _entry("badcert", "sslv3 alert bad certificate")])
