@@ -20,7 +20,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from kb.logline import ParsedLine, looks_like_error, parse_line
+from kb.logline import SOURCE_TAG, ParsedLine, looks_like_error, parse_line
+from kb.openssl import OpenSSLError
+from kb.shapes.apache24 import SHAPE as APACHE24
 from kb.model import Entry, Hit
 from kb.signals import encodable
 
@@ -113,7 +115,7 @@ class Diagnosis:
 class _Recent:
     """The last candidate lines of one pid (for joining a connection's lines)."""
 
-    lines: deque[tuple[int, str]] = field(default_factory=lambda: deque(maxlen=4))
+    lines: deque[tuple[int, str, str]] = field(default_factory=lambda: deque(maxlen=4))
     problem: Problem | None = None
     problem_line: int = 0
 
@@ -126,6 +128,7 @@ class Diagnoser:
         self._prefilter = kb.signals.prefilter()
         self._errors = _ERROR_SCAN if collect_unmatched else None
         self._cache: OrderedDict[str, Hit | None] = OrderedDict()
+        self._quick: dict[str, tuple[str, list[str], list[OpenSSLError]]] = {}
         self._problems: dict[tuple[str, str], Problem] = {}
         self._unmatched: dict[str, Unmatched] = {}
         self._recent: dict[str, _Recent] = {}
@@ -200,21 +203,47 @@ class Diagnoser:
     def _line(self, raw: str, number: int) -> Problem | None:
         raw = raw[:MAX_LINE].rstrip("\r").replace("\x00", "\ufffd")
         self.candidates += 1
-        parsed = parse_line(raw)
+        parsed = self._parse(raw)
         key = parsed.template + "\x1f" + "\x1f".join(e.reason for e in parsed.openssl)
         hit = self._answer(key, raw)
         recent = self._recent_for(parsed, number)
         if hit is None and recent is not None and recent.lines:
-            joined = "\n".join([line for _, line in recent.lines] + [raw])
-            key = "\n".join(parse_line(line).template for _, line in recent.lines)
+            joined = "\n".join([line for _, line, _ in recent.lines] + [raw])
+            key = "\n".join(template for _, _, template in recent.lines)
             hit = self._answer(key + "\n" + parsed.template, joined)
         if hit is None:
             if recent is not None:
-                recent.lines.append((number, raw))
+                recent.lines.append((number, raw, parsed.template))
             self._note_unmatched(parsed, raw, number)
             return None
         self.matched += 1
         return self._count(hit, parsed, raw, number, recent)
+
+    def _parse(self, raw: str) -> ParsedLine:
+        """parse_line, with masking skipped for Apache 2.4 lines seen before with other
+        numbers: such lines share their template, codes and OpenSSL errors (the quick key
+        keeps AH codes, alert/verify numbers and packed codes, which carry meaning)."""
+        prefix = APACHE24.match(raw)
+        if prefix is None:
+            return parse_line(raw)
+        message = prefix.message
+        tag = SOURCE_TAG.match(message)
+        if tag is not None:
+            prefix.fields.setdefault("source", tag.group()[:-2])
+            message = message[tag.end() :]
+        quick = _VOLATILE.sub("", message)
+        known = self._quick.get(quick)
+        if known is None:
+            parsed = parse_line(raw)
+            if parsed.shapes != ["apache24"]:
+                return parsed
+            if len(self._quick) >= CACHE_SIZE:
+                self._quick.clear()
+            self._quick[quick] = (parsed.template, parsed.ah_codes, parsed.openssl)
+            return parsed
+        template, codes, errors = known
+        return ParsedLine(raw, ["apache24"], prefix.fields, message.strip(), codes, errors,
+                          template)
 
     def _recent_for(self, parsed: ParsedLine, number: int) -> _Recent | None:
         pid = parsed.fields.get("pid")
@@ -293,6 +322,11 @@ class Diagnoser:
         unmatched = sorted(self._unmatched.values(), key=lambda u: -u.count)
         return Diagnosis(problems, unmatched, self.lines, self.candidates, self.matched)
 
+
+# Digit runs that vary between occurrences of one message (times, pids, ports, sizes) but not
+# those that carry meaning: AH codes, "alert number 42", "num=20", "Error (20)", 8-10 digit
+# packed OpenSSL codes.
+_VOLATILE = re.compile(r"(?<![\dHh])(?<!number )(?<!num=)(?<!\()(?:\d{1,7}|\d{11,})(?!\d)")
 
 # Error words and levels: which lines --unmatched looks at (besides exact-signal candidates).
 _ERROR_SCAN = re.compile(

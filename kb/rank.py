@@ -21,7 +21,7 @@ from kb.model import Entry, Hit
 from kb.signals import SignalHit, Signals
 
 if TYPE_CHECKING:
-    from kb.index import TextIndex
+    from kb.index import Match, TextIndex
 
 CONFIDENT = 0.5
 MAX_QUERY_CHARS = 100_000
@@ -102,7 +102,8 @@ def run(query: Query, entries: Sequence[Entry], index: TextIndex, limit: int = 5
     weight = _term_weights(index, query)
     total = sum(weight.values()) or 1.0
     text_of = {
-        doc: m.score * (0.4 + 0.6 * sum(weight.get(t, 0.0) for t in {t for _, t in m.terms}) / total)
+        doc: m.score * (0.4 + 0.6 * sum(weight.get(t, 0.0) for t in {t for _, t, _ in m.terms})
+                        / total)
         for doc, m in matches.items()
     }
     best_text = max(text_of.values(), default=0.0)
@@ -115,7 +116,7 @@ def run(query: Query, entries: Sequence[Entry], index: TextIndex, limit: int = 5
     hits = []
     for score, text, doc in scored[:limit]:
         signal_score, used = exact.get(doc, (0.0, []))
-        terms = _contributions(index, query, matches.get(doc), doc)
+        terms = _contributions(query, matches.get(doc))
         coverage = sum(weight.get(t, 0.0) for t in {t for _, t, _, _ in terms}) / total
         confidence, capped = _confidence(query, signal_score, coverage, text, best_text)
         why = _why(query, used, terms, text, coverage, capped)
@@ -149,18 +150,12 @@ def _weight(hit: SignalHit) -> float:
     return W_CODE if hit.kind == "code" else W_REASON
 
 
-def _contributions(
-    index: TextIndex, query: Query, match: Any, doc: int
-) -> list[tuple[str, str, float, float]]:
+def _contributions(query: Query, match: Match | None) -> list[tuple[str, str, float, float]]:
+    """(field, term, boost, contribution) of each matched term, largest first."""
     if match is None:
         return []
     boosts = {(f, t): b for f, t, b in query.terms}
-    out = []
-    for field_name, term in match.terms:
-        boost = boosts.get((field_name, term), 1.0)
-        out.append((field_name, term, boost, index.term_score(field_name, term, doc, boost)))
-    out.sort(key=lambda item: -item[3])
-    return out
+    return [(f, t, boosts.get((f, t), 1.0), value) for f, t, value in match.terms]
 
 
 def _confidence(

@@ -276,9 +276,6 @@ def _postings(segment: Path) -> tuple[int, int]:
     return info["offset"], info["offset"] + info["length"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: damage inside the postings is only noticed when a "
-                   "query reads them; the error escapes (exit 5) and the damaged index is kept "
-                   "(kb/index.py open_on_disk checks only doc count and the last stored id)")
 def test_garbled_postings_are_rebuilt(content: Path, cache_dir: Path) -> None:
     segment = _segment(_built(content, cache_dir))
     _garble(segment, *_postings(segment))
