@@ -18,7 +18,7 @@ from typing import IO
 
 from frontends.cli import Env, ExitCode, UsageError, load
 from frontends.render import clean, dumps, write_markdown
-from kb.diagnose import Diagnoser, Diagnosis, Problem, read_blocks
+from kb.diagnose import Diagnoser, Diagnosis, Problem
 
 BLOCK = 1 << 20
 POLL = 0.25  # seconds between looks at a followed file
@@ -173,8 +173,8 @@ class _Output:
         self._printed: dict[int, int] = {}  # id(problem) -> count when last printed
 
     def feed(self, diagnoser: Diagnoser, blocks: Iterator[bytes]) -> None:
-        for text in read_blocks(blocks):
-            new = diagnoser.feed_text(text)
+        for data in blocks:
+            new = diagnoser.feed_bytes(data)
             if self.live:
                 for problem in new:
                     self._emit(problem)

@@ -24,7 +24,7 @@ from kb.logline import SOURCE_TAG, ParsedLine, looks_like_error, parse_line
 from kb.openssl import OpenSSLError
 from kb.shapes.apache24 import SHAPE as APACHE24
 from kb.model import Entry, Hit
-from kb.signals import encodable
+from kb.regexguard import compile_scanner
 
 if TYPE_CHECKING:
     from kb.knowledgebase import KnowledgeBase
@@ -126,28 +126,43 @@ class Diagnoser:
     def __init__(self, kb: KnowledgeBase, *, collect_unmatched: bool = False) -> None:
         self._kb = kb
         self._prefilter = kb.signals.prefilter()
-        self._errors = _ERROR_SCAN if collect_unmatched else None
+        self._errors = compile_scanner(_ERROR_SCAN) if collect_unmatched else None
         self._cache: OrderedDict[str, Hit | None] = OrderedDict()
-        self._quick: dict[str, tuple[str, list[str], list[OpenSSLError]]] = {}
+        self._quick: dict[bytes, tuple[str, list[str], list[OpenSSLError]]] = {}
         self._problems: dict[tuple[str, str], Problem] = {}
         self._unmatched: dict[str, Unmatched] = {}
         self._recent: dict[str, _Recent] = {}
         self.lines = 0
         self.candidates = 0
         self.matched = 0
-        self._partial = ""
+        self._partial = b""
+        self._skipping = False
 
     # -- input -----------------------------------------------------------------------------
 
+    def feed_bytes(self, data: bytes) -> list[Problem]:
+        """Feed raw log bytes (any split; a trailing partial line waits for the rest).
+
+        Bytes are scanned as they are: only the lines the prefilter picks are decoded
+        (invalid UTF-8 becomes U+FFFD). A line longer than MAX_LINE bytes keeps its start.
+        """
+        if self._skipping:
+            newline = data.find(b"\n")
+            if newline < 0:
+                return []
+            data, self._skipping = data[newline + 1 :], False
+        data = self._partial + data if self._partial else data
+        cut = data.rfind(b"\n") + 1
+        self._partial = data[cut:]
+        head = data[:cut]
+        if len(self._partial) > MAX_LINE:
+            head += self._partial[:MAX_LINE] + b"\n"
+            self._partial, self._skipping = b"", True
+        return self._scan(head) if head else []
+
     def feed_text(self, text: str) -> list[Problem]:
         """Feed a block of text (any number of lines; a trailing partial line waits)."""
-        text = self._partial + text
-        cut = text.rfind("\n") + 1
-        self._partial = text[cut:]
-        if len(self._partial) > MAX_LINE:
-            # A line without end so far: keep its start only (the rest is dropped on flush).
-            self._partial = self._partial[:MAX_LINE]
-        return self._scan(text[:cut]) if cut else []
+        return self.feed_bytes(text.encode("utf-8", "replace"))
 
     def feed(self, lines: Iterable[str]) -> list[Problem]:
         """Feed whole lines (with or without their newline)."""
@@ -158,52 +173,50 @@ class Diagnoser:
 
     def flush(self) -> list[Problem]:
         """Treat a pending partial line as complete (end of input)."""
+        self._skipping = False
         if not self._partial:
             return []
-        rest, self._partial = self._partial, ""
-        return self._scan(rest + "\n")
+        rest, self._partial = self._partial, b""
+        return self._scan(rest + b"\n")
 
     # -- scanning --------------------------------------------------------------------------
 
-    def _scan(self, block: str) -> list[Problem]:
+    def _scan(self, block: bytes) -> list[Problem]:
         base = self.lines
-        self.lines += block.count("\n")
-        block = encodable(block)
-        lowered = block.lower()
-        if len(lowered) != len(block):  # a few non-ASCII letters change length when lowered
-            lowered = block.translate(_ASCII_LOWER)
-        spans = self._candidate_spans(block, lowered)
+        self.lines += block.count(b"\n")
+        spans = self._candidate_spans(block, block.lower())  # bytes.lower(): ASCII only
         new: list[Problem] = []
         counted, newlines = 0, 0
         for start, end in spans:
-            newlines += block.count("\n", counted, start)  # incremental: linear per block
+            newlines += block.count(b"\n", counted, start)  # incremental: linear per block
             counted = start
-            number = base + newlines + 1
-            problem = self._line(block[start:end], number)
+            raw = block[start : min(end, start + MAX_LINE)]
+            quick = raw.translate(None, b"0123456789") + b"\x1f" + b",".join(_KEPT.findall(raw))
+            problem = self._line(raw.decode("utf-8", "replace"), base + newlines + 1, quick)
             if problem is not None:
                 new.append(problem)
         return new
 
-    def _candidate_spans(self, block: str, lowered: str) -> list[tuple[int, int]]:
+    def _candidate_spans(self, block: bytes, lowered: bytes) -> list[tuple[int, int]]:
         """(start, end) of each line the prefilter (or the error scan) picks, in order."""
         patterns = [self._prefilter] + ([self._errors] if self._errors is not None else [])
         starts: set[int] = set()
         spans = []
         for pattern in patterns:
             for match in pattern.finditer(lowered):
-                start = block.rfind("\n", 0, match.start()) + 1
+                start = block.rfind(b"\n", 0, match.start()) + 1
                 if start in starts:
                     continue
                 starts.add(start)
-                end = block.find("\n", match.end())
+                end = block.find(b"\n", match.end())
                 spans.append((start, end if end >= 0 else len(block)))
         spans.sort()
         return spans
 
-    def _line(self, raw: str, number: int) -> Problem | None:
-        raw = raw[:MAX_LINE].rstrip("\r").replace("\x00", "\ufffd")
+    def _line(self, raw: str, number: int, quick: bytes) -> Problem | None:
+        raw = raw.rstrip("\r").replace("\x00", "\ufffd")
         self.candidates += 1
-        parsed = self._parse(raw)
+        parsed = self._parse(raw, quick)
         key = parsed.template + "\x1f" + "\x1f".join(e.reason for e in parsed.openssl)
         hit = self._answer(key, raw)
         recent = self._recent_for(parsed, number)
@@ -219,10 +232,10 @@ class Diagnoser:
         self.matched += 1
         return self._count(hit, parsed, raw, number, recent)
 
-    def _parse(self, raw: str) -> ParsedLine:
+    def _parse(self, raw: str, quick: bytes) -> ParsedLine:
         """parse_line, with masking skipped for Apache 2.4 lines seen before with other
-        numbers: such lines share their template, codes and OpenSSL errors (the quick key
-        keeps AH codes, alert/verify numbers and packed codes, which carry meaning)."""
+        numbers: such lines share their template, codes and OpenSSL errors. ``quick`` is the
+        raw line without its digits plus the numbers that carry meaning (_KEPT)."""
         prefix = APACHE24.match(raw)
         if prefix is None:
             return parse_line(raw)
@@ -231,7 +244,6 @@ class Diagnoser:
         if tag is not None:
             prefix.fields.setdefault("source", tag.group()[:-2])
             message = message[tag.end() :]
-        quick = _VOLATILE.sub("", message)
         known = self._quick.get(quick)
         if known is None:
             parsed = parse_line(raw)
@@ -323,19 +335,17 @@ class Diagnoser:
         return Diagnosis(problems, unmatched, self.lines, self.candidates, self.matched)
 
 
-# Digit runs that vary between occurrences of one message (times, pids, ports, sizes) but not
-# those that carry meaning: AH codes, "alert number 42", "num=20", "Error (20)", 8-10 digit
-# packed OpenSSL codes.
-_VOLATILE = re.compile(r"(?<![\dHh])(?<!number )(?<!num=)(?<!\()(?:\d{1,7}|\d{11,})(?!\d)")
+# Numbers that carry meaning and so must stay in the quick key (all other digits are dropped):
+# AH codes, "alert number 42", "num=20", "Error (20)", APR status "(70007)", packed codes.
+_KEPT = re.compile(rb"AH\d{5}|number \d+|num=\d+|\(\d+\)|(?<!\d)\d{8,10}(?!\d)")
 
 # Error words and levels: which lines --unmatched looks at (besides exact-signal candidates).
-_ERROR_SCAN = re.compile(
+_ERROR_SCAN = (
     r":(?:error|crit|alert|emerg)\]|\[(?:error|crit|alert|emerg)\]|"
     r"\b(?:failed|unable to|cannot|could not|refused|denied|invalid|segmentation fault)\b"
 )
 
 
-_ASCII_LOWER = {code: code + 32 for code in range(ord("A"), ord("Z") + 1)}
 
 
 def read_blocks(stream: Iterable[bytes]) -> Iterator[str]:
