@@ -14,11 +14,13 @@ import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from frontends.cli import Env, ExitCode, UsageError, load
 from frontends.render import clean, dumps, write_markdown
-from kb.diagnose import Diagnoser, Diagnosis, Problem
+
+if TYPE_CHECKING:
+    from kb.diagnose import Diagnoser, Diagnosis, Problem
 
 BLOCK = 1 << 20
 POLL = 0.25  # seconds between looks at a followed file

@@ -13,13 +13,16 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from markdown_it import MarkdownIt
-from markdown_it.token import Token
+
 
 from kb.errors import ContentError
 from kb.model import ID_RE, Entry, Signature, SignatureKind, Source
 from kb.regexguard import RegexRejected, check_pattern
+
+if TYPE_CHECKING:
+    from markdown_it.token import Token
 
 META_INFO = "kb"
 LIST_KEYS = frozenset({"signatures", "examples", "questions"})
@@ -142,6 +145,8 @@ def _compile_source(
     # One line end for markdown-it and for our line list alike (CRLF and lone CR files too).
     text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     lines = text.split("\n")  # as markdown-it counts lines (not str.splitlines' \x0b, \u2028 ...)
+    from markdown_it import MarkdownIt  # imported here: a warm start never parses Markdown
+
     headings, fences = _blocks(MarkdownIt("commonmark").parse(text))
     level = _question_level(headings, fences)
     if level is None:

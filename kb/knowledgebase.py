@@ -9,7 +9,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kb import compiler, index
+from kb import index
 from kb.errors import ContentError, IndexStateError, UnknownEntryError
 from kb.model import Entry, Hit
 from kb.signals import Signals
@@ -72,6 +72,8 @@ class KnowledgeBase:
         same paths exists and ``strict`` is false: then that one is used and ``warnings`` says
         so. A cache that cannot be read or written falls back to an in-memory index.
         """
+        from kb import compiler  # markdown-it is only needed when (re)building
+
         paths = [Path(p) for p in paths]
         files = compiler.markdown_files(paths)
         lineage = index.paths_key(paths)
