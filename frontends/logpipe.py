@@ -12,6 +12,7 @@ import gzip
 import os
 import stat
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -51,6 +52,7 @@ def run(args: argparse.Namespace, env: Env) -> int:
     diagnoser = kb.diagnoser(collect_unmatched=args.unmatched is not None)
     live = args.follow or (use_stdin and not _regular(env))
     out = _Output(env, args, live)
+    damaged = ""
     try:
         if use_stdin:
             out.feed(diagnoser, _stdin_blocks(env))
@@ -58,6 +60,8 @@ def run(args: argparse.Namespace, env: Env) -> int:
             out.feed(diagnoser, _file_blocks(Path(name), args.follow, env))
     except KeyboardInterrupt:
         out.interrupted = True
+    except DamagedInput as exc:
+        damaged = str(exc)
     diagnoser.flush()
     diagnosis = diagnoser.result()
     out.finish(diagnosis)
@@ -65,6 +69,9 @@ def run(args: argparse.Namespace, env: Env) -> int:
         args.unmatched.write_text(unmatched_markdown(diagnosis), encoding="utf-8")
     if out.interrupted:
         return ExitCode.INTERRUPTED
+    if damaged:
+        env.stderr.write(f"kb: error: {clean(damaged, keep_newlines=False)}\n")
+        return ExitCode.ERROR
     return ExitCode.FOUND if diagnosis.problems else ExitCode.OK
 
 
@@ -95,11 +102,16 @@ def _open(path: Path) -> IO[bytes]:
     return handle
 
 
+class DamagedInput(Exception):
+    """A log file could not be read to its end (damaged compression); what came before it
+    has been diagnosed."""
+
+
 def _file_blocks(path: Path, follow: bool, env: Env) -> Iterator[bytes]:
     handle = _open(path)
     progress = _Progress(env, path)
     try:
-        while chunk := handle.read(BLOCK):
+        while chunk := _read(handle, path):
             progress.show(handle)
             yield chunk
         progress.done()
@@ -107,6 +119,18 @@ def _file_blocks(path: Path, follow: bool, env: Env) -> Iterator[bytes]:
             yield from _follow(path, handle)
     finally:
         handle.close()
+
+
+def _read(handle: IO[bytes], path: Path) -> bytes:
+    try:
+        # read1 on gzip hands over what is decompressed so far, so a damaged tail loses
+        # only itself; plain files read whole blocks.
+        if isinstance(handle, gzip.GzipFile):
+            return handle.read1(BLOCK)
+        return handle.read(BLOCK)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise DamagedInput(f"{path}: damaged gzip data ({exc}); lines before the damage "
+                           "were diagnosed") from None
 
 
 def _follow(path: Path, handle: IO[bytes]) -> Iterator[bytes]:

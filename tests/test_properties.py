@@ -522,9 +522,6 @@ def test_diagnose_a_gzip_bomb_line(tmp_path: Path, cache_dir: Path) -> None:
     assert out.startswith("kb diagnose: 1 lines, 1 problem(s)")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a damaged .gz log ends kb diagnose with a bare "
-                   "EOFError/BadGzipFile (exit 5): lines read before the damage are not reported "
-                   "and the message does not name the file (frontends/logpipe.py _file_blocks)")
 @pytest.mark.parametrize("damage", ["truncated", "not-gzip"])
 def test_diagnose_a_damaged_gzip_log(damage: str, tmp_path: Path, cache_dir: Path) -> None:
     import gzip
