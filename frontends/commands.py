@@ -35,8 +35,10 @@ def _query_text(args: argparse.Namespace, env: Env) -> str:
 
 
 def _search_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("text", nargs="+", metavar="TEXT", help="log line(s) or question; '-' reads stdin")
-    p.add_argument("-n", "--limit", type=int, default=5, metavar="N", help="hits to show (default 5)")
+    p.add_argument("text", nargs="+", metavar="TEXT",
+                   help="log line(s) or question; '-' reads stdin")
+    p.add_argument("-n", "--limit", type=int, default=5, metavar="N",
+                   help="hits to show (default 5)")
     p.add_argument("--json", action="store_true", help="print JSON: {query, hits: [...]}")
 
 
@@ -81,7 +83,8 @@ def show(args: argparse.Namespace, env: Env) -> int:
 
 
 def _explain_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("text", nargs="+", metavar="TEXT", help="log line(s) or question; '-' reads stdin")
+    p.add_argument("text", nargs="+", metavar="TEXT",
+                   help="log line(s) or question; '-' reads stdin")
     p.add_argument("-n", "--limit", type=int, default=3, metavar="N", help="hits to explain")
     p.add_argument("--json", action="store_true", help="print the explanation as JSON")
 
@@ -175,7 +178,8 @@ def shell(args: argparse.Namespace, env: Env) -> int:
 SPECS: list[Spec] = [
     Spec("diagnose", "read error logs and report each problem once, with its remedy",
          _diagnose_args, diagnose),
-    Spec("search", "rank FAQ entries for a log line, an excerpt or a question", _search_args, search),
+    Spec("search", "rank FAQ entries for a log line, an excerpt or a question", _search_args,
+         search),
     Spec("show", "print one entry's answer", _show_args, show),
     Spec("explain", "show how a line is parsed and why entries rank as they do", _explain_args,
          explain),

@@ -85,8 +85,8 @@ def _regular(env: Env) -> bool:
 def _stdin_blocks(env: Env) -> Iterator[bytes]:
     stream: IO[bytes] | None = env.stdin_binary or getattr(env.stdin, "buffer", None)
     if stream is None:  # a text stream (tests)
-        while chunk := env.stdin.read(BLOCK):
-            yield chunk.encode("utf-8", "surrogateescape")
+        while text := env.stdin.read(BLOCK):
+            yield text.encode("utf-8", "surrogateescape")
         return
     read = getattr(stream, "read1", stream.read)
     while chunk := read(BLOCK):

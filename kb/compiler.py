@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-
-
 from kb.errors import ContentError
 from kb.model import ID_RE, Entry, Signature, SignatureKind, Source
 from kb.regexguard import RegexRejected, check_pattern
@@ -234,7 +232,9 @@ def _entry(
     skip = {n for f in fences for n in range(f.line, f.end)}
     answer = "\n".join(lines[n] for n in range(start, stop) if n not in skip).strip()
     if not answer:
-        problems.add(where, line_no, f"empty answer for '{heading.title}': write the answer below it")
+        problems.add(
+            where, line_no, f"empty answer for '{heading.title}': write the answer below it"
+        )
         return None
     values = meta.values
     entry_id = str(values.get("id") or slugify(heading.title))
@@ -308,7 +308,9 @@ def _list_item(
     meta: _Meta, current: str | None, item: str, line_no: int, where: str, problems: _Problems
 ) -> str | None:
     if current is None:
-        problems.add(where, line_no, "list item outside a list: put 'signatures:' (or ...) above it")
+        problems.add(
+            where, line_no, "list item outside a list: put 'signatures:' (or ...) above it"
+        )
         return None
     if not item:
         problems.add(where, line_no, f"empty item in '{current}'")

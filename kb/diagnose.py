@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from kb.logline import SOURCE_TAG, ParsedLine, looks_like_error, parse_line
-from kb.openssl import OpenSSLError
-from kb.shapes.apache24 import SHAPE as APACHE24
 from kb.model import Entry, Hit
+from kb.openssl import OpenSSLError
 from kb.regexguard import compile_scanner
+from kb.shapes.apache24 import SHAPE as APACHE24
 
 if TYPE_CHECKING:
     from kb.knowledgebase import KnowledgeBase
@@ -291,8 +291,7 @@ class Diagnoser:
             and number - recent.problem_line <= JOIN_WINDOW
         )
         if same_event and recent is not None and recent.problem is not None:
-            problem = recent.problem
-            problem.last_line = number
+            recent.problem.last_line = number
             recent.problem_line = number
             return None
         key = (hit.entry.id, parsed.template)

@@ -31,10 +31,10 @@ with warnings.catch_warnings():
     from whoosh import index as whoosh_index
     from whoosh import scoring
     from whoosh.analysis import STOP_WORDS, StopFilter, Token, Tokenizer
-    from whoosh.lang.porter import stem
-    from whoosh.reading import TermNotFound
     from whoosh.fields import ID, TEXT, Schema
     from whoosh.filedb.filestore import RamStorage
+    from whoosh.lang.porter import stem
+    from whoosh.reading import TermNotFound
 
 from kb.errors import IndexStateError
 from kb.model import Entry
@@ -62,11 +62,11 @@ QUESTION_FIELDS: dict[str, float] = {
 }
 # English function words on top of whoosh's list: they carry no topic in a question.
 EXTRA_STOPS = frozenset(
-    "i me my mine myself our ours he she his her they them their what which who whom how why "
-    "where there here do does did doing done get gets got getting but so than too very just "
-    "should would could about into over after before again any all some such only own same "
-    "then once also still now im ive its dont doesnt cant isnt was were been being has had "
-    "having am".split()
+    "i me my mine myself our ours he she his her they them their what which who whom how "
+    "why where there here do does did doing done get gets got getting but so than too very "
+    "just should would could about into over after before again any all some such only own "
+    "same then once also still now im ive its dont doesnt cant isnt was were been being has "
+    "had having am".split()
 )
 
 

@@ -74,9 +74,9 @@ class KnowledgeBase:
         """
         from kb import compiler  # markdown-it is only needed when (re)building
 
-        paths = [Path(p) for p in paths]
-        files = compiler.markdown_files(paths)
-        lineage = index.paths_key(paths)
+        chosen = [Path(p) for p in paths]
+        files = compiler.markdown_files(chosen)
+        lineage = index.paths_key(chosen)
         key = index.content_key(files, code_version())
         final = index.index_dir(lineage, key)
         if not rebuild and index.is_complete(final):
@@ -84,7 +84,7 @@ class KnowledgeBase:
             if loaded is not None:
                 return loaded
         try:
-            entries = compiler.compile_paths(paths)
+            entries = compiler.compile_paths(chosen)
         except ContentError as exc:
             previous = None if strict else index.last_good(lineage)
             fallback = _open(previous) if previous is not None else None

@@ -17,12 +17,12 @@ REQUIRED_IDS_FILE = "required-ids.tsv"
 
 def lint(paths: Iterable[Path | str]) -> list[str]:
     """Every problem in the content under ``paths`` as ``file:line: message`` (empty: clean)."""
-    paths = [Path(p) for p in paths]
+    chosen = [Path(p) for p in paths]
     try:
-        entries = compile_paths(paths)
+        entries = compile_paths(chosen)
     except ContentError as exc:
         return exc.problems
-    return [*check_references(entries), *check_examples(entries), *check_required(paths, entries)]
+    return [*check_references(entries), *check_examples(entries), *check_required(chosen, entries)]
 
 
 def check_references(entries: Sequence[Entry]) -> list[str]:
@@ -39,7 +39,7 @@ def check_references(entries: Sequence[Entry]) -> list[str]:
 def check_examples(entries: Sequence[Entry]) -> list[str]:
     """Examples that match none of their own entry's signatures."""
     problems = []
-    for position, entry in enumerate(entries):
+    for entry in entries:
         if entry.examples and not entry.signatures:
             problems.append(f"{entry.source}: examples given but no signatures to match them")
             continue

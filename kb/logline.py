@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from functools import cache
 
 from kb.masks import mask
@@ -36,7 +36,7 @@ _PERSON = re.compile(r"\b(?:i|i'm|i've|my|me|we|our|us)\b", re.IGNORECASE)
 _KEYWORDS = re.compile(r"[A-Za-z][A-Za-z0-9-]*(?: [A-Za-z][A-Za-z0-9-]*){0,5}")
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     """What the user gave: log text, a question, or plain words that could be either."""
 
     LOG = "log"  # log structure: a prefix, a code, an OpenSSL error, log punctuation
@@ -169,7 +169,8 @@ def parse_line(line: str) -> ParsedLine:
 
 def parse(text: str) -> Parsed:
     """Understand a line, an excerpt or a question."""
-    raw_lines = [ln for ln in text.replace("\r\n", "\n").replace("\r", "\n").split("\n") if ln.strip()]
+    unified = text.replace("\r\n", "\n").replace("\r", "\n")
+    raw_lines = [ln for ln in unified.split("\n") if ln.strip()]
     lines = [parse_line(ln) for ln in raw_lines[:MAX_LINES]]
     return Parsed(text=text, kind=guess_kind(text, lines), lines=lines)
 

@@ -24,7 +24,8 @@ MASKS: list[tuple[str, str]] = [
     # Kept: numbers whose value is the message (alert 42 = bad certificate, verify error 20).
     (KEEP, r"alert number \d+|error:num=\d+|Error \(\d+\)|\(\d{1,3}\)(?=[A-Z])"),
     # Apache 2.x timestamps `[Tue Mar 05 10:12:01.123456 2024]`, before numbers eat them.
-    ("time", r"\b(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)? \d{4}"),
+    ("time", r"\b(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) [A-Z][a-z]{2} [ \d]\d "
+             r"\d\d:\d\d:\d\d(?:\.\d+)? \d{4}"),
     # ISO 8601 / nginx / PHP-FPM timestamps: 2024-03-05T10:12:01Z, 2017/04/07 19:05:21.
     ("time", r"\b\d{4}[-/]\d\d[-/]\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?"),
     # Access-log and PHP-FPM dates: 26/Nov/2015:14:10:37 +0100, 15-Feb-2021 08:31:49.
@@ -44,7 +45,8 @@ MASKS: list[tuple[str, str]] = [
     # Absolute paths (Unix and Windows) before host names: /etc/apache2/ssl/a.crt, C:/wamp/...
     ("path", r"(?<![\w.<>/])(?:[A-Za-z]:)?/(?:[\w.@%+~-]+/)*[\w.@%+~-]*"),
     # Host names (two or more labels with a TLD-ish end) with optional :port[:n] vhost suffix.
-    ("host", r"\b(?:[A-Za-z0-9-]{1,63}\.)+(?:[A-Za-z]{2,24}|test|local|lan)(?::\d{1,5}(?::\d+)?)?\b"),
+    ("host", r"\b(?:[A-Za-z0-9-]{1,63}\.)+(?:[A-Za-z]{2,24}|test|local|lan)"
+             r"(?::\d{1,5}(?::\d+)?)?\b"),
     # Quoted values that are variable (a digit, dot or slash inside): file names, hosts, key
     # ids. 'SSLEngine' and 'no shared cipher' stay; so does a quoted AH code or OpenSSL error.
     ("str", r"(?<![\w'<>])'(?![^'\n]*(?:AH\d{5}|error:))[^'\n]{0,200}[\d./][^'\n]{0,200}'(?![\w<>])"

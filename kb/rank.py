@@ -86,9 +86,9 @@ def _caps(parsed: Parsed, hits: list[SignalHit]) -> list[tuple[str, float]]:
     caps = [("log text without an exact signal", 0.45)]
     if parsed.ah_codes and not hits:
         caps.append(("httpd message code that no entry knows", 0.2))
-    if parsed.lines and all(line.level in QUIET_LEVELS for line in parsed.lines if line.level):
-        if any(line.level for line in parsed.lines):
-            caps.append(("routine log level (info/notice/debug)", 0.25))
+    levels = [line.level for line in parsed.lines if line.level]
+    if levels and all(level in QUIET_LEVELS for level in levels):
+        caps.append(("routine log level (info/notice/debug)", 0.25))
     if parsed.lines and all("accesslog" in line.shapes for line in parsed.lines):
         caps.append(("access-log line", 0.15))
     return caps

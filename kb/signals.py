@@ -6,7 +6,6 @@ and through which signal; it never consults the full-text index.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass

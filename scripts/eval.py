@@ -179,7 +179,8 @@ def print_report(title: str, report: Report, out: Callable[[str], None], misses:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("cases", type=Path)
-    parser.add_argument("--kb", action="append", default=[], help="content paths (default: shipped)")
+    parser.add_argument("--kb", action="append", default=[],
+                        help="content paths (default: shipped)")
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--quiet", action="store_true", help="figures only, no misses")
     args = parser.parse_args(argv)

@@ -117,5 +117,6 @@ def test_missing_path(tmp_path: Path) -> None:
 
 
 def test_all_problems_are_reported_at_once() -> None:
-    text = "# S\n\n## A?\n\n```kb\nbogus: 1\n```\n\n## B?\n\nb\n\n```kb\nsignatures:\n- re: (\n```\n"
+    text = ("# S\n\n## A?\n\n```kb\nbogus: 1\n```\n\n## B?\n\nb\n\n"
+            "```kb\nsignatures:\n- re: (\n```\n")
     assert len(_errors(text)) == 3

@@ -21,7 +21,8 @@ SHAPES = [
     ("[Fri Jan 09 17:21:58.429298 2015] [ssl:info] [pid 4559] (70007)The timeout specified has "
      "expired: [client 192.168.56.1:54653] AH01991: SSL input filter read failed.",
      ["apache24"], {"level": "info"}, "(70007)The timeout specified has expired: AH01991"),
-    ("[Tue Mar 05 10:12:01 2004] [error] [client 1.2.3.4] Invalid method in request \\x16\\x03\\x01",
+    ("[Tue Mar 05 10:12:01 2004] [error] [client 1.2.3.4] Invalid method in request "
+     "\\x16\\x03\\x01",
      ["apache22"], {"level": "error", "client": "1.2.3.4"}, "Invalid method"),
     ("Mar  5 10:12:01 host httpd[123]: AH00526: Syntax error on line 64 of /etc/httpd.conf:",
      ["syslog"], {"host": "host", "program": "httpd", "pid": "123"}, "AH00526: Syntax"),

@@ -47,7 +47,8 @@ def _seed_questions() -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize(("entry_id", "question"), _seed_questions())
-def test_seed_question_finds_its_entry(entry_id: str, question: str, shipped: KnowledgeBase) -> None:
+def test_seed_question_finds_its_entry(entry_id: str, question: str,
+                                       shipped: KnowledgeBase) -> None:
     assert shipped.search(question, limit=1)[0].entry.id == entry_id
 
 
