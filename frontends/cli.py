@@ -96,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     from frontends import commands as cmd
 
     for spec in cmd.SPECS:
-        sub = commands.add_parser(spec.name, help=spec.help, description=spec.help)
+        sub = commands.add_parser(spec.name, help=spec.help,
+                                  description=spec.description or spec.help)
         _common(sub, suppress=True)
         spec.arguments(sub)
         sub.set_defaults(handler=spec.handler)

@@ -19,6 +19,7 @@ class Spec:
     help: str
     arguments: Callable[[argparse.ArgumentParser], None]
     handler: Callable[[argparse.Namespace, Env], int]
+    description: str = ""
 
 
 def _query_text(args: argparse.Namespace, env: Env) -> str:
@@ -177,7 +178,14 @@ def shell(args: argparse.Namespace, env: Env) -> int:
 
 SPECS: list[Spec] = [
     Spec("diagnose", "read error logs and report each problem once, with its remedy",
-         _diagnose_args, diagnose),
+         _diagnose_args, diagnose,
+         "Read error logs and report each problem once, with its remedy. Lines "
+         "that map to the same entry and message template are one problem (count, first and "
+         "last line and time, a sample). Files are read to the end, then reported, worst "
+         "first; with --follow or a piped stdin each problem is printed when first seen and "
+         "a summary at the end or on Ctrl-C. Exit codes: 0 no problem found, 1 problems "
+         "found, 2 usage, 3 content error, 5 other error (e.g. unreadable or damaged file), "
+         "130 interrupted."),
     Spec("search", "rank FAQ entries for a log line, an excerpt or a question", _search_args,
          search),
     Spec("show", "print one entry's answer", _show_args, show),

@@ -22,9 +22,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("--run-slow") or os.environ.get("KB_RUN_SLOW"):
+    # CI (which sets CI=true) runs the slow tests too: the bounded fuzzing of issue 7.
+    if config.getoption("--run-slow") or os.environ.get("KB_RUN_SLOW") or os.environ.get("CI"):
         return
-    skip = pytest.mark.skip(reason="slow: use --run-slow or KB_RUN_SLOW=1")
+    skip = pytest.mark.skip(reason="slow: use --run-slow, KB_RUN_SLOW=1 or CI=true")
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
