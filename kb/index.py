@@ -56,9 +56,9 @@ FIELDS: dict[str, float] = {
 }
 QUESTION_FIELDS: dict[str, float] = {
     "title": 3.0,
-    "tags": 2.0,
+    "tags": 1.5,
     "answer": 1.0,
-    "signatures": 0.5,
+    "signatures": 0.25,
 }
 # English function words on top of whoosh's list: they carry no topic in a question.
 EXTRA_STOPS = frozenset(

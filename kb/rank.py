@@ -34,6 +34,9 @@ W_TEXT = 4.0  # the best text match adds this much; others in proportion
 # In a question typed in words, an error string quoted in it is context, not the topic
 # ("I want ADH ciphers but always get 'no shared cipher'"): exact signals only break ties.
 QUESTION_SIGNAL_SCALE = 0.15
+# A document matching more of the query's weight beats one matching a few terms many times.
+COVERAGE_FLOOR = 0.2
+COVERAGE_POWER = 2
 _PLACEHOLDER = re.compile(r"<(?:time|url|ip|path|host|str|hex|num)>")
 _AH_TERM = re.compile(r"^ah\d{5}$")
 
@@ -102,8 +105,8 @@ def run(query: Query, entries: Sequence[Entry], index: TextIndex, limit: int = 5
     weight = _term_weights(index, query)
     total = sum(weight.values()) or 1.0
     text_of = {
-        doc: m.score * (0.4 + 0.6 * sum(weight.get(t, 0.0) for t in {t for _, t, _ in m.terms})
-                        / total)
+        doc: m.score * _coverage_factor(
+            sum(weight.get(t, 0.0) for t in {t for _, t, _ in m.terms}) / total)
         for doc, m in matches.items()
     }
     best_text = max(text_of.values(), default=0.0)
@@ -122,6 +125,11 @@ def run(query: Query, entries: Sequence[Entry], index: TextIndex, limit: int = 5
         why = _why(query, used, terms, text, coverage, capped)
         hits.append(Hit(entry=entries[doc], score=score, confidence=confidence, why=why))
     return hits
+
+
+def _coverage_factor(coverage: float) -> float:
+    """How much a candidate's BM25F counts given the share of the query it covers."""
+    return COVERAGE_FLOOR + (1 - COVERAGE_FLOOR) * coverage**COVERAGE_POWER
 
 
 def _term_weights(index: TextIndex, query: Query) -> dict[str, float]:
