@@ -8,27 +8,22 @@ and ``plain_loop`` (one input per line, no prompt_toolkit) for pipes and ``TERM=
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import io
-import re
 import textwrap
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 from typing import IO, TYPE_CHECKING, TextIO, cast
 
+from frontends.completion import _completer, data_dir, open_history
+from frontends.pager import page
 from frontends.render import clean, hit_lines, write_markdown
 from kb import Entry, Hit, KbError, KnowledgeBase
 
 if TYPE_CHECKING:
-    from prompt_toolkit.completion import CompleteEvent, Completer, Completion
-    from prompt_toolkit.document import Document
-    from prompt_toolkit.formatted_text import StyleAndTextTuples
     from prompt_toolkit.history import History
     from prompt_toolkit.input import Input
-    from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
     from prompt_toolkit.output import Output
 
     from frontends.cli import Env
@@ -49,12 +44,6 @@ COMMANDS: dict[str, tuple[str, str]] = {  # name: (arguments, what it does)
     ":quit": ("", "leave the shell (also Ctrl-D)"),
 }
 _ALIASES = {":q": ":quit", ":exit": ":quit", ":h": ":help", "?": ":help"}
-
-# Directive names offered for completion: mod_ssl's own (SSLCertificateFile, ...) and the core
-# directives that SSL answers keep naming.
-DIRECTIVE = re.compile(
-    r"\bSSL[A-Z][A-Za-z]+\b|\b(?:Listen|Mutex|LoadModule|VirtualHost|ServerName|Protocols)\b"
-)
 
 
 def _line(text: str) -> str:
@@ -262,164 +251,6 @@ def why_lines(hit: Hit) -> list[str]:
     if why.get("capped_by"):
         out.append(f"  capped: {_line(str(why['capped_by']))}")
     return out
-
-
-# -- completion ----------------------------------------------------------------------------
-
-
-def directives(entries: Iterable[Entry]) -> set[str]:
-    """Directive names (SSLCertificateFile, Listen, ...) named in the entries' answers."""
-    return {name for entry in entries for name in DIRECTIVE.findall(entry.answer)}
-
-
-def _completer(kb: KnowledgeBase) -> Completer:
-    from prompt_toolkit.completion import Completer
-
-    class ShellCompleter(Completer):
-        """Commands after ':', names after :sections/:tags, else titles, tags and directives."""
-
-        def __init__(self) -> None:
-            entries = kb.entries()
-            self.titles = sorted({_line(e.title) for e in entries})
-            by_command = {":sections": lambda e: [e.section], ":tags": lambda e: e.tags}
-            self.names = {cmd: [_line(n) for n in group_entries(entries, keys) if n]
-                          for cmd, keys in by_command.items()}
-            self.words = sorted(set(self.names[":tags"]) | directives(entries), key=str.lower)
-
-        def get_completions(
-            self, document: Document, complete_event: CompleteEvent
-        ) -> Iterator[Completion]:
-            text = document.text_before_cursor
-            if text.startswith(":"):
-                name, space, arg = text.partition(" ")
-                if not space:
-                    yield from _starting(name, COMMANDS, {k: v[1] for k, v in COMMANDS.items()})
-                elif name in self.names:
-                    yield from _starting(arg, self.names[name])
-                return
-            if len(text.strip()) >= 3:
-                yield from _containing(text, self.titles)
-            word = document.get_word_before_cursor(WORD=True)
-            if word:
-                yield from _starting(word, self.words)
-
-    return ShellCompleter()
-
-
-def _starting(
-    prefix: str, choices: Iterable[str], meta: dict[str, str] | None = None
-) -> Iterator[Completion]:
-    from prompt_toolkit.completion import Completion
-
-    for choice in choices:
-        if choice.lower().startswith(prefix.lower()) and choice != prefix:
-            yield Completion(choice, -len(prefix), display_meta=(meta or {}).get(choice, ""))
-
-
-def _containing(text: str, titles: Iterable[str]) -> Iterator[Completion]:
-    from prompt_toolkit.completion import Completion
-
-    wanted = text.strip().lower()
-    for title in titles:
-        if wanted in title.lower():
-            yield Completion(title, -len(text), display_meta="title")
-
-
-# -- history -------------------------------------------------------------------------------
-
-
-def data_dir(environ: dict[str, str]) -> Path:
-    """Where the shell keeps its history: $KB_DATA_DIR, else the per-user data directory."""
-    override = environ.get("KB_DATA_DIR")
-    if override:
-        return Path(override)
-    from platformdirs import user_data_dir
-
-    return Path(user_data_dir("kb"))
-
-
-def open_history(directory: Path) -> History:
-    """A history file in ``directory``; in-memory history when it cannot be written."""
-    from prompt_toolkit.history import FileHistory, InMemoryHistory
-
-    class SafeFileHistory(FileHistory):
-        # A disk that fills up or a file made read-only mid-session must not end the shell.
-        def store_string(self, string: str) -> None:
-            with contextlib.suppress(OSError):
-                super().store_string(string)
-
-    path = directory / "shell_history"
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8"):
-            pass
-    except OSError:
-        return InMemoryHistory()
-    return SafeFileHistory(str(path))
-
-
-# -- pager ---------------------------------------------------------------------------------
-
-# prompt_toolkit's ANSI parser understands colours (SGR) only; rich also writes OSC 8
-# hyperlinks (ESC ] 8 ;; url ESC \), which would otherwise show up as text.
-_OSC = re.compile(r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
-
-
-def page(text: str, *, term_in: Input | None = None, term_out: Output | None = None) -> None:
-    """Show ``text`` (ANSI colours allowed) full screen, scrollable; q, Escape or Ctrl-C return."""
-    from prompt_toolkit.application import Application
-    from prompt_toolkit.formatted_text import fragment_list_to_text
-    from prompt_toolkit.layout import FormattedTextControl, HSplit, Layout, Window
-    from prompt_toolkit.lexers import Lexer
-    from prompt_toolkit.widgets import TextArea
-
-    lines = styled_lines(text)
-
-    class Styled(Lexer):
-        def lex_document(self, document: Document) -> Callable[[int], StyleAndTextTuples]:
-            return lambda number: lines[number] if number < len(lines) else []
-
-    plain = "\n".join(fragment_list_to_text(line) for line in lines)
-    area = TextArea(plain, read_only=True, scrollbar=True, lexer=Styled())
-    status = FormattedTextControl(" q: back   up/down, PgUp/PgDn, space: scroll")
-    layout = Layout(HSplit([area, Window(status, height=1, style="reverse")]), area)
-    app: Application[None] = Application(
-        layout=layout, key_bindings=_pager_keys(), full_screen=True, input=term_in, output=term_out
-    )
-    app.run()
-
-
-def styled_lines(text: str) -> list[StyleAndTextTuples]:
-    """Each line of ANSI-coloured ``text`` as prompt_toolkit fragments (OSC sequences dropped)."""
-    from prompt_toolkit.formatted_text import ANSI, to_formatted_text
-
-    return [to_formatted_text(ANSI(line)) for line in _OSC.sub("", text).rstrip("\n").split("\n")]
-
-
-def _pager_keys() -> KeyBindings:
-    from prompt_toolkit.key_binding import KeyBindings
-    from prompt_toolkit.key_binding.bindings.scroll import scroll_page_down, scroll_page_up
-
-    keys = KeyBindings()
-
-    def leave(event: KeyPressEvent) -> None:
-        event.app.exit()
-
-    for key in ("q", "Q", "c-c", "c-d"):
-        keys.add(key)(leave)
-    keys.add("escape", eager=True)(leave)
-    keys.add(" ")(scroll_page_down)
-    keys.add("b")(scroll_page_up)
-
-    @keys.add("g")
-    def _top(event: KeyPressEvent) -> None:
-        event.current_buffer.cursor_position = 0
-
-    @keys.add("G")
-    def _bottom(event: KeyPressEvent) -> None:
-        event.current_buffer.cursor_position = len(event.current_buffer.text)
-
-    return keys
 
 
 # -- loops ---------------------------------------------------------------------------------

@@ -16,17 +16,9 @@ from prompt_toolkit.input import PipeInput, create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
 from frontends.cli import Env, main
-from frontends.shell import (
-    ShellSession,
-    _completer,
-    data_dir,
-    directives,
-    open_history,
-    page,
-    plain_loop,
-    prompt_loop,
-    styled_lines,
-)
+from frontends.completion import _completer, data_dir, directives, open_history
+from frontends.pager import page, styled_lines
+from frontends.shell import ShellSession, plain_loop, prompt_loop
 from kb import KnowledgeBase
 
 LONG_STEPS = "\n".join(f"{n}. Step {n} of moving the port." for n in range(1, 61))
