@@ -35,7 +35,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -197,37 +196,21 @@ def progress(message: str) -> None:
 
 
 def plain_whoosh(entries: Sequence[Entry]) -> Callable[[str], object]:
-    """A plain whoosh BM25F query over title + answer (as in scripts/eval.py), in memory.
+    """The plain whoosh BM25F baseline of scripts/eval.py (title + answer, in memory).
 
     Why this baseline: it is the library kb wraps, doing the same kind of work in the same
     interpreter, so kb/baseline is kb's own cost (log parsing, exact signals, confidence) and
     noise on a shared machine moves both alike. A ``re.search`` of one literal would time a C
     loop a thousand times faster, and its ratio would mostly measure interpreter overhead.
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from whoosh import scoring
-        from whoosh.analysis import StemmingAnalyzer
-        from whoosh.fields import ID, TEXT, Schema
-        from whoosh.filedb.filestore import RamStorage
-        from whoosh.query import Or, Term
+    import importlib.util
 
-    analyzer = StemmingAnalyzer()
-    schema = Schema(id=ID(stored=True), title=TEXT(analyzer=analyzer, field_boost=2.0),
-                    answer=TEXT(analyzer=analyzer))
-    ix = RamStorage().create_index(schema)
-    writer = ix.writer()
-    for entry in entries:
-        writer.add_document(id=entry.id, title=entry.title, answer=entry.answer)
-    writer.commit()
-    searcher = ix.searcher(weighting=scoring.BM25F())
-
-    def search(text: str) -> object:
-        terms = sorted({t.text for t in analyzer(text)})
-        query = Or([Term(f, t) for t in terms for f in ("title", "answer")])
-        return [hit["id"] for hit in searcher.search(query, limit=5)]
-
-    return search
+    spec = importlib.util.spec_from_file_location("kb_eval", ROOT / "scripts" / "eval.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module.baseline_ranker(entries)  # type: ignore[no-any-return]
 
 
 def queries(kb: KnowledgeBase) -> list[str]:
