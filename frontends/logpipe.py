@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 BLOCK = 1 << 20
 POLL = 0.25  # seconds between looks at a followed file
+UPDATE_EVERY = 2.0  # seconds between count updates in live NDJSON
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
@@ -142,6 +143,7 @@ def _follow(path: Path, handle: IO[bytes]) -> Iterator[bytes]:
             yield chunk
             continue
         time.sleep(POLL)
+        yield b""  # a heartbeat: pending count updates go out while the file is quiet
         try:
             info = path.stat()
         except FileNotFoundError:
@@ -197,6 +199,7 @@ class _Output:
         self.live = live
         self.interrupted = False
         self._printed: dict[int, int] = {}  # id(problem) -> count when last printed
+        self._updated = time.monotonic()
 
     def feed(self, diagnoser: Diagnoser, blocks: Iterator[bytes]) -> None:
         for data in blocks:
@@ -204,6 +207,17 @@ class _Output:
             if self.live:
                 for problem in new:
                     self._emit(problem)
+                self._updates(diagnoser)
+
+    def _updates(self, diagnoser: Diagnoser) -> None:
+        """In live NDJSON, problems whose count grew are sent again, at most every few s."""
+        now = time.monotonic()
+        if not self.json or now - self._updated < UPDATE_EVERY:
+            return
+        self._updated = now
+        for problem in diagnoser.result().problems:
+            if self._printed.get(id(problem), problem.count) != problem.count:
+                self._emit(problem)
 
     def _emit(self, problem: Problem) -> None:
         self._printed[id(problem)] = problem.count

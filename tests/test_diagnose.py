@@ -125,11 +125,16 @@ def test_follow_survives_append_rotation_and_truncation(tmp_path: Path) -> None:
             handle.write("[Tue Mar 05 10:12:01 2010] [warn] RSA server certificate CommonName "
                          "(CN) `x.example.com' does NOT match server name!?\n")
         third = _read_object(proc)
+        with log.open("a", encoding="utf-8") as handle:  # the same problem again: an update
+            again = "\n".join(WRONG_SCHEME).replace("pid 11417", "pid 22222")
+            handle.write(again + "\n")
+        update = _read_object(proc)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
     assert [first["id"], second["id"], third["id"]] == [
         "remove-passphrase-dialog", "connection-hangs-wrong-scheme", "create-real-certificate"]
+    assert (update["id"], update["count"]) == ("connection-hangs-wrong-scheme", 2)
 
 
 def _read_object(proc: subprocess.Popen[str]) -> dict[str, object]:
