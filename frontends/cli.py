@@ -47,9 +47,9 @@ class Env:
 
     def __post_init__(self) -> None:
         if self.stdout_isatty is None:
-            self.stdout_isatty = _isatty(self.stdout)
+            self.stdout_isatty = isatty(self.stdout)
         if self.stdin_isatty is None:
-            self.stdin_isatty = _isatty(self.stdin)
+            self.stdin_isatty = isatty(self.stdin)
 
     @property
     def color(self) -> bool:
@@ -61,7 +61,8 @@ class Env:
         )
 
 
-def _isatty(stream: IO[str]) -> bool:
+def isatty(stream: IO[str]) -> bool:
+    """True when ``stream`` is a terminal (False for in-memory and closed streams)."""
     try:
         return stream.isatty()
     except (AttributeError, ValueError):

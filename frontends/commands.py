@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from frontends.cli import Env, ExitCode, UsageError, content_paths, load
-from frontends.render import clean, dumps, hit_lines, write_markdown
+from frontends.render import clean, dumps, entry_markdown, hit_lines, write_markdown
 
 
 @dataclass(frozen=True)
@@ -73,10 +73,7 @@ def _show_args(p: argparse.ArgumentParser) -> None:
 def show(args: argparse.Namespace, env: Env) -> int:
     """kb show: one entry's full answer."""
     entry = load(args, env).get(args.id)
-    markdown = f"# {entry.title}\n\n{entry.answer}\n"
-    if entry.see_also:
-        markdown += "\nSee also: " + ", ".join(f"`{ref}`" for ref in entry.see_also) + "\n"
-    write_markdown(env.stdout, markdown, rich=env.color and not args.raw)
+    write_markdown(env.stdout, entry_markdown(entry), rich=env.color and not args.raw)
     return ExitCode.OK
 
 

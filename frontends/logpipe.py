@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from frontends.cli import Env, ExitCode, UsageError, load
+from frontends.cli import Env, ExitCode, UsageError, isatty, load
 from frontends.render import clean, dumps, write_markdown
 
 if TYPE_CHECKING:
@@ -165,7 +165,7 @@ class _Progress:
     def __init__(self, env: Env, path: Path) -> None:
         self._env = env
         self._size = path.stat().st_size
-        self._on = _isatty(env.stderr) and self._size > 32 * BLOCK
+        self._on = isatty(env.stderr) and self._size > 32 * BLOCK
         self._last = 0.0
 
     def show(self, handle: IO[bytes]) -> None:
@@ -180,13 +180,6 @@ class _Progress:
     def done(self) -> None:
         if self._on:
             self._env.stderr.write("\r" + " " * 24 + "\r")
-
-
-def _isatty(stream: IO[str]) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
 
 
 class _Output:

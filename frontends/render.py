@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from typing import IO, Any
 
-from kb import Hit
+from kb import Entry, Hit
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
@@ -32,6 +32,14 @@ def clean(text: str, *, keep_newlines: bool = True) -> str:
 def dumps(data: Any) -> str:
     """ASCII-only JSON (control characters and non-ASCII escaped)."""
     return json.dumps(data, ensure_ascii=True, sort_keys=False)
+
+
+def entry_markdown(entry: Entry) -> str:
+    """One entry as a Markdown page: the question as heading, the answer, the see-also ids."""
+    markdown = f"# {entry.title}\n\n{entry.answer}\n"
+    if entry.see_also:
+        markdown += "\nSee also: " + ", ".join(f"`{ref}`" for ref in entry.see_also) + "\n"
+    return markdown
 
 
 def write_markdown(out: IO[str], markdown: str, *, rich: bool, width: int | None = None) -> None:

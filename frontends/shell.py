@@ -18,7 +18,7 @@ from typing import IO, TYPE_CHECKING, TextIO, cast
 
 from frontends.completion import _completer, data_dir, open_history
 from frontends.pager import page
-from frontends.render import clean, hit_lines, write_markdown
+from frontends.render import clean, entry_markdown, hit_lines, write_markdown
 from kb import Entry, Hit, KbError, KnowledgeBase
 
 if TYPE_CHECKING:
@@ -119,12 +119,9 @@ class ShellSession:
         entry = self._pick(arg)
         if entry is None:
             return
-        markdown = f"# {entry.title}\n\n{entry.answer}\n"
-        if entry.see_also:
-            markdown += "\nSee also: " + ", ".join(f"`{ref}`" for ref in entry.see_also) + "\n"
         rendered = io.StringIO()
         width = self._width() if self.size else None
-        write_markdown(rendered, markdown, rich=self.rich, width=width)
+        write_markdown(rendered, entry_markdown(entry), rich=self.rich, width=width)
         text = rendered.getvalue()
         if self.pager and self.size and text.count("\n") >= self.size()[1] - 1:
             self.pager(text)
