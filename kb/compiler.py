@@ -8,7 +8,6 @@ so one ``kb lint`` shows everything that needs fixing.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -66,6 +65,8 @@ class _Problems:
 
 def slugify(text: str, limit: int = 64) -> str:
     """An id from a question: ascii, lower case, words joined by '-', cut at a word boundary."""
+    import unicodedata  # only when an id is made from a title (never on a warm start)
+
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     words = re.findall(r"[a-z0-9]+", ascii_text.lower())
     slug = ""

@@ -1,5 +1,14 @@
 """The full-text index: the only module that imports whoosh.
 
+whoosh builds the index: every entry goes through the schema below (our analyzer on four
+fields) and whoosh inverts it into posting lists with term weights and per-document field
+lengths. Right after the build, kb exports what its BM25F scorer reads -- every posting list,
+the field lengths and the stored ids -- into one flat file (``postings.bin``, marshal), and
+searches read that. Loading it takes a few milliseconds and needs neither whoosh's reader nor
+its searcher: importing those costs about 60 ms in every process, which alone would put a
+whole ``kb search`` past its 150 ms budget (issue 4). A search process imports only
+``whoosh.lang.porter``, the stemmer shared by indexing and queries.
+
 Indexes are built in a temporary directory and renamed into place (atomic on one file system),
 kept in the per-user cache directory under a name made of a hash of the content paths and a
 hash of the content bytes plus the code version, so a content change builds a new index and a
@@ -9,9 +18,11 @@ full disk) the index is built in memory instead.
 
 from __future__ import annotations
 
+import array
 import hashlib
 import heapq
 import json
+import marshal
 import math
 import os
 import shutil
@@ -28,21 +39,17 @@ with warnings.catch_warnings():
     # whoosh's sources carry invalid escape sequences that newer Pythons warn about.
     warnings.simplefilter("ignore", SyntaxWarning)
     warnings.simplefilter("ignore", DeprecationWarning)
-    from whoosh import index as whoosh_index
-    from whoosh import scoring
-    from whoosh.analysis import STOP_WORDS, StopFilter, Token, Tokenizer
-    from whoosh.fields import ID, TEXT, Schema
-    from whoosh.filedb.filestore import RamStorage
     from whoosh.lang.porter import stem
-    from whoosh.reading import TermNotFound
 
 from kb.errors import IndexStateError
 from kb.model import Entry
 from kb.text import tagged_words
 
-INDEX_FORMAT = "3"
+INDEX_FORMAT = "4"
 ENTRIES_FILE = "entries.json"
+POSTINGS_FILE = "postings.bin"
 STAMP_FILE = "kb-complete"
+MARSHAL_VERSION = 4  # readable by every Python 3 since 3.4
 
 # Field -> query-time boost, per kind of input. For log text, signatures outrank the question,
 # which outranks tags, which outrank the answer (DESIGN.md). For a question in words the
@@ -60,7 +67,13 @@ QUESTION_FIELDS: dict[str, float] = {
     "answer": 1.0,
     "signatures": 0.25,
 }
-# English function words on top of whoosh's list: they carry no topic in a question.
+# whoosh's English stop list (whoosh.analysis.STOP_WORDS, copied so that a search need not
+# import whoosh's analysis package) ...
+WHOOSH_STOPS = frozenset(
+    "a an and are as at be by can for from have if in is it may not of on or tbd that the "
+    "this to us we when will with yet you your".split()
+)
+# ... and English function words on top: they carry no topic in a question.
 EXTRA_STOPS = frozenset(
     "i me my mine myself our ours he she his her they them their what which who whom how "
     "why where there here do does did doing done get gets got getting but so than too very "
@@ -68,34 +81,24 @@ EXTRA_STOPS = frozenset(
     "same then once also still now im ive its dont doesnt cant isnt was were been being has "
     "had having am".split()
 )
+STOPS = WHOOSH_STOPS | EXTRA_STOPS
+MIN_TERM_CHARS = 2
 
 
-class _KbTokenizer(Tokenizer):  # type: ignore[misc]
-    """whoosh adapter around kb.text.tagged_words: identifiers kept whole, words stemmed."""
+def analyze(text: str) -> list[str]:
+    """The index terms of ``text`` (what a query on it searches for), in order, with repeats.
 
-    def __call__(  # type: ignore[override]
-        self,
-        value: str,
-        positions: bool = False,
-        chars: bool = False,
-        keeporiginal: bool = False,
-        removestops: bool = True,
-        start_pos: int = 0,
-        start_char: int = 0,
-        tokenize: bool = True,
-        mode: str = "",
-        **kwargs: Any,
-    ) -> Iterator[Token]:
-        token = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
-        for pos, (word, plain) in enumerate(tagged_words(value), start_pos):
-            token.text = _stem(word) if plain else word
-            token.boost = 1.0
-            token.stopped = False
-            if positions:
-                token.pos = pos
-            if chars:
-                token.startchar = token.endchar = start_char
-            yield token
+    Identifiers stay whole next to their parts (kb.text), plain words are stemmed, and stop
+    words and one-letter terms are dropped. whoosh indexes through this same function.
+    """
+    terms = []
+    for word, plain in tagged_words(text):
+        if word in STOPS:
+            continue
+        term = _stem(word) if plain else word
+        if len(term) >= MIN_TERM_CHARS and term not in STOPS:
+            terms.append(term)
+    return terms
 
 
 @lru_cache(maxsize=50000)
@@ -103,17 +106,49 @@ def _stem(word: str) -> str:
     return str(stem(word))
 
 
-ANALYZER = _KbTokenizer() | StopFilter(minsize=2, stoplist=STOP_WORDS | EXTRA_STOPS)
+class Analyzer:
+    """whoosh's analyzer protocol over ``analyze``, so the index holds exactly the terms a
+    query asks for. (Not a whoosh class: defining one would import whoosh's analysis package
+    on every search.)"""
+
+    def __call__(
+        self, value: str, positions: bool = False, chars: bool = False, start_pos: int = 0,
+        mode: str = "", **kwargs: Any,
+    ) -> Iterator[Any]:
+        token = _whoosh().Token(positions, chars, mode=mode, **kwargs)
+        for pos, term in enumerate(analyze(value), start_pos):
+            token.text = term
+            token.boost = 1.0
+            token.stopped = False
+            if positions:
+                token.pos = pos
+            if chars:
+                token.startchar = token.endchar = 0
+            yield token
+
+    def has_morph(self) -> bool:
+        """whoosh asks this of spelling fields; kb's fields keep no spelling data."""
+        return False
 
 
-def analyze(text: str) -> list[str]:
-    """The index terms of ``text`` (what a query on it searches for), in order, with repeats."""
-    return [t.text for t in ANALYZER(text)]
+@lru_cache(maxsize=1)
+def _whoosh() -> Any:
+    """whoosh's indexing machinery, imported on first build (never by a search)."""
+    from types import SimpleNamespace
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SyntaxWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from whoosh import fields
+        from whoosh.analysis import Token
+        from whoosh.filedb.filestore import RamStorage
+    return SimpleNamespace(fields=fields, Token=Token, RamStorage=RamStorage)
 
 
-def _schema() -> Schema:
-    text = {name: TEXT(analyzer=ANALYZER, phrase=False) for name in FIELDS}
-    return Schema(id=ID(stored=True, unique=True), **text)
+def _schema() -> Any:
+    fields = _whoosh().fields
+    text = {name: fields.TEXT(analyzer=Analyzer(), phrase=False) for name in FIELDS}
+    return fields.Schema(id=fields.ID(stored=True, unique=True), **text)
 
 
 def _document(entry: Entry) -> dict[str, str]:
@@ -162,37 +197,34 @@ COMMON_MIN_DF = 500
 
 
 class TextIndex:
-    """An open whoosh index over a list of entries (doc number == entry position).
+    """BM25F over the exported posting lists of a whoosh index (doc number == entry position).
 
-    whoosh stores and analyses; scoring is whoosh's BM25F formula (same idf, same stored
-    field lengths) computed here over cached posting lists, which for a small knowledge base
-    is several times faster than whoosh's matcher tree and gives each term's contribution
-    for free.
+    Scoring is whoosh's BM25F formula with whoosh's own idf and its stored (byte-quantised)
+    field lengths, so scores equal those of whoosh's searcher; computed here over flat lists it
+    is several times faster than whoosh's matcher tree and gives each term's contribution for
+    free.
     """
 
-    def __init__(self, ix: Any, where: str) -> None:
-        self._ix = ix
+    def __init__(self, data: dict[str, Any], where: str) -> None:
         self.where = where
-        self._searcher = ix.searcher(weighting=scoring.BM25F(B=BM25_B, K1=BM25_K1))
-        self._reader = self._searcher.reader()
-        self._n = int(self._searcher.doc_count_all())
-        self._lengths: dict[str, list[float]] = {}
-        self._avg: dict[str, float] = {}
+        self._ids: list[str] = list(data["ids"])
+        self._n = len(self._ids)
+        self._terms: dict[str, dict[str, tuple[bytes, bytes]]] = data["terms"]
+        self._lengths: dict[str, list[float]] = data["lengths"]
+        self._avg = {f: (data["totals"][f] / self._n if self._n else 0.0) or 1.0
+                     for f in self._lengths}
         self._postings: dict[tuple[str, str], list[tuple[int, float]]] = {}
         self._idf: dict[tuple[str, str], float] = {}
-
-    def close(self) -> None:
-        """Release the searcher's files."""
-        self._searcher.close()
 
     @property
     def doc_count(self) -> int:
         """Number of indexed documents."""
         return self._n
 
-    def stored_id(self, doc: int) -> str:
-        """The entry id stored for document ``doc``."""
-        return str(self._searcher.stored_fields(doc)["id"])
+    @property
+    def ids(self) -> list[str]:
+        """The entry id stored for each document, in document order."""
+        return list(self._ids)
 
     def query_terms(
         self, terms: Iterable[str], boosts: dict[str, float] | None = None
@@ -201,7 +233,7 @@ class TextIndex:
         out = []
         for term in dict.fromkeys(terms):
             for field, boost in (boosts or FIELDS).items():
-                if (field, term) in self._reader:
+                if term in self._terms.get(field, {}):
                     out.append((field, term, boost))
         return out
 
@@ -215,7 +247,7 @@ class TextIndex:
             if len(postings) > common:
                 continue
             idf = self.idf(field, term)
-            lengths, avg = self._field_lengths(field)
+            lengths, avg = self._lengths[field], self._avg[field]
             norm = BM25_K1 * (1 - BM25_B)
             scale = BM25_K1 * BM25_B / avg
             for doc, tf in postings:
@@ -229,50 +261,70 @@ class TextIndex:
         key = (field, term)
         cached = self._postings.get(key)
         if cached is None:
-            try:
-                cached = list(self._reader.postings(field, term).items_as("weight"))
-            except TermNotFound:
-                cached = []
+            packed = self._terms.get(field, {}).get(term, (b"", b""))
+            cached = list(zip(_unpack("I", packed[0]), _unpack("f", packed[1]), strict=True))
             if len(self._postings) >= POSTINGS_CACHE:
                 self._postings.clear()
             self._postings[key] = cached
         return cached
-
-    def _field_lengths(self, field: str) -> tuple[list[float], float]:
-        lengths = self._lengths.get(field)
-        if lengths is None:
-            length_of = self._reader.doc_field_length
-            lengths = [float(length_of(doc, field, 1) or 1) for doc in range(self._n)]
-            self._lengths[field] = lengths
-            self._avg[field] = float(self._searcher.avg_field_length(field) or 1.0)
-        return lengths, self._avg[field]
 
     def idf(self, field: str, term: str) -> float:
         """whoosh's idf of a term in a field: log(N / (df + 1)) + 1."""
         key = (field, term)
         value = self._idf.get(key)
         if value is None:
-            df = self._reader.doc_frequency(field, term)
+            packed = self._terms.get(field, {}).get(term)
+            df = len(packed[0]) // DOC_BYTES if packed else 0
             value = self._idf[key] = math.log(self._n / (df + 1)) + 1 if self._n else 0.0
         return value
 
 
-def _text(term: Any) -> str:
-    return term.decode("utf-8") if isinstance(term, bytes) else str(term)
+DOC_BYTES = array.array("I").itemsize
 
 
-def _write(ix: Any, entries: Sequence[Entry]) -> None:
+def _unpack(typecode: str, raw: bytes) -> array.array[Any]:
+    values = array.array(typecode)
+    values.frombytes(raw)
+    return values
+
+
+def _export(reader: Any) -> dict[str, Any]:
+    """What TextIndex reads, taken from a whoosh reader: stored ids, per-field lengths as
+    whoosh stores them, field totals and every posting list as (doc, weight) arrays."""
+    n = int(reader.doc_count_all())
+    terms: dict[str, dict[str, tuple[bytes, bytes]]] = {name: {} for name in FIELDS}
+    for field, raw in reader.all_terms():
+        if field not in terms:
+            continue
+        term = raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
+        docs, weights = array.array("I"), array.array("f")
+        for doc, weight in reader.postings(field, raw).items_as("weight"):
+            docs.append(doc)
+            weights.append(weight)
+        terms[field][term] = (docs.tobytes(), weights.tobytes())
+    return {
+        "ids": [str(reader.stored_fields(doc)["id"]) for doc in range(n)],
+        "lengths": {f: [float(reader.doc_field_length(doc, f, 1) or 1) for doc in range(n)]
+                    for f in FIELDS},
+        "totals": {f: float(reader.field_length(f) or 0) for f in FIELDS},
+        "terms": terms,
+    }
+
+
+def _whoosh_export(entries: Sequence[Entry]) -> dict[str, Any]:
+    """Index ``entries`` with whoosh (in memory) and export the result."""
+    ix = _whoosh().RamStorage().create_index(_schema())
     writer = ix.writer()
     for entry in entries:
         writer.add_document(**_document(entry))
     writer.commit(optimize=True)
+    with ix.reader() as reader:
+        return _export(reader)
 
 
 def build_in_memory(entries: Sequence[Entry]) -> TextIndex:
     """An index that lives in memory only (fallback when the cache cannot be used)."""
-    ix = RamStorage().create_index(_schema())
-    _write(ix, entries)
-    return TextIndex(ix, "memory")
+    return TextIndex(_whoosh_export(entries), "memory")
 
 
 def cache_root() -> Path:
@@ -299,9 +351,8 @@ def build_on_disk(
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f"tmp-{lineage}-", dir=root))
     try:
-        ix = whoosh_index.create_in(str(tmp), _schema())
-        _write(ix, entries)
-        ix.close()
+        postings = marshal.dumps(_whoosh_export(entries), MARSHAL_VERSION)
+        (tmp / POSTINGS_FILE).write_bytes(postings)
         payload = json.dumps([e.model_dump(mode="json") for e in entries])
         (tmp / ENTRIES_FILE).write_text(payload, encoding="utf-8")
         (tmp / STAMP_FILE).write_text(f"{key}\n{_digest(tmp)}\n", encoding="utf-8")
@@ -364,8 +415,8 @@ def open_on_disk(path: Path) -> tuple[TextIndex, list[dict[str, Any]]]:
     """Open a built index and its entries; IndexStateError when damaged.
 
     The stamp written last by the build holds a hash of every file, checked here: reading a
-    small index costs about a millisecond and catches damage that whoosh would only notice
-    (or not) in the middle of a query.
+    small index costs about a millisecond and catches damage that would otherwise surface (or
+    not) in the middle of a query.
     """
     try:
         lines = (path / STAMP_FILE).read_text(encoding="utf-8").split()
@@ -375,12 +426,14 @@ def open_on_disk(path: Path) -> tuple[TextIndex, list[dict[str, Any]]]:
         raise IndexStateError(f"{path}: index files do not match their build stamp")
     try:
         raw = json.loads((path / ENTRIES_FILE).read_text(encoding="utf-8"))
-        ix = whoosh_index.open_dir(str(path))
-        text = TextIndex(ix, str(path))
-        if text.doc_count != len(raw) or (raw and text.stored_id(len(raw) - 1) != raw[-1]["id"]):
+        # Our own file in the user's cache, and its bytes matched the stamp's hash just above
+        # (whoosh's own table of contents, read before, was a pickle).
+        postings = marshal.loads((path / POSTINGS_FILE).read_bytes())  # noqa: S302
+        text = TextIndex(postings, str(path))
+        if not isinstance(raw, list) or text.ids != [item["id"] for item in raw]:
             raise IndexStateError(f"{path}: index and entries disagree")
     except IndexStateError:
         raise
-    except Exception as exc:  # noqa: BLE001 - any damage in whoosh's files or the JSON
+    except Exception as exc:  # noqa: BLE001 - any damage in the files
         raise IndexStateError(f"{path}: damaged index ({type(exc).__name__}: {exc})") from exc
     return text, raw

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from kb import index
 from kb.errors import ContentError, IndexStateError, UnknownEntryError
-from kb.model import Entry, Hit
+from kb.model import Entry, Hit, trusted_entry
 from kb.signals import Signals
 
 if TYPE_CHECKING:
@@ -183,7 +183,7 @@ def _checked(text: str) -> str:
 def _open(path: Path) -> KnowledgeBase | None:
     try:
         text, raw = index.open_on_disk(path)
-        entries = [Entry.model_validate(item) for item in raw]
+        entries = [trusted_entry(item) for item in raw]
     except (IndexStateError, ValueError, OSError):
         shutil.rmtree(path, ignore_errors=True)
         return None

@@ -21,7 +21,7 @@ class SignatureKind(StrEnum):
 class Source(BaseModel):
     """Where an entry was written: file and 1-based line of its heading."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     file: str
     line: int
@@ -33,7 +33,7 @@ class Source(BaseModel):
 class Signature(BaseModel):
     """An error string users see: a literal (case- and space-insensitive) or a regex."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     kind: SignatureKind = SignatureKind.LITERAL
     text: str
@@ -43,7 +43,7 @@ class Signature(BaseModel):
 class Entry(BaseModel):
     """One FAQ entry: a question, its Markdown answer and the metadata that finds it."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     id: str
     title: str
@@ -66,7 +66,7 @@ class Entry(BaseModel):
 class Hit(BaseModel):
     """One ranked answer: the entry, its raw score, a 0..1 confidence and why it matched."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     entry: Entry
     score: float
@@ -90,6 +90,22 @@ class Hit(BaseModel):
             "why": self.why,
             "answer": self.entry.answer,
         }
+
+
+def trusted_entry(data: dict[str, Any]) -> Entry:
+    """An Entry from ``model_dump(mode="json")`` output that kb wrote itself and has checked
+    (the index cache: its build stamp holds a hash of every file, and its key covers this
+    module). Built without validation, so a warm start never builds pydantic's validators.
+    """
+    fields = dict(data)
+    for name in ("tags", "questions", "examples", "see_also"):
+        fields[name] = tuple(fields.get(name, ()))
+    fields["signatures"] = tuple(
+        Signature.model_construct(kind=SignatureKind(s["kind"]), text=s["text"], line=s["line"])
+        for s in fields.get("signatures", ())
+    )
+    fields["source"] = Source.model_construct(**fields["source"])
+    return Entry.model_construct(**fields)
 
 
 _MD_NOISE = re.compile(r"```.*?```|`|\*\*|__|\[([^\]]*)\]\([^)]*\)|^#+\s*|^>\s?", re.S | re.M)

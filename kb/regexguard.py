@@ -74,6 +74,17 @@ def check_pattern(pattern: str) -> Matcher:
     return compiled
 
 
+def compile_pattern(pattern: str) -> Matcher:
+    """``check_pattern`` for the load path: straight to RE2 when it accepts the pattern
+    (content was checked when compiled); the full check runs only to word a refusal."""
+    if LINEAR and len(pattern) <= MAX_PATTERN_CHARS:
+        try:
+            return re2.compile(pattern, _re2_options(case_sensitive=False))  # type: ignore[no-any-return]
+        except re2.error:
+            pass
+    return check_pattern(pattern)
+
+
 def compile_scanner(pattern: str) -> Matcher:
     """A case-sensitive scanner over bytes for machine-built patterns (the log pipe's
     prefilter): bytes spare RE2 the byte-to-character offset conversion of str input."""

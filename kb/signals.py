@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from kb.logline import AH_RE
 from kb.model import Entry, Signature, SignatureKind
 from kb.openssl import canonical, find_errors, is_known_reason
-from kb.regexguard import MAX_MATCH_CHARS, Matcher, check_pattern, compile_scanner, literal_runs
+from kb.regexguard import MAX_MATCH_CHARS, Matcher, compile_pattern, compile_scanner, literal_runs
 from kb.text import normalise
 from kb.trie import trie_regex
 
@@ -63,7 +63,7 @@ class Signals:
         for code in AH_RE.findall(signature.text):
             _append_once(self.codes, "AH" + code, position)
         if signature.kind is SignatureKind.REGEX:
-            compiled = check_pattern(signature.text)
+            compiled = compile_pattern(signature.text)
             self.regexes.append(_Regex(position, compiled, signature))
             return
         literal = normalise(signature.text)

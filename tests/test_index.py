@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kb import ContentError, KnowledgeBase
+from kb import ContentError, Entry, KnowledgeBase
 from kb.index import analyze
 
 FAQ = Path(__file__).parent / "data" / "faq"
@@ -80,3 +80,15 @@ def test_analyzer_keeps_identifiers_and_parts() -> None:
     for term in ("sslcertificatefile", "certif", "ssl3_read_bytes", "ssl3", "ah02565",
                  "0a0000c1"):
         assert term in terms, term
+
+
+def test_warm_load_gives_the_compiled_entries(tmp_path: Path, cache_dir: Path) -> None:
+    # A warm start builds entries from the cache without validation: they must equal (and
+    # validate as) what the compiler made.
+    from kb.compiler import compile_paths
+
+    content = _copy(tmp_path)
+    KnowledgeBase.from_paths([content])
+    warm = KnowledgeBase.from_paths([content]).entries()
+    assert warm == compile_paths([content])
+    assert [Entry.model_validate(e.model_dump()) for e in warm] == warm

@@ -168,21 +168,19 @@ def test_unwritable_cache(where: str, content: Path, cache_dir: Path,
         assert not _indexes(cache_dir) and not list(cache_dir.glob("tmp-*"))
 
 
-@pytest.mark.parametrize("where", ["index-files", "entries-json"])
+@pytest.mark.parametrize("where", ["postings.bin", "entries.json", "kb-complete"])
 def test_full_disk(where: str, content: Path, cache_dir: Path,
                    monkeypatch: pytest.MonkeyPatch) -> None:
-    real = Path.write_text
-
-    def write_text(self: Path, *args: object, **kwargs: object) -> int:
-        if self.name == "entries.json":
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return real(self, *args, **kwargs)  # type: ignore[arg-type]
+    def full(real: Callable[..., int]) -> Callable[..., int]:
+        def write(self: Path, *args: object, **kwargs: object) -> int:
+            if self.name == where:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return real(self, *args, **kwargs)
+        return write
 
     with monkeypatch.context() as patch:
-        if where == "index-files":
-            patch.setattr("kb.index.whoosh_index.create_in", _raise(errno.ENOSPC))
-        else:
-            patch.setattr(Path, "write_text", write_text)
+        patch.setattr(Path, "write_text", full(Path.write_text))
+        patch.setattr(Path, "write_bytes", full(Path.write_bytes))
         result = _search(content)
     assert_answers(result, warnings=1)
     assert result[2] == ("kb: warning: index cache not usable (No space left on device); "
@@ -201,9 +199,8 @@ def _built(content: Path, cache: Path) -> Path:
     return index
 
 
-def _segment(index: Path) -> Path:
-    (segment,) = index.glob("*.seg")
-    return segment
+def _postings(index: Path) -> Path:
+    return index / "postings.bin"
 
 
 def _garble(path: Path, start: int = 0, end: int | None = None) -> None:
@@ -214,12 +211,12 @@ def _garble(path: Path, start: int = 0, end: int | None = None) -> None:
 
 
 CORRUPTIONS: dict[str, Callable[[Path], object]] = {
-    "segment-truncated": lambda ix: os.truncate(_segment(ix), _segment(ix).stat().st_size // 2),
-    "segment-empty": lambda ix: os.truncate(_segment(ix), 0),
-    "segment-deleted": lambda ix: _segment(ix).unlink(),
-    "segment-garbled": lambda ix: _garble(_segment(ix)),
-    "toc-garbled": lambda ix: _each(ix, "*.toc", _garble),
-    "toc-deleted": lambda ix: _each(ix, "*.toc", Path.unlink),
+    "postings-truncated": lambda ix: os.truncate(_postings(ix), _postings(ix).stat().st_size // 2),
+    "postings-empty": lambda ix: os.truncate(_postings(ix), 0),
+    "postings-deleted": lambda ix: _postings(ix).unlink(),
+    "postings-garbled": lambda ix: _garble(_postings(ix)),
+    "postings-one-byte-flipped": lambda ix: _flip_middle_byte(_postings(ix)),
+    "postings-not-marshal": lambda ix: _postings(ix).write_bytes(b"\x00\xff" * 500),
     "entries-truncated": lambda ix: os.truncate(ix / "entries.json", 100),
     "entries-garbage": lambda ix: (ix / "entries.json").write_bytes(b"\x00\xff" * 500),
     "entries-not-a-list": lambda ix: (ix / "entries.json").write_text("{}"),
@@ -231,9 +228,9 @@ CORRUPTIONS: dict[str, Callable[[Path], object]] = {
 }
 
 
-def _each(index: Path, pattern: str, damage: Callable[[Path], object]) -> None:
-    for path in index.glob(pattern):
-        damage(path)
+def _flip_middle_byte(path: Path) -> None:
+    middle = path.stat().st_size // 2
+    _garble(path, middle, middle + 1)
 
 
 def _replace_with_file(path: Path) -> None:
@@ -258,28 +255,6 @@ def test_corrupted_cache_is_rebuilt(damage: str, content: Path, cache_dir: Path)
     assert_answers(_search(content))
     assert_answers(_search(content))
     assert len([p for p in _indexes(cache_dir) if p.is_dir()]) == 1
-
-
-def _postings(segment: Path) -> tuple[int, int]:
-    """(start, end) of the postings inside whoosh's compound segment file."""
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from whoosh.filedb.compound import CompoundStorage
-        from whoosh.filedb.filestore import FileStorage
-    storage = CompoundStorage(FileStorage(str(segment.parent)).open_file(segment.name))
-    try:
-        (info,) = [v for k, v in storage._dir.items() if k.endswith(".pst")]
-    finally:
-        storage.close()
-    return info["offset"], info["offset"] + info["length"]
-
-
-def test_garbled_postings_are_rebuilt(content: Path, cache_dir: Path) -> None:
-    segment = _segment(_built(content, cache_dir))
-    _garble(segment, *_postings(segment))
-    assert_answers(_search(content))
 
 
 # -- broken content after a good build -------------------------------------------------------
