@@ -146,9 +146,19 @@ def build(args: argparse.Namespace, env: Env) -> int:
 
 
 def _diagnose_args(p: argparse.ArgumentParser) -> None:
-    from frontends.logpipe import arguments
-
-    arguments(p)
+    """Arguments of ``kb diagnose`` (here, so that building the parser for another command
+    does not import the log pipe)."""
+    p.add_argument("files", nargs="*", metavar="FILE",
+                   help="log files, plain or gzip (default or '-': stdin)")
+    p.add_argument("-f", "--follow", action="store_true",
+                   help="keep reading as the file grows, across rotation and truncation "
+                        "(like tail -F); stop with Ctrl-C")
+    p.add_argument("--json", action="store_true",
+                   help="NDJSON: one {type: problem} object per problem, then {type: summary}")
+    p.add_argument("--brief", action="store_true", help="one line per problem, no remedy")
+    p.add_argument("--unmatched", metavar="FILE", type=Path,
+                   help="write error-looking lines that got no confident answer as a "
+                        "Markdown stub for new FAQ entries")
 
 
 def diagnose(args: argparse.Namespace, env: Env) -> int:

@@ -28,21 +28,6 @@ POLL = 0.25  # seconds between looks at a followed file
 UPDATE_EVERY = 2.0  # seconds between count updates in live NDJSON
 
 
-def arguments(p: argparse.ArgumentParser) -> None:
-    """Arguments of ``kb diagnose``."""
-    p.add_argument("files", nargs="*", metavar="FILE",
-                   help="log files, plain or gzip (default or '-': stdin)")
-    p.add_argument("-f", "--follow", action="store_true",
-                   help="keep reading as the file grows, across rotation and truncation "
-                        "(like tail -F); stop with Ctrl-C")
-    p.add_argument("--json", action="store_true",
-                   help="NDJSON: one {type: problem} object per problem, then {type: summary}")
-    p.add_argument("--brief", action="store_true", help="one line per problem, no remedy")
-    p.add_argument("--unmatched", metavar="FILE", type=Path,
-                   help="write error-looking lines that got no confident answer as a "
-                        "Markdown stub for new FAQ entries")
-
-
 def run(args: argparse.Namespace, env: Env) -> int:
     """kb diagnose."""
     files = [f for f in args.files if f != "-"]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kb.errors import ContentError
+from kb.files import markdown_files
 from kb.model import ID_RE, Entry, Signature, SignatureKind, Source
 from kb.regexguard import RegexRejected, check_pattern
 
@@ -76,23 +77,6 @@ def slugify(text: str, limit: int = 64) -> str:
             break
         slug = candidate
     return slug or "entry"
-
-
-def markdown_files(paths: Iterable[Path | str]) -> list[Path]:
-    """Every ``*.md`` file under the given files and folders, sorted; ContentError if missing."""
-    found: list[Path] = []
-    problems = _Problems()
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*.md") if p.is_file()))
-        elif path.is_file():
-            found.append(path)
-        else:
-            problems.add(str(path), 0, "no such file or folder: check the path (--kb / KB_PATH)")
-    if problems.items:
-        raise ContentError(problems.items)
-    return found
 
 
 def compile_paths(paths: Iterable[Path | str], collection: str = "") -> list[Entry]:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from kb import index
 from kb.errors import ContentError, IndexStateError, UnknownEntryError
+from kb.files import markdown_files
 from kb.model import Entry, Hit, trusted_entry
 from kb.signals import Signals
 
@@ -72,10 +73,8 @@ class KnowledgeBase:
         same paths exists and ``strict`` is false: then that one is used and ``warnings`` says
         so. A cache that cannot be read or written falls back to an in-memory index.
         """
-        from kb import compiler  # markdown-it is only needed when (re)building
-
         chosen = [Path(p) for p in paths]
-        files = compiler.markdown_files(chosen)
+        files = markdown_files(chosen)
         lineage = index.paths_key(chosen)
         key = index.content_key(files, code_version())
         final = index.index_dir(lineage, key)
@@ -84,7 +83,9 @@ class KnowledgeBase:
             if loaded is not None:
                 return loaded
         try:
-            entries = compiler.compile_paths(chosen)
+            from kb.compiler import compile_paths  # the Markdown parser: only to (re)build
+
+            entries = compile_paths(chosen)
         except ContentError as exc:
             previous = None if strict else index.last_good(lineage)
             fallback = _open(previous) if previous is not None else None

@@ -131,10 +131,11 @@ def test_usage_errors(argv: list[str]) -> None:
 # What a warm `kb search` must not import (issue 4: a whole process within 150 ms). whoosh's
 # index, searcher and analysis packages cost ~60 ms; pydantic's plugin loader is only pulled
 # in when a validator is built (hits and cached entries are built without one); the REPL,
-# the Markdown renderer and the compiler's Markdown parser belong to other commands.
+# the Markdown renderer, the compiler and the log pipe belong to other commands.
 SEARCH_MUST_NOT_IMPORT = (
     "whoosh.index", "whoosh.searching", "whoosh.analysis", "whoosh.fields",
     "pydantic.plugin._loader", "prompt_toolkit", "rich", "markdown_it", "kb.diagnose",
+    "kb.compiler", "frontends.logpipe", "frontends.shell",
 )
 
 
