@@ -32,7 +32,15 @@ _QUESTION = re.compile(
     re.IGNORECASE,
 )
 _LOG_PUNCTUATION = re.compile(r"[\[\]{}<>=\\|]|::|\w:\S|:\s*$|\b[A-Z][A-Z0-9]*_[A-Z0-9_]{3,}\b")
-_PERSON = re.compile(r"\b(?:i|i'm|i've|my|me|we|our|us)\b", re.IGNORECASE)
+# First-person words of a question. Case matters for "us": "C=US" in a certificate's subject
+# is a country, not a person.
+_PERSON = re.compile(r"\b(?:[Ii]|[Ii]'m|[Ii]'ve|[Mm]y|[Mm]e|[Ww]e|[Oo]ur|us)\b")
+# A severity label opening the text, as tools print it: "ERROR: ...", "SEVERE: ...",
+# "[WARN] ...", "ERROR:root:..." (Python logging), "Error: ..." (Node, Go).
+_SEVERITY_START = re.compile(
+    r"^\s*\[?(?:error|err|fatal|warning|warn|severe|critical|crit|alert|emerg|panic)\b\]?:?",
+    re.IGNORECASE,
+)
 _KEYWORDS = re.compile(r"[A-Za-z][A-Za-z0-9-]*(?: [A-Za-z][A-Za-z0-9-]*){0,5}")
 
 
@@ -181,6 +189,8 @@ def guess_kind(text: str, lines: list[ParsedLine]) -> Kind:
     problem descriptions such as "server doesn't start if the key has a pass phrase" look
     alike, so ranking treats TEXT like a question but keeps exact signals at full weight)."""
     if any(line.shapes or line.ah_codes or line.openssl for line in lines) or len(lines) > 1:
+        return Kind.LOG
+    if _SEVERITY_START.match(text) and not text.rstrip().endswith("?"):
         return Kind.LOG
     if _QUESTION.search(text) or _PERSON.search(text):
         return Kind.QUESTION

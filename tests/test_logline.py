@@ -115,6 +115,13 @@ def test_mask_rows(text: str, expected: str) -> None:
         ("Enter PEM pass phrase:", Kind.LOG),
         ("no listening sockets available, shutting down", Kind.TEXT),
         ("[Tue Mar 05 10:12:01 2004] [error] x", Kind.LOG),
+        # wget's message: "C=US" in the issuer is a country, not the pronoun of a question
+        ("ERROR: cannot verify www.example.com's certificate, issued by 'CN=R3,O=Let's "
+         "Encrypt,C=US': Issued certificate has expired.", Kind.LOG),
+        ("SEVERE: Failed to initialize end point associated with ProtocolHandler", Kind.LOG),
+        ("[WARN] unable to load the certificate for us", Kind.LOG),
+        ("Error: how do I get rid of this warning?", Kind.QUESTION),
+        ("can you tell us why apache asks for a pass phrase", Kind.QUESTION),
     ],
 )
 def test_kind(text: str, kind: Kind) -> None:
