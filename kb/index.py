@@ -141,8 +141,25 @@ def _whoosh() -> Any:
         warnings.simplefilter("ignore", DeprecationWarning)
         from whoosh import fields
         from whoosh.analysis import Token
-        from whoosh.filedb.filestore import RamStorage
-    return SimpleNamespace(fields=fields, Token=Token, RamStorage=RamStorage)
+        from whoosh.filedb.filestore import FileStorage, RamStorage
+
+    class PrivateRamStorage(RamStorage):  # type: ignore[misc]
+        """An in-memory index whose scratch files get a directory of their own.
+
+        whoosh's RamStorage puts a writer's scratch files in ``<system temp>/MAIN.tmp`` (named
+        after the index) and deletes that directory when done, under the feet of any other
+        process building at the same moment.
+        """
+
+        def __init__(self, scratch: Path | None) -> None:
+            super().__init__()
+            self.scratch = scratch
+
+        def temp_storage(self, name: str | None = None) -> Any:
+            folder = tempfile.mkdtemp(prefix="whoosh-", dir=self.scratch)
+            return FileStorage(folder).create()
+
+    return SimpleNamespace(fields=fields, Token=Token, RamStorage=PrivateRamStorage)
 
 
 def _schema() -> Any:
@@ -311,9 +328,10 @@ def _export(reader: Any) -> dict[str, Any]:
     }
 
 
-def _whoosh_export(entries: Sequence[Entry]) -> dict[str, Any]:
-    """Index ``entries`` with whoosh (in memory) and export the result."""
-    ix = _whoosh().RamStorage().create_index(_schema())
+def _whoosh_export(entries: Sequence[Entry], scratch: Path | None = None) -> dict[str, Any]:
+    """Index ``entries`` with whoosh (in memory; scratch files under ``scratch``, else the
+    system's temporary directory) and export the result."""
+    ix = _whoosh().RamStorage(scratch).create_index(_schema())
     writer = ix.writer()
     for entry in entries:
         writer.add_document(**_document(entry))
@@ -351,7 +369,10 @@ def build_on_disk(
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f"tmp-{lineage}-", dir=root))
     try:
-        postings = marshal.dumps(_whoosh_export(entries), MARSHAL_VERSION)
+        scratch = tmp / "scratch"
+        scratch.mkdir()
+        postings = marshal.dumps(_whoosh_export(entries, scratch), MARSHAL_VERSION)
+        shutil.rmtree(scratch)
         (tmp / POSTINGS_FILE).write_bytes(postings)
         payload = json.dumps([e.model_dump(mode="json") for e in entries])
         (tmp / ENTRIES_FILE).write_text(payload, encoding="utf-8")
@@ -383,7 +404,10 @@ def _prune(root: Path, lineage: str, keep: Path) -> None:
     """Remove older indexes of the same lineage and temporary leftovers older than an hour."""
     now = time.time()
     for path in root.glob(f"*-{lineage}-*"):
-        stale_tmp = path.name.startswith("tmp-") and now - path.stat().st_mtime > 3600
+        try:
+            stale_tmp = path.name.startswith("tmp-") and now - path.stat().st_mtime > 3600
+        except OSError:  # another process's build, renamed or removed since the glob
+            continue
         if path != keep and (path.name.startswith("idx-") or stale_tmp):
             shutil.rmtree(path, ignore_errors=True)
 
@@ -398,8 +422,14 @@ def last_good(lineage: str) -> Path | None:
     root = cache_root()
     if not root.is_dir():
         return None
-    found = [p for p in root.glob(f"idx-{lineage}-*") if is_complete(p)]
-    return max(found, key=lambda p: p.stat().st_mtime) if found else None
+    found = []
+    for path in root.glob(f"idx-{lineage}-*"):
+        try:
+            found.append((path.stat().st_mtime, path))
+        except OSError:  # pruned by another process since the glob
+            continue
+    complete = [item for item in found if is_complete(item[1])]
+    return max(complete)[1] if complete else None
 
 
 def _digest(path: Path) -> str:

@@ -92,3 +92,17 @@ def test_warm_load_gives_the_compiled_entries(tmp_path: Path, cache_dir: Path) -
     warm = KnowledgeBase.from_paths([content]).entries()
     assert warm == compile_paths([content])
     assert [Entry.model_validate(e.model_dump()) for e in warm] == warm
+
+
+def test_concurrent_in_memory_builds_keep_their_scratch_files_apart() -> None:
+    # whoosh's own RamStorage writes scratch files to <temp>/MAIN.tmp and deletes that folder
+    # when done, breaking any other build running at the same moment.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kb.compiler import compile_paths
+    from kb.index import build_in_memory
+
+    entries = compile_paths([FAQ]) * 40
+    with ThreadPoolExecutor(4) as pool:
+        built = list(pool.map(lambda _: build_in_memory(entries).doc_count, range(8)))
+    assert built == [len(entries)] * 8
