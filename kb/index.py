@@ -141,23 +141,19 @@ def _whoosh() -> Any:
         warnings.simplefilter("ignore", DeprecationWarning)
         from whoosh import fields
         from whoosh.analysis import Token
-        from whoosh.filedb.filestore import FileStorage, RamStorage
+        from whoosh.filedb.filestore import RamStorage
 
     class PrivateRamStorage(RamStorage):  # type: ignore[misc]
-        """An in-memory index whose scratch files get a directory of their own.
+        """An in-memory index whose scratch files stay in memory too.
 
         whoosh's RamStorage puts a writer's scratch files in ``<system temp>/MAIN.tmp`` (named
         after the index) and deletes that directory when done, under the feet of any other
-        process building at the same moment.
+        process building at the same moment; it also needs a writable temporary directory,
+        which the in-memory fallback for an unwritable disk cannot count on.
         """
 
-        def __init__(self, scratch: Path | None) -> None:
-            super().__init__()
-            self.scratch = scratch
-
         def temp_storage(self, name: str | None = None) -> Any:
-            folder = tempfile.mkdtemp(prefix="whoosh-", dir=self.scratch)
-            return FileStorage(folder).create()
+            return RamStorage()
 
     return SimpleNamespace(fields=fields, Token=Token, RamStorage=PrivateRamStorage)
 
@@ -328,10 +324,9 @@ def _export(reader: Any) -> dict[str, Any]:
     }
 
 
-def _whoosh_export(entries: Sequence[Entry], scratch: Path | None = None) -> dict[str, Any]:
-    """Index ``entries`` with whoosh (in memory; scratch files under ``scratch``, else the
-    system's temporary directory) and export the result."""
-    ix = _whoosh().RamStorage(scratch).create_index(_schema())
+def _whoosh_export(entries: Sequence[Entry]) -> dict[str, Any]:
+    """Index ``entries`` with whoosh (in memory) and export the result."""
+    ix = _whoosh().RamStorage().create_index(_schema())
     writer = ix.writer()
     for entry in entries:
         writer.add_document(**_document(entry))
@@ -369,10 +364,7 @@ def build_on_disk(
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f"tmp-{lineage}-", dir=root))
     try:
-        scratch = tmp / "scratch"
-        scratch.mkdir()
-        postings = marshal.dumps(_whoosh_export(entries, scratch), MARSHAL_VERSION)
-        shutil.rmtree(scratch)
+        postings = marshal.dumps(_whoosh_export(entries), MARSHAL_VERSION)
         (tmp / POSTINGS_FILE).write_bytes(postings)
         payload = json.dumps([e.model_dump(mode="json") for e in entries])
         (tmp / ENTRIES_FILE).write_text(payload, encoding="utf-8")

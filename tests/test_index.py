@@ -94,7 +94,7 @@ def test_warm_load_gives_the_compiled_entries(tmp_path: Path, cache_dir: Path) -
     assert [Entry.model_validate(e.model_dump()) for e in warm] == warm
 
 
-def test_concurrent_in_memory_builds_keep_their_scratch_files_apart() -> None:
+def test_concurrent_in_memory_builds_keep_scratch_files_apart() -> None:
     # whoosh's own RamStorage writes scratch files to <temp>/MAIN.tmp and deletes that folder
     # when done, breaking any other build running at the same moment.
     from concurrent.futures import ThreadPoolExecutor
