@@ -45,8 +45,11 @@ MASKS: list[tuple[str, str]] = [
     # Absolute paths (Unix and Windows) before host names: /etc/apache2/ssl/a.crt, C:/wamp/...
     ("path", r"(?<![\w.<>/])(?:[A-Za-z]:)?/(?:[\w.@%+~-]+/)*[\w.@%+~-]*"),
     # Host names (two or more labels with a TLD-ish end) with optional :port[:n] vhost suffix.
-    ("host", r"\b(?:[A-Za-z0-9-]{1,63}\.)+(?:[A-Za-z]{2,24}|test|local|lan)"
-             r"(?::\d{1,5}(?::\d+)?)?\b"),
+    # The last label is all lower or all upper case and the name does not go on with a dot:
+    # dotted code names such as javax.net.ssl.SSLHandshakeException, ssl.SSLError or
+    # o.a.t.u.n.SSLUtilBase are the message, not a variable.
+    ("host", r"\b(?:[A-Za-z0-9-]{1,63}\.)+(?:[a-z]{2,24}|[A-Z]{2,24})"
+             r"(?::\d{1,5}(?::\d+)?)?\b(?!\.\w)"),
     # Quoted values that are variable (a digit, dot or slash inside): file names, hosts, key
     # ids. 'SSLEngine' and 'no shared cipher' stay; so does a quoted AH code or OpenSSL error.
     ("str", r"(?<![\w'<>])'(?![^'\n]*(?:AH\d{5}|error:))[^'\n]{0,200}[\d./][^'\n]{0,200}'(?![\w<>])"

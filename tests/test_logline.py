@@ -91,6 +91,8 @@ MASK_ROWS = [
     ("from 2001:db8::1 now", "from <ip> now"),
     ("file /etc/apache2/ssl/a.crt", "file <path>"),
     ("host www.example.test:443:0 x", "host <host> x"),
+    ("javax.net.ssl.SSLHandshakeException at WEB01.EXAMPLE.COM",
+     "javax.net.ssl.SSLHandshakeException at <host>"),
     ("Invalid command 'SSLEngine' and 'a.b c'", "Invalid command 'SSLEngine' and <str>"),
     ("serial 03B111D4C2DA", "serial <hex>"),
     ("pid 1234", "pid <num>"),
