@@ -30,6 +30,15 @@ SHAPES = [
      "[ssl:emerg] [pid 77] AH02572: Failed to configure at least one certificate and key",
      ["syslog", "apache24"], {"program": "apache2", "module": "ssl", "level": "emerg"},
      "AH02572: Failed"),
+    ("2019/05/09 22:23:48 [info] 5182#0: *5543 peer closed connection in SSL handshake (104: "
+     "Connection reset by peer) while SSL handshaking, client: 203.0.113.7, server: 0.0.0.0:443",
+     ["nginx"], {"level": "info", "pid": "5182", "connection": "5543", "client": "203.0.113.7"},
+     "peer closed connection"),
+    ('nginx: [emerg] cannot load certificate "/etc/ssl/a.crt": BIO_new_file() failed',
+     ["nginx"], {"level": "emerg"}, "cannot load certificate"),
+    ("Mar  5 10:12:01 web1 nginx[812]: nginx: [emerg] bind() to 0.0.0.0:443 failed (98: "
+     "Address already in use)", ["syslog", "nginx"], {"program": "nginx", "level": "emerg"},
+     "bind() to"),
     ('203.0.113.9 - - [26/Nov/2015:14:10:37 +0100] "\\x16\\x03\\x01" 400 226',
      ["accesslog"], {"client": "203.0.113.9", "status": "400"}, '"\\x16'),
 ]

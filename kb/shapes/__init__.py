@@ -36,6 +36,6 @@ class Shape(Protocol):
 
 def all_shapes() -> list[Shape]:
     """Every shape, most specific first."""
-    from kb.shapes import accesslog, apache22, apache24, syslog
+    from kb.shapes import accesslog, apache22, apache24, nginx, syslog
 
-    return [apache24.SHAPE, apache22.SHAPE, syslog.SHAPE, accesslog.SHAPE]
+    return [apache24.SHAPE, apache22.SHAPE, nginx.SHAPE, syslog.SHAPE, accesslog.SHAPE]
