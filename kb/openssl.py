@@ -67,8 +67,11 @@ def _rows(name: str) -> list[dict[str, str]]:
     return [dict(zip(header, line.split("\t"), strict=False)) for line in lines[1:]]
 
 
+_NOT_SYMBOL = re.compile(r"[^A-Z0-9]+")
+
+
 def _symbol(reason: str) -> str:
-    return re.sub(r"[^A-Z0-9]+", "_", reason.upper()).strip("_")
+    return _NOT_SYMBOL.sub("_", reason.upper()).strip("_")
 
 
 @cache

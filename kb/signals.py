@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from kb.logline import AH_RE
 from kb.model import Entry, Signature, SignatureKind
@@ -50,14 +51,12 @@ class Signals:
 
     def __init__(self, entries: Sequence[Entry]) -> None:
         self.codes: dict[str, list[int]] = defaultdict(list)
-        self.reasons: dict[str, list[int]] = defaultdict(list)
         self.literals: list[_Literal] = []
         self.regexes: list[_Regex] = []
         for position, entry in enumerate(entries):
             for signature in entry.signatures:
                 self._add(position, signature)
         self.codes = dict(self.codes)
-        self.reasons = dict(self.reasons)
 
     def _add(self, position: int, signature: Signature) -> None:
         for code in AH_RE.findall(signature.text):
@@ -66,13 +65,21 @@ class Signals:
             compiled = compile_pattern(signature.text)
             self.regexes.append(_Regex(position, compiled, signature))
             return
-        literal = normalise(signature.text)
-        self.literals.append(_Literal(position, literal, signature))
-        reasons = [e.reason for e in find_errors(signature.text)]
-        if not reasons and is_known_reason(literal):
-            reasons = [canonical(literal)]
-        for reason in reasons:
-            _append_once(self.reasons, reason, position)
+        self.literals.append(_Literal(position, normalise(signature.text), signature))
+
+    @cached_property
+    def reasons(self) -> dict[str, list[int]]:
+        """OpenSSL reason -> entries, from literal signatures that are or contain an OpenSSL
+        error. Built on first use: it needs OpenSSL's tables, which only a query or log that
+        itself holds an OpenSSL error needs too (a warm start saves loading them)."""
+        table: dict[str, list[int]] = {}
+        for lit in self.literals:
+            reasons = [e.reason for e in find_errors(lit.signature.text)]
+            if not reasons and is_known_reason(lit.text):
+                reasons = [canonical(lit.text)]
+            for reason in reasons:
+                _append_once(table, reason, lit.entry)
+        return table
 
     def prefilter(self) -> Matcher:
         """One regex over lower-cased text that finds every line an exact signal could match.
@@ -94,7 +101,7 @@ class Signals:
         hits: list[SignalHit] = []
         for code in codes:
             hits.extend(SignalHit(e, "code", code) for e in self.codes.get(code, ()))
-        for reason in reasons:
+        for reason in reasons:  # (only touches the reason table when there are reasons)
             hits.extend(SignalHit(e, "reason", reason) for e in self.reasons.get(reason, ()))
         bounded = encodable(text[:MAX_MATCH_CHARS])
         folded = normalise(bounded) + "\n" + "\n".join(reasons)
