@@ -302,8 +302,9 @@ def bench_big(sizes: Sizes, work: Path, shipped_p50: float | None) -> Result:
     os.environ["KB_CACHE_DIR"] = str(work / "cache")
     result = Result("big", f"{len(kb)} generated entries in {files} Markdown files (questions, "
                     "answers, tags and signatures mixed from the shipped FAQ's vocabulary); "
-                    "build = KnowledgeBase.from_paths on an empty cache (compile + whoosh index "
-                    "on disk), reopen = the same call on the warm cache; search over "
+                    "build = KnowledgeBase.from_paths on an empty cache (compile, whoosh "
+                    "index, export to the cache), reopen = the same call on the warm cache; "
+                    "search over "
                     f"{len(texts)} of the search section's texts (one in "
                     f"{max(1, len(every) // BIG_QUERIES)}), median of {rounds} round(s); "
                     "baseline: plain whoosh BM25F over the same entries (in memory).")
