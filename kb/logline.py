@@ -27,8 +27,10 @@ _ERROR_WORDS = re.compile(
     r"exception|fatal|warning|problem|bad|wrong|too small|too weak|unknown|unsupported)\b",
     re.IGNORECASE,
 )
+# A question: a question word first, or a question mark closing a sentence (after a word, then
+# white space or the end; httpd's "!?" and a URL's "?q=" are not).
 _QUESTION = re.compile(
-    r"^\s*(?:how|what|why|where|when|which|who|help|explain|tell|list|show)\b|\?\s*$",
+    r"^\s*(?:how|what|why|where|when|which|who|help|explain|tell|list|show)\b|\w\?(?:\s|$)",
     re.IGNORECASE,
 )
 _LOG_PUNCTUATION = re.compile(r"[\[\]{}<>=\\|]|::|\w:\S|:\s*$|\b[A-Z][A-Z0-9]*_[A-Z0-9_]{3,}\b")

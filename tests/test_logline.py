@@ -132,6 +132,11 @@ def test_mask_rows(text: str, expected: str) -> None:
         ("SEVERE: Failed to initialize end point associated with ProtocolHandler", Kind.LOG),
         ("[WARN] unable to load the certificate for us", Kind.LOG),
         ("Error: how do I get rid of this warning?", Kind.QUESTION),
+        ("Can one IP serve two sites with different certificates? Only one works.",
+         Kind.QUESTION),
+        # httpd 2.0's "!?" is no question (TEXT keeps exact signals at full weight)
+        ("RSA server certificate CommonName (CN) `a' does NOT match server name!?", Kind.TEXT),
+        ("GET /index.php?id=1 HTTP/1.1 400 broken pipe", Kind.LOG),
         ("can you tell us why apache asks for a pass phrase", Kind.QUESTION),
     ],
 )
