@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -176,6 +175,8 @@ def main(argv: Sequence[str] | None = None, env: Env | None = None) -> int:
             return int(exc.code or 0) if isinstance(exc.code, int) else ExitCode.OK
         code, message = _describe(exc)
         if show_traceback:
+            import traceback  # only on this path: it costs a search process 2 ms
+
             env.stderr.write("".join(traceback.format_exception(exc)))
         from frontends.render import clean
 
