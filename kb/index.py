@@ -141,19 +141,27 @@ def _whoosh() -> Any:
         warnings.simplefilter("ignore", DeprecationWarning)
         from whoosh import fields
         from whoosh.analysis import Token
-        from whoosh.filedb.filestore import RamStorage
+        from whoosh.filedb.filestore import FileStorage, RamStorage
 
     class PrivateRamStorage(RamStorage):  # type: ignore[misc]
-        """An in-memory index whose scratch files stay in memory too.
+        """An in-memory index whose scratch files get a folder of their own.
 
-        whoosh's RamStorage puts a writer's scratch files in ``<system temp>/MAIN.tmp`` (named
-        after the index) and deletes that directory when done, under the feet of any other
-        process building at the same moment; it also needs a writable temporary directory,
-        which the in-memory fallback for an unwritable disk cannot count on.
+        whoosh's RamStorage puts a writer's scratch files (sorted runs of postings, compound
+        parts) in ``<system temp>/MAIN.tmp``, named after the index, and deletes that folder
+        when done, under the feet of any other process building at the same moment. Here
+        they go to folders under ``scratch``, a folder of this build's own; without one
+        they stay in memory, which whoosh supports for builds small enough to need no
+        sorted runs on disk.
         """
 
+        def __init__(self, scratch: Path | None) -> None:
+            super().__init__()
+            self.scratch = scratch
+
         def temp_storage(self, name: str | None = None) -> Any:
-            return RamStorage()
+            if self.scratch is None:
+                return RamStorage()
+            return FileStorage(tempfile.mkdtemp(dir=self.scratch)).create()
 
     return SimpleNamespace(fields=fields, Token=Token, RamStorage=PrivateRamStorage)
 
@@ -324,15 +332,28 @@ def _export(reader: Any) -> dict[str, Any]:
     }
 
 
-def _whoosh_export(entries: Sequence[Entry]) -> dict[str, Any]:
-    """Index ``entries`` with whoosh (in memory) and export the result."""
-    ix = _whoosh().RamStorage().create_index(_schema())
-    writer = ix.writer()
-    for entry in entries:
-        writer.add_document(**_document(entry))
-    writer.commit(optimize=True)
-    with ix.reader() as reader:
-        return _export(reader)
+WRITER_LIMIT_MB = 128  # whoosh spills sorted runs of postings to scratch files beyond this
+
+
+def _whoosh_export(entries: Sequence[Entry], under: Path | None = None) -> dict[str, Any]:
+    """Index ``entries`` with whoosh (in memory) and export the result. whoosh's scratch
+    files go to a fresh folder under ``under`` (else the system's temporary directory),
+    removed at the end whatever whoosh leaves in it."""
+    try:
+        scratch: Path | None = Path(tempfile.mkdtemp(prefix="kb-whoosh-", dir=under))
+    except OSError:
+        scratch = None  # scratch files stay in memory
+    try:
+        ix = _whoosh().RamStorage(scratch).create_index(_schema())
+        writer = ix.writer(limitmb=WRITER_LIMIT_MB)
+        for entry in entries:
+            writer.add_document(**_document(entry))
+        writer.commit(optimize=True)
+        with ix.reader() as reader:
+            return _export(reader)
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def build_in_memory(entries: Sequence[Entry]) -> TextIndex:
@@ -364,7 +385,7 @@ def build_on_disk(
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f"tmp-{lineage}-", dir=root))
     try:
-        postings = marshal.dumps(_whoosh_export(entries), MARSHAL_VERSION)
+        postings = marshal.dumps(_whoosh_export(entries, under=tmp), MARSHAL_VERSION)
         (tmp / POSTINGS_FILE).write_bytes(postings)
         payload = json.dumps([e.model_dump(mode="json") for e in entries])
         (tmp / ENTRIES_FILE).write_text(payload, encoding="utf-8")

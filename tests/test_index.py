@@ -106,3 +106,21 @@ def test_concurrent_in_memory_builds_keep_scratch_files_apart() -> None:
     with ThreadPoolExecutor(4) as pool:
         built = list(pool.map(lambda _: build_in_memory(entries).doc_count, range(8)))
     assert built == [len(entries)] * 8
+
+
+def test_a_build_that_spills_to_scratch_files_exports_the_same(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # Large builds make whoosh sort postings in runs on scratch files; the export must not
+    # depend on it, and no scratch folder may be left behind.
+    import tempfile
+
+    from kb import index
+    from kb.compiler import compile_paths
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    entries = compile_paths([FAQ]) * 20
+    in_memory = index._whoosh_export(entries)
+    monkeypatch.setattr(index, "WRITER_LIMIT_MB", 0.01)
+    assert index._whoosh_export(entries) == in_memory
+    assert index._whoosh_export(entries, under=tmp_path) == in_memory
+    assert list(tmp_path.iterdir()) == []
