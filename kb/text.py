@@ -13,19 +13,14 @@ _HUMP = re.compile(r"[A-Z]+v\d+|[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+\d*|[A-Z]+\d*|\
 MAX_TOKENS = 4096
 
 
-def words(text: str) -> Iterator[str]:
-    """Lower-cased tokens: each whole identifier, then its parts and its joined form.
+def tagged_words(text: str) -> Iterator[tuple[str, bool]]:
+    """Lower-cased (token, is_plain_word) pairs: each whole identifier, then its joined form
+    and its parts. Identifiers and joined forms are not plain words (a stemmer must leave them
+    whole); their parts and ordinary words are.
 
     ``SSL3_READ_BYTES`` gives ``ssl3_read_bytes ssl3readbytes ssl3 read bytes``;
     ``SSLCertificateFile`` gives ``sslcertificatefile ssl certificate file``.
     """
-    for token, _ in tagged_words(text):
-        yield token
-
-
-def tagged_words(text: str) -> Iterator[tuple[str, bool]]:
-    """(token, is_plain_word) pairs: identifiers and their joined forms are not plain words
-    (a stemmer must leave them whole); their parts and ordinary words are."""
     count = 0
     for match in _WORD.finditer(text):
         word = match.group()
