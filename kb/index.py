@@ -29,21 +29,29 @@ import shutil
 import tempfile
 import time
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-with warnings.catch_warnings():
-    # whoosh's sources carry invalid escape sequences that newer Pythons warn about.
-    warnings.simplefilter("ignore", SyntaxWarning)
-    warnings.simplefilter("ignore", DeprecationWarning)
-    from whoosh.lang.porter import stem
-
 from kb.errors import IndexStateError
 from kb.model import Entry
 from kb.text import tagged_words
+
+
+@contextmanager
+def _quiet_whoosh() -> Iterator[None]:
+    """whoosh's sources carry invalid escape sequences that newer Pythons warn about."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SyntaxWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        yield
+
+
+with _quiet_whoosh():
+    from whoosh.lang.porter import stem
 
 INDEX_FORMAT = "4"
 ENTRIES_FILE = "entries.json"
@@ -136,9 +144,7 @@ def _whoosh() -> Any:
     """whoosh's indexing machinery, imported on first build (never by a search)."""
     from types import SimpleNamespace
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SyntaxWarning)
-        warnings.simplefilter("ignore", DeprecationWarning)
+    with _quiet_whoosh():
         from whoosh import fields
         from whoosh.analysis import Token
         from whoosh.filedb.filestore import FileStorage, RamStorage
@@ -389,7 +395,7 @@ def build_on_disk(
         (tmp / POSTINGS_FILE).write_bytes(postings)
         payload = json.dumps([e.model_dump(mode="json") for e in entries])
         (tmp / ENTRIES_FILE).write_text(payload, encoding="utf-8")
-        (tmp / STAMP_FILE).write_text(f"{key}\n{_digest(tmp)}\n", encoding="utf-8")
+        (tmp / STAMP_FILE).write_text(f"{key}\n{_digest(_files(tmp))}\n", encoding="utf-8")
         _replace_dir(tmp, final, force)
     finally:
         if tmp.exists():
@@ -445,12 +451,17 @@ def last_good(lineage: str) -> Path | None:
     return max(complete)[1] if complete else None
 
 
-def _digest(path: Path) -> str:
+def _files(path: Path) -> dict[str, bytes]:
+    """The bytes of every file of a built index but the stamp, by name."""
+    return {item.name: item.read_bytes() for item in sorted(path.iterdir())
+            if item.name != STAMP_FILE}
+
+
+def _digest(files: Mapping[str, bytes]) -> str:
     """A hash of every file of a built index but the stamp (damage anywhere is caught)."""
     digest = hashlib.sha256()
-    for item in sorted(path.iterdir()):
-        if item.name != STAMP_FILE:
-            digest.update(item.name.encode() + b"\0" + item.read_bytes())
+    for name in sorted(files):
+        digest.update(name.encode() + b"\0" + files[name])
     return digest.hexdigest()
 
 
@@ -465,13 +476,17 @@ def open_on_disk(path: Path) -> tuple[TextIndex, list[dict[str, Any]]]:
         lines = (path / STAMP_FILE).read_text(encoding="utf-8").split()
     except OSError as exc:
         raise IndexStateError(f"{path}: no build stamp ({exc.strerror})") from exc
-    if len(lines) != 2 or lines[1] != _digest(path):
+    try:
+        files = _files(path)
+    except OSError as exc:
+        raise IndexStateError(f"{path}: unreadable index files ({exc.strerror})") from exc
+    if len(lines) != 2 or lines[1] != _digest(files):
         raise IndexStateError(f"{path}: index files do not match their build stamp")
     try:
-        raw = json.loads((path / ENTRIES_FILE).read_text(encoding="utf-8"))
+        raw = json.loads(files[ENTRIES_FILE].decode("utf-8"))
         # Our own file in the user's cache, and its bytes matched the stamp's hash just above
         # (whoosh's own table of contents, read before, was a pickle).
-        postings = marshal.loads((path / POSTINGS_FILE).read_bytes())  # noqa: S302
+        postings = marshal.loads(files[POSTINGS_FILE])  # noqa: S302
         text = TextIndex(postings, str(path))
         if not isinstance(raw, list) or text.ids != [item["id"] for item in raw]:
             raise IndexStateError(f"{path}: index and entries disagree")
