@@ -61,7 +61,7 @@ def check_pattern(pattern: str) -> Matcher:
     compiled = re.compile(pattern, re.IGNORECASE)
     if LINEAR:
         try:
-            return re2.compile(pattern, _re2_options(case_sensitive=False))  # type: ignore[no-any-return]
+            return _linear(pattern)
         except re2.error as exc:
             detail = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
             raise RegexRejected(
@@ -79,10 +79,15 @@ def compile_pattern(pattern: str) -> Matcher:
     (content was checked when compiled); the full check runs only to word a refusal."""
     if LINEAR and len(pattern) <= MAX_PATTERN_CHARS:
         try:
-            return re2.compile(pattern, _re2_options(case_sensitive=False))  # type: ignore[no-any-return]
+            return _linear(pattern)
         except re2.error:
             pass
     return check_pattern(pattern)
+
+
+def _linear(pattern: str) -> Matcher:
+    """A signature pattern on RE2, case-insensitive (raises re2.error)."""
+    return re2.compile(pattern, _re2_options(case_sensitive=False))  # type: ignore[no-any-return]
 
 
 def compile_scanner(pattern: str) -> Matcher:
