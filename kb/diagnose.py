@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from kb.logline import SOURCE_TAG, ParsedLine, looks_like_error, parse_line
+from kb.logline import ParsedLine, looks_like_error, parse_line, peel_source_tag
 from kb.model import Entry, Hit
 from kb.openssl import OpenSSLError
 from kb.regexguard import compile_scanner
@@ -135,8 +135,7 @@ class Diagnoser:
         self.lines = 0
         self.candidates = 0
         self.matched = 0
-        self._partial = b""
-        self._skipping = False
+        self._lines = _LineCutter()
 
     # -- input -----------------------------------------------------------------------------
 
@@ -146,18 +145,7 @@ class Diagnoser:
         Bytes are scanned as they are: only the lines the prefilter picks are decoded
         (invalid UTF-8 becomes U+FFFD). A line longer than MAX_LINE bytes keeps its start.
         """
-        if self._skipping:
-            newline = data.find(b"\n")
-            if newline < 0:
-                return []
-            data, self._skipping = data[newline + 1 :], False
-        data = self._partial + data if self._partial else data
-        cut = data.rfind(b"\n") + 1
-        self._partial = data[cut:]
-        head = data[:cut]
-        if len(self._partial) > MAX_LINE:
-            head += self._partial[:MAX_LINE] + b"\n"
-            self._partial, self._skipping = b"", True
+        head = self._lines.push(data)
         return self._scan(head) if head else []
 
     def feed_text(self, text: str) -> list[Problem]:
@@ -173,11 +161,8 @@ class Diagnoser:
 
     def flush(self) -> list[Problem]:
         """Treat a pending partial line as complete (end of input)."""
-        self._skipping = False
-        if not self._partial:
-            return []
-        rest, self._partial = self._partial, b""
-        return self._scan(rest + b"\n")
+        rest = self._lines.rest()
+        return self._scan(rest + b"\n") if rest else []
 
     # -- scanning --------------------------------------------------------------------------
 
@@ -239,11 +224,7 @@ class Diagnoser:
         prefix = APACHE24.match(raw)
         if prefix is None:
             return parse_line(raw)
-        message = prefix.message
-        tag = SOURCE_TAG.match(message)
-        if tag is not None:
-            prefix.fields.setdefault("source", tag.group()[:-2])
-            message = message[tag.end() :]
+        message = peel_source_tag(prefix.message, prefix.fields)
         known = self._quick.get(quick)
         if known is None:
             parsed = parse_line(raw)
@@ -345,6 +326,34 @@ _ERROR_SCAN = (
 )
 
 
+class _LineCutter:
+    """Cuts a byte stream, split anywhere, into whole lines. A line longer than MAX_LINE
+    bytes keeps its start (ended with a newline); the rest of it is skipped."""
+
+    def __init__(self) -> None:
+        self._pending = b""
+        self._skipping = False
+
+    def push(self, data: bytes) -> bytes:
+        """The whole lines that ``data`` completes (b"" when none)."""
+        if self._skipping:
+            newline = data.find(b"\n")
+            if newline < 0:
+                return b""
+            data, self._skipping = data[newline + 1 :], False
+        data = self._pending + data if self._pending else data
+        cut = data.rfind(b"\n") + 1
+        self._pending = data[cut:]
+        head = data[:cut]
+        if len(self._pending) > MAX_LINE:
+            head += self._pending[:MAX_LINE] + b"\n"
+            self._pending, self._skipping = b"", True
+        return head
+
+    def rest(self) -> bytes:
+        """The unfinished last line, if any (end of input), without a newline."""
+        rest, self._pending, self._skipping = self._pending, b"", False
+        return rest
 
 
 def read_blocks(stream: Iterable[bytes]) -> Iterator[str]:
@@ -352,22 +361,11 @@ def read_blocks(stream: Iterable[bytes]) -> Iterator[str]:
 
     A line longer than MAX_LINE bytes is cut: its start is kept, the rest skipped.
     """
-    pending = b""
-    skipping = False
+    lines = _LineCutter()
     for data in stream:
-        if skipping:
-            newline = data.find(b"\n")
-            if newline < 0:
-                continue
-            data, skipping = data[newline + 1 :], False
-        data = pending + data
-        cut = data.rfind(b"\n") + 1
-        pending = data[cut:]
-        head = data[:cut]
-        if len(pending) > MAX_LINE:
-            head += pending[:MAX_LINE] + b"\n"
-            pending, skipping = b"", True
+        head = lines.push(data)
         if head:
             yield head.decode("utf-8", "replace")
-    if pending:
-        yield pending.decode("utf-8", "replace")
+    rest = lines.rest()
+    if rest:
+        yield rest.decode("utf-8", "replace")

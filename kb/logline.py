@@ -146,11 +146,17 @@ def strip_prefix(line: str) -> tuple[list[str], dict[str, str], str]:
         for key, value in prefix.fields.items():
             fields.setdefault(key, value)
         message = prefix.message
+    return names, fields, peel_source_tag(message, fields)
+
+
+def peel_source_tag(message: str, fields: dict[str, str]) -> str:
+    """``message`` without a leading ``ssl_engine_io.c(1234): `` source tag, which goes to
+    ``fields["source"]`` unless the prefix named one already."""
     tag = SOURCE_TAG.match(message)
-    if tag is not None:
-        fields.setdefault("source", tag.group()[:-2])
-        message = message[tag.end() :]
-    return names, fields, message
+    if tag is None:
+        return message
+    fields.setdefault("source", tag.group()[:-2])
+    return message[tag.end() :]
 
 
 def _first_match(line: str) -> Prefix | None:
