@@ -20,7 +20,7 @@ versions while the packed number is not.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 
@@ -156,10 +156,10 @@ def find_errors(text: str) -> list[OpenSSLError]:
     seen: set[str] = set()
     for match in _PATTERNS.finditer(text):
         error = _decode(match)
-        if error is not None and error.reason:
-            error = OpenSSLError(error.lib, canonical(error.reason), error.code, error.form,
-                                 error.text)
-        if error is not None and error.reason and error.reason not in seen:
+        if error is None or not error.reason:
+            continue
+        error = replace(error, reason=canonical(error.reason))
+        if error.reason not in seen:
             seen.add(error.reason)
             found.append(error)
     return found
