@@ -8,6 +8,7 @@ Apache line) is peeled and the rest is tried again, so ``Mar  5 10:12:01 host ht
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -32,6 +33,15 @@ class Shape(Protocol):
     def match(self, line: str) -> Prefix | None:
         """Split the prefix off ``line``, or None when the line is not of this shape."""
         ...
+
+
+def regex_prefix(name: str, pattern: re.Pattern[str], line: str) -> Prefix | None:
+    """The prefix ``pattern`` matches at the start of ``line``: its named groups that matched
+    become the fields, the rest of the line the message (None when it does not match)."""
+    m = pattern.match(line)
+    if m is None:
+        return None
+    return Prefix(name, line[m.end() :], {k: v for k, v in m.groupdict().items() if v})
 
 
 def all_shapes() -> list[Shape]:

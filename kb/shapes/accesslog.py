@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from kb.shapes import Prefix
+from kb.shapes import Prefix, regex_prefix
 
 _RE = re.compile(
     r"^(?:\S+\s+){0,3}?(?P<client>[0-9A-Fa-f.:]{3,45})\s+(?:\S+\s+){0,2}"
@@ -24,15 +24,13 @@ class AccessLog:
     name = "accesslog"
 
     def match(self, line: str) -> Prefix | None:
-        m = _RE.match(line)
-        if m is None:
+        prefix = regex_prefix(self.name, _RE, line)
+        if prefix is None:
             return None
-        fields = {k: v for k, v in m.groupdict().items() if v}
-        rest = line[m.end() :]
-        status = _STATUS.match(rest)
+        status = _STATUS.match(prefix.message)
         if status is not None:
-            fields["status"] = status.group("status")
-        return Prefix(self.name, rest, fields)
+            prefix.fields["status"] = status.group("status")
+        return prefix
 
 
 SHAPE = AccessLog()

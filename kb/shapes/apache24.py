@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from kb.shapes import LEVEL_RE, Prefix
+from kb.shapes import LEVEL_RE, Prefix, regex_prefix
 
 _RE = re.compile(
     r"^\[(?P<time>[^\[\]]{8,48})\] \[(?P<module>[\w-]+):(?P<level>" + LEVEL_RE + r")\]"
@@ -28,14 +28,10 @@ class Apache24:
     name = "apache24"
 
     def match(self, line: str) -> Prefix | None:
-        m = _RE.match(line)
-        if m is None:
-            return None
-        fields = {k: v for k, v in m.groupdict().items() if v}
-        message = line[m.end() :]
-        if "status" in fields:
-            message = f"{fields['status']}: {message}"
-        return Prefix(self.name, message, fields)
+        prefix = regex_prefix(self.name, _RE, line)
+        if prefix is not None and "status" in prefix.fields:
+            prefix.message = f"{prefix.fields['status']}: {prefix.message}"
+        return prefix
 
 
 SHAPE = Apache24()

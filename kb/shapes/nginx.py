@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from kb.shapes import LEVEL_RE, Prefix
+from kb.shapes import LEVEL_RE, Prefix, regex_prefix
 
 _RE = re.compile(
     r"^(?:(?P<time>\d{4}/\d\d/\d\d \d\d:\d\d:\d\d) \[(?P<level>" + LEVEL_RE + r")\] "
@@ -28,18 +28,15 @@ class Nginx:
     name = "nginx"
 
     def match(self, line: str) -> Prefix | None:
-        m = _RE.match(line)
-        if m is None:
+        prefix = regex_prefix(self.name, _RE, line)
+        if prefix is None:
             return None
-        fields = {k: v for k, v in m.groupdict().items() if v and k != "startup_level"}
-        if m.group("startup_level"):
-            fields["level"] = m.group("startup_level")
-        message = line[m.end() :]
-        client = _CLIENT.search(message)
+        fields = prefix.fields
+        fields["level"] = (fields.pop("startup_level", None) or fields["level"]).lower()
+        client = _CLIENT.search(prefix.message)
         if client:
             fields["client"] = client.group("client")
-        fields["level"] = fields["level"].lower()
-        return Prefix(self.name, message, fields)
+        return prefix
 
 
 SHAPE = Nginx()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from kb.shapes import Prefix
+from kb.shapes import Prefix, regex_prefix
 
 _RE = re.compile(
     r"^(?P<time>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d"
@@ -22,11 +22,7 @@ class Syslog:
     name = "syslog"
 
     def match(self, line: str) -> Prefix | None:
-        m = _RE.match(line)
-        if m is None:
-            return None
-        fields = {k: v for k, v in m.groupdict().items() if v}
-        return Prefix(self.name, line[m.end() :], fields)
+        return regex_prefix(self.name, _RE, line)
 
 
 SHAPE = Syslog()
