@@ -82,14 +82,19 @@ def _eval_module() -> Any:
     return module
 
 
+def _report(shipped: KnowledgeBase, cases_file: Path) -> Any:
+    """scripts/eval.py's report of the shipped KB on one case file."""
+    ev = _eval_module()
+    cases = ev.load_cases(cases_file)
+    return ev.evaluate(ev.kb_ranker(shipped), cases, shipped.entries(), ev.seed_ids(shipped),
+                       CONFIDENT)
+
+
 @pytest.mark.skipif(not DEV_SET.is_file(), reason="../shared/eval/dev.jsonl not beside the repo")
 def test_regression_gate(shipped: KnowledgeBase) -> None:
     """Slightly below the issue's targets (0.95 / 0.85 / 0.95 / 2%) so ranking never silently
     regresses; scripts/eval.py prints the real figures."""
-    ev = _eval_module()
-    cases = ev.load_cases(DEV_SET)
-    report = ev.evaluate(ev.kb_ranker(shipped), cases, shipped.entries(), ev.seed_ids(shipped),
-                         CONFIDENT)
+    report = _report(shipped, DEV_SET)
     assert report.rate("log", "top1") >= 0.93
     assert report.rate("question", "top1") >= 0.82
     assert report.rate("question", "top3") >= 0.92
@@ -102,10 +107,7 @@ HELDOUT_SET = ROOT / "eval" / "heldout.jsonl"
 def test_heldout_gate(shipped: KnowledgeBase) -> None:
     """eval/heldout.jsonl: real cases collected apart from the content (eval/SOURCES.md).
     Gated a little below what it measured when added, so generalisation never silently drops."""
-    ev = _eval_module()
-    cases = ev.load_cases(HELDOUT_SET)
-    report = ev.evaluate(ev.kb_ranker(shipped), cases, shipped.entries(), ev.seed_ids(shipped),
-                         CONFIDENT)
+    report = _report(shipped, HELDOUT_SET)
     assert report.rate("log", "top1") >= 0.93
     assert report.rate("question", "top1") >= 0.76
     assert report.rate("question", "top3") >= 0.92
