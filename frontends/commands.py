@@ -121,9 +121,12 @@ def _chosen_paths(args: argparse.Namespace, env: Env) -> list[Path]:
 def lint(args: argparse.Namespace, env: Env) -> int:
     """kb lint: compile and check content without touching the index."""
     from kb.lint import lint as run_lint
+    from kb.lint import lint_warnings
 
     paths = _chosen_paths(args, env)
     problems = run_lint(paths)
+    for warning in [] if problems else lint_warnings(paths):
+        env.stdout.write(clean(warning, keep_newlines=False) + "\n")
     for problem in problems:
         env.stdout.write(clean(problem, keep_newlines=False) + "\n")
     if problems:

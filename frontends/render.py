@@ -37,6 +37,8 @@ def dumps(data: Any) -> str:
 def entry_markdown(entry: Entry) -> str:
     """One entry as a Markdown page: the question as heading, the answer, the see-also ids."""
     markdown = f"# {entry.title}\n\n{entry.answer}\n"
+    if entry.verified:
+        markdown += f"\n*Verified against {entry.verified}.*\n"
     if entry.see_also:
         markdown += "\nSee also: " + ", ".join(f"`{ref}`" for ref in entry.see_also) + "\n"
     return markdown

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 META_INFO = "kb"
 LIST_KEYS = frozenset({"signatures", "examples", "questions"})
 COMMA_KEYS = frozenset({"tags", "see_also"})
-SCALAR_KEYS = frozenset({"id"})
+SCALAR_KEYS = frozenset({"id", "verified"})
 KNOWN_KEYS = LIST_KEYS | COMMA_KEYS | SCALAR_KEYS
 MAX_ITEM = 4000
 
@@ -235,6 +235,7 @@ def _entry(
         see_also=tuple(values.get("see_also", ())),  # type: ignore[arg-type]
         source=Source(file=where, line=line_no),
         collection=collection,
+        verified=str(values.get("verified", "")),
     )
 
 
@@ -280,6 +281,11 @@ def _key_line(meta: _Meta, text: str, line_no: int, where: str, problems: _Probl
                 where, line_no, f"bad id '{value}': use lower-case letters, digits and '-' only"
             )
         meta.values["id"] = value
+    elif key == "verified":
+        if not value:
+            problems.add(where, line_no, "'verified' is empty: say what the entry was checked "
+                         "against (verified: httpd 2.4.71, OpenSSL 3.0.19)")
+        meta.values["verified"] = value
     else:
         meta.values[key] = tuple(v.strip() for v in value.split(",") if v.strip())
         if key == "see_also":
@@ -314,11 +320,20 @@ def _list_item(
     return current
 
 
+# A version note closing a signature: "- AH02559: ... @until httpd 2.4.15".
+_VERSIONS = re.compile(r"\s+@((?:since|until) \S[^@]*)$")
+
+
 def _signature(item: str, line_no: int, where: str, problems: _Problems) -> Signature | None:
+    versions = ""
+    note = _VERSIONS.search(item)
+    if note is not None:
+        item, versions = item[: note.start()], note.group(1).strip()
     if item.startswith("lit: "):
-        return Signature(kind=SignatureKind.LITERAL, text=item[5:].strip(), line=line_no)
+        text = item[5:].strip()
+        return Signature(kind=SignatureKind.LITERAL, text=text, line=line_no, versions=versions)
     if not item.startswith("re: "):
-        return Signature(kind=SignatureKind.LITERAL, text=item, line=line_no)
+        return Signature(kind=SignatureKind.LITERAL, text=item, line=line_no, versions=versions)
     pattern = item[4:].strip()
     try:
         check_pattern(pattern)
@@ -338,7 +353,7 @@ def _signature(item: str, line_no: int, where: str, problems: _Problems) -> Sign
     except (OverflowError, ValueError) as exc:  # sizes re cannot represent, bad flag mixes
         problems.add(where, line_no, f"signature regex does not compile: {exc}: fix the pattern")
         return None
-    return Signature(kind=SignatureKind.REGEX, text=pattern, line=line_no)
+    return Signature(kind=SignatureKind.REGEX, text=pattern, line=line_no, versions=versions)
 
 
 def _check_unique(entries: list[Entry], problems: _Problems) -> None:

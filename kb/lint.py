@@ -25,6 +25,28 @@ def lint(paths: Iterable[Path | str]) -> list[str]:
     return [*check_references(entries), *check_examples(entries), *check_required(chosen, entries)]
 
 
+def lint_warnings(paths: Iterable[Path | str]) -> list[str]:
+    """Things worth fixing that do not make content wrong (``kb lint`` prints them, exit 0)."""
+    try:
+        entries = compile_paths([Path(p) for p in paths])
+    except ContentError:
+        return []
+    return check_verified(entries)
+
+
+def check_verified(entries: Sequence[Entry]) -> list[str]:
+    """Entries that never say what they were verified against (only in collections where some
+    entry does: a FAQ that never uses ``verified`` is not nagged)."""
+    if not any(e.verified for e in entries):
+        return []
+    return [
+        f"{e.source}: warning: never verified: add 'verified: <what it was checked against>' "
+        "to its kb block once its recipes and strings are checked"
+        for e in entries
+        if not e.verified
+    ]
+
+
 def check_references(entries: Sequence[Entry]) -> list[str]:
     """see_also ids that name no entry."""
     known = {e.id for e in entries}

@@ -38,6 +38,8 @@ class Signature(BaseModel):
     kind: SignatureKind = SignatureKind.LITERAL
     text: str
     line: int = 0
+    # Which releases print it, when only some do ("since httpd 2.4.8", "until OpenSSL 1.1.1").
+    versions: str = ""
 
 
 class Entry(BaseModel):
@@ -56,6 +58,8 @@ class Entry(BaseModel):
     see_also: tuple[str, ...] = ()
     source: Source
     collection: str = ""
+    # What the answer was last checked against ("httpd 2.4.71, OpenSSL 3.0.19"); "" = never.
+    verified: str = ""
 
     def summary(self, width: int = 160) -> str:
         """The first paragraph of the answer as plain text, cut to ``width`` characters."""
@@ -101,7 +105,8 @@ def trusted_entry(data: dict[str, Any]) -> Entry:
     for name in ("tags", "questions", "examples", "see_also"):
         fields[name] = tuple(fields.get(name, ()))
     fields["signatures"] = tuple(
-        Signature.model_construct(kind=SignatureKind(s["kind"]), text=s["text"], line=s["line"])
+        Signature.model_construct(kind=SignatureKind(s["kind"]), text=s["text"], line=s["line"],
+                                  versions=s.get("versions", ""))
         for s in fields.get("signatures", ())
     )
     fields["source"] = Source.model_construct(**fields["source"])

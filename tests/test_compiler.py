@@ -87,7 +87,7 @@ def test_unknown_key() -> None:
     text = "# S\n\n## A?\n\nx\n\n```kb\ncolour: blue\n```\n"
     assert _errors(text) == [
         "faq.md:8: unknown metadata key 'colour': use one of examples, id, questions, "
-        "see_also, signatures, tags"
+        "see_also, signatures, tags, verified"
     ]
 
 
@@ -120,3 +120,46 @@ def test_all_problems_are_reported_at_once() -> None:
     text = ("# S\n\n## A?\n\n```kb\nbogus: 1\n```\n\n## B?\n\nb\n\n"
             "```kb\nsignatures:\n- re: (\n```\n")
     assert len(_errors(text)) == 3
+
+
+def test_verified_and_version_notes() -> None:
+    text = (
+        "## Why does it warn?\n\nBecause.\n\n```kb\nid: warns\n"
+        "verified: httpd 2.4.71, OpenSSL 3.0.19\n"
+        "signatures:\n- AH02559: The SSLCertificateChainFile directive @until httpd 2.4.15\n"
+        "- re: AH0\\d+ x @since httpd 2.4.8\n- plain text with @ sign\n```\n"
+    )
+    (entry,) = compile_text(text, "v.md")
+    assert entry.verified == "httpd 2.4.71, OpenSSL 3.0.19"
+    first, second, third = entry.signatures
+    assert (first.text, first.versions) == (
+        "AH02559: The SSLCertificateChainFile directive", "until httpd 2.4.15")
+    assert (second.kind.value, second.text, second.versions) == ("regex", "AH0\\d+ x",
+                                                                 "since httpd 2.4.8")
+    assert (third.text, third.versions) == ("plain text with @ sign", "")
+
+
+def test_empty_verified_is_an_error() -> None:
+    with pytest.raises(ContentError) as exc:
+        compile_text("## Q?\n\nA.\n\n```kb\nverified:\n```\n", "e.md")
+    assert exc.value.problems == [
+        "e.md:6: 'verified' is empty: say what the entry was checked against "
+        "(verified: httpd 2.4.71, OpenSSL 3.0.19)"
+    ]
+
+
+def test_lint_warns_about_unverified_entries_once_a_collection_uses_verified(
+    tmp_path: Path,
+) -> None:
+    from kb.lint import lint, lint_warnings
+
+    faq = tmp_path / "faq.md"
+    faq.write_text("## One?\n\nA.\n\n```kb\nverified: httpd 2.4.71\n```\n\n## Two?\n\nB.\n",
+                   encoding="utf-8")
+    assert lint([faq]) == []
+    assert lint_warnings([faq]) == [
+        f"{faq}:9: warning: never verified: add 'verified: <what it was checked against>' "
+        "to its kb block once its recipes and strings are checked"
+    ]
+    faq.write_text("## One?\n\nA.\n\n## Two?\n\nB.\n", encoding="utf-8")
+    assert lint_warnings([faq]) == []
