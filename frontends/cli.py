@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
@@ -51,6 +51,12 @@ class Env:
             self.stdin_isatty = isatty(self.stdin)
 
     @property
+    def cache_dir(self) -> Path | None:
+        """Where indexes are cached: $KB_CACHE_DIR, else None (kb's per-user default)."""
+        value = self.environ.get("KB_CACHE_DIR")
+        return Path(value) if value else None
+
+    @property
     def color(self) -> bool:
         """Colour and rich rendering: only on a terminal, never with NO_COLOR or TERM=dumb."""
         return bool(
@@ -77,7 +83,6 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
-Handler = Callable[[argparse.Namespace, Env], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -145,7 +150,7 @@ def load(args: argparse.Namespace, env: Env) -> KnowledgeBase:
     """The knowledge base for this run; warnings go to stderr, one line each."""
     from kb import KnowledgeBase
 
-    kb = KnowledgeBase.from_paths(content_paths(args, env))
+    kb = KnowledgeBase.from_paths(content_paths(args, env), cache_dir=env.cache_dir)
     for warning in kb.warnings:
         from frontends.render import clean
 

@@ -45,7 +45,7 @@ def _search_args(p: argparse.ArgumentParser) -> None:
 
 def search(args: argparse.Namespace, env: Env) -> int:
     """kb search: ranked entries for a log line or a question."""
-    from kb.rank import CONFIDENT
+    from kb import CONFIDENT
 
     if args.limit < 1:
         raise UsageError("-n must be at least 1")
@@ -120,8 +120,8 @@ def _chosen_paths(args: argparse.Namespace, env: Env) -> list[Path]:
 
 def lint(args: argparse.Namespace, env: Env) -> int:
     """kb lint: compile and check content without touching the index."""
-    from kb.lint import lint as run_lint
-    from kb.lint import lint_warnings
+    from kb import lint_paths as run_lint
+    from kb import lint_warnings
 
     paths = _chosen_paths(args, env)
     problems = run_lint(paths)
@@ -141,7 +141,8 @@ def build(args: argparse.Namespace, env: Env) -> int:
     """kb build: compile and index now, replacing the cached index of that content."""
     from kb import KnowledgeBase
 
-    kb = KnowledgeBase.from_paths(_chosen_paths(args, env), rebuild=True, strict=True)
+    kb = KnowledgeBase.from_paths(_chosen_paths(args, env), rebuild=True, strict=True,
+                                  cache_dir=env.cache_dir)
     for warning in kb.warnings:
         env.stderr.write(f"kb: warning: {clean(warning, keep_newlines=False)}\n")
     env.stdout.write(f"built {len(kb)} entries: {kb.index_location}\n")

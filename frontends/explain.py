@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from frontends.render import clean
-from kb import Hit
-from kb.rank import Query
+from frontends.render import clean, why_lines
+from kb import Hit, Query
 
 
 def explanation_lines(query: Query, hits: Sequence[Hit]) -> list[str]:
@@ -36,17 +35,5 @@ def explanation_lines(query: Query, hits: Sequence[Hit]) -> list[str]:
 
 
 def _hit(number: int, hit: Hit) -> list[str]:
-    why = hit.why
-    out = [
-        f"{number}. {hit.entry.id}  score {hit.score:.2f}  confidence {hit.confidence:.2f}",
-    ]
-    for signal in why["signals"]:
-        out.append(f"   + {signal['weight']:5.2f}  {signal['type']}: "
-                   f"{clean(signal['value'], keep_newlines=False)}")
-    text = why["text"]
-    out.append(f"   text bm25f {text['bm25f']:.2f}, coverage {text['coverage']:.2f}")
-    for term in text["terms"][:12]:
-        out.append(f"     {term['score']:6.2f}  {term['field']}:{term['term']} (x{term['boost']})")
-    if why.get("capped_by"):
-        out.append(f"   capped: {why['capped_by']}")
-    return out
+    head = f"{number}. {hit.entry.id}  score {hit.score:.2f}  confidence {hit.confidence:.2f}"
+    return [head, *why_lines(hit, terms=12, indent="   ")]

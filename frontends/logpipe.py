@@ -21,7 +21,7 @@ from frontends.cli import Env, ExitCode, UsageError, isatty, load
 from frontends.render import clean, dumps, write_markdown
 
 if TYPE_CHECKING:
-    from kb.diagnose import Diagnoser, Diagnosis, Problem
+    from kb import Diagnoser, Diagnosis, Problem
 
 BLOCK = 1 << 20
 POLL = 0.25  # seconds between looks at a followed file
@@ -176,7 +176,7 @@ class _Output:
         self.brief = bool(args.brief)
         self.live = live
         self.interrupted = False
-        self._printed: dict[int, int] = {}  # id(problem) -> count when last printed
+        self._printed: dict[tuple[str, str], int] = {}  # problem -> count when last printed
         self._updated = time.monotonic()
 
     def feed(self, diagnoser: Diagnoser, blocks: Iterator[bytes]) -> None:
@@ -194,11 +194,11 @@ class _Output:
             return
         self._updated = now
         for problem in diagnoser.result().problems:
-            if self._printed.get(id(problem), problem.count) != problem.count:
+            if self._printed.get(_key(problem), problem.count) != problem.count:
                 self._emit(problem)
 
     def _emit(self, problem: Problem) -> None:
-        self._printed[id(problem)] = problem.count
+        self._printed[_key(problem)] = problem.count
         if self.json:
             self.env.stdout.write(dumps(problem.as_json()) + "\n")
         elif self.brief:
@@ -210,7 +210,7 @@ class _Output:
     def finish(self, diagnosis: Diagnosis) -> None:
         if self.json:
             for problem in diagnosis.problems:
-                if self._printed.get(id(problem)) != problem.count:
+                if self._printed.get(_key(problem)) != problem.count:
                     self.env.stdout.write(dumps(problem.as_json()) + "\n")
             self.env.stdout.write(dumps(diagnosis.summary()) + "\n")
             return
@@ -235,6 +235,10 @@ class _Output:
         out.write(f"   sample: {clean(problem.sample[:300], keep_newlines=False)}\n")
         out.write(f"   remedy ({problem.entry.id}):\n")
         write_markdown(out, problem.entry.answer, rich=self.env.color)
+
+
+def _key(problem: Problem) -> tuple[str, str]:
+    return (problem.entry.id, problem.template)
 
 
 def brief_line(problem: Problem) -> str:

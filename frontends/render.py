@@ -69,3 +69,18 @@ def hit_lines(hits: Sequence[Hit], *, confident_at: float) -> list[str]:
         )
         lines.append(f"   {clean(entry.summary(150), keep_newlines=False)}")
     return lines
+
+
+def why_lines(hit: Hit, *, terms: int = 8, indent: str = "  ") -> list[str]:
+    """A hit's explanation: exact signals with their weights, the text match and its top
+    words, and what capped the confidence (one renderer for ``kb explain`` and the shell)."""
+    why = hit.why
+    out = [f"{indent}+ {s.weight:5.2f}  {s.type}: {clean(s.value, keep_newlines=False)}"
+           for s in why.signals]
+    out.append(f"{indent}words: bm25f {why.bm25f:.2f}, coverage {why.coverage:.2f}")
+    out += [f"{indent}  {t.score:6.2f}  {t.field}: {clean(t.term, keep_newlines=False)} "
+            f"(x{t.boost:g})" for t in why.terms[:terms]]
+    if why.capped_by:
+        out.append(f"{indent}capped: {clean(why.capped_by, keep_newlines=False)}")
+    return out
+

@@ -19,6 +19,7 @@ from typing import IO, TYPE_CHECKING, TextIO, cast
 from frontends.completion import _completer, data_dir, open_history
 from frontends.pager import page
 from frontends.render import clean, entry_markdown, hit_lines, write_markdown
+from frontends.render import why_lines as render_why
 from kb import Entry, Hit, KbError, KnowledgeBase
 
 if TYPE_CHECKING:
@@ -102,7 +103,7 @@ class ShellSession:
 
     def search(self, text: str) -> None:
         """Numbered hits for a question or pasted log lines."""
-        from kb.rank import CONFIDENT
+        from kb import CONFIDENT
 
         self.hits = self.kb.search(text, limit=LIMIT)
         self.listed = [hit.entry for hit in self.hits]
@@ -235,19 +236,8 @@ def _choose(arg: str, names: list[str]) -> str | None:
 
 def why_lines(hit: Hit) -> list[str]:
     """A hit's explanation: confidence, exact signals, text match and its top words."""
-    why = hit.why
-    out = [f"{_line(hit.entry.title)}  [{hit.entry.id}]",
-           f"  score {hit.score:.2f}, confidence {hit.confidence:.2f}"]
-    for signal in why.get("signals", []):
-        out.append(f"  + {signal['weight']:5.2f}  {signal['type']}: {_line(signal['value'])}")
-    text = why.get("text", {})
-    if text:
-        out.append(f"  words: bm25f {text['bm25f']:.2f}, coverage {text['coverage']:.2f}")
-        for term in text["terms"][:8]:
-            out.append(f"    {term['score']:6.2f}  {term['field']}: {_line(term['term'])}")
-    if why.get("capped_by"):
-        out.append(f"  capped: {_line(str(why['capped_by']))}")
-    return out
+    return [f"{_line(hit.entry.title)}  [{hit.entry.id}]",
+            f"  score {hit.score:.2f}, confidence {hit.confidence:.2f}", *render_why(hit)]
 
 
 # -- loops ---------------------------------------------------------------------------------

@@ -4,6 +4,20 @@
     >>> kb = KnowledgeBase.default()
     >>> kb.search("error:0A0000C1:SSL routines::no shared cipher")[0].entry.id
     'no-shared-cipher'
+
+Module map (frontends import only from this package's top level):
+
+- content: ``compiler`` (Markdown -> ``model.Entry``), ``lint`` (checks beyond compiling),
+  ``files`` (which files are content);
+- understanding a line: ``logline`` (one ``ParsedLine`` per line: prefix via ``shapes/``,
+  ``masks`` template, AH codes, ``openssl`` errors; ``levels``), ``text`` (tokens and index
+  terms);
+- the two kinds of evidence ranking combines: ``signals`` (exact: codes, reasons, signatures,
+  matched in one pass with ``regexguard``'s RE2 set) and ``bm25`` (the text scorer);
+- ``rank`` (query from a parse, scores, confidence, why; numbers in ``weights``);
+- the index: ``whoosh_build`` (the only whoosh importer) and ``cache`` (on-disk indexes, the
+  one owner of cache policy);
+- ``knowledgebase`` (the facade) and ``diagnose`` (the log pipe: a cache in front of rank).
 """
 
 from __future__ import annotations
@@ -16,47 +30,72 @@ from kb.errors import ContentError, IndexStateError, KbError, QueryError, Unknow
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from kb.diagnose import Diagnoser, Diagnosis, Problem
+    from kb.diagnose import Diagnoser, Diagnosis, Problem, Unmatched
     from kb.knowledgebase import KnowledgeBase, default_content_dir
-    from kb.model import Entry, Hit, Signature, SignatureKind, Source
+    from kb.lint import lint as lint_paths
+    from kb.lint import lint_warnings
+    from kb.logline import Parsed, ParsedLine, parse
+    from kb.model import Entry, Hit, Signature, SignatureKind, Source, Why
+    from kb.rank import Query
+    from kb.weights import CONFIDENT
 
 # Loaded on first use, so `kb --version` or a search does not pay for what it does not use.
 _LAZY = {
+    "CONFIDENT": "kb.weights",
     "Diagnoser": "kb.diagnose",
     "Diagnosis": "kb.diagnose",
     "Problem": "kb.diagnose",
+    "Unmatched": "kb.diagnose",
     "KnowledgeBase": "kb.knowledgebase",
     "default_content_dir": "kb.knowledgebase",
+    "lint_paths": "kb.lint:lint",
+    "lint_warnings": "kb.lint",
+    "Parsed": "kb.logline",
+    "ParsedLine": "kb.logline",
+    "parse": "kb.logline",
     "Entry": "kb.model",
     "Hit": "kb.model",
     "Signature": "kb.model",
     "SignatureKind": "kb.model",
     "Source": "kb.model",
+    "Why": "kb.model",
+    "Query": "kb.rank",
 }
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        value = getattr(import_module(_LAZY[name]), name)
+        module, _, attribute = _LAZY[name].partition(":")
+        value = getattr(import_module(module), attribute or name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'kb' has no attribute {name!r}")
 
+
 __all__ = [
+    "CONFIDENT",
     "ContentError",
     "Diagnoser",
     "Diagnosis",
-    "Problem",
     "Entry",
     "Hit",
     "IndexStateError",
     "KbError",
     "KnowledgeBase",
+    "Parsed",
+    "ParsedLine",
+    "Problem",
+    "Query",
     "QueryError",
     "Signature",
     "SignatureKind",
     "Source",
     "UnknownEntryError",
+    "Unmatched",
+    "Why",
     "__version__",
     "default_content_dir",
+    "lint_paths",
+    "lint_warnings",
+    "parse",
 ]

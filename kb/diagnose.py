@@ -1,47 +1,79 @@
 """A stream of log lines -> problems: one per (entry, template), with counts and a sample.
 
-Speed comes from doing little per line. Text arrives in blocks; one combined regex (every
-known AH code, signature literal, OpenSSL reason and marker: ``Signals.prefilter``) runs over
-the whole lower-cased block, so lines that cannot carry an exact signal cost nothing in
-Python. Only text with an exact signal can reach a confident answer (text-only log matches are
-capped below the threshold in kb.rank), so the skip loses no problem. Candidate lines are
-masked into templates and ranked once per template (bounded LRU cache).
+Each line is understood once, the way ``search`` understands it, and the answer is the one
+``search`` would give: speed comes from not asking twice, never from asking differently.
+
+1. Text arrives in blocks. One scanner (``Signals.prefilter``: every signature pattern, AH
+   code and OpenSSL reason of the knowledge base, the markers of OpenSSL's numbered forms and
+   of question-like lines) runs over each whole block; a line it skips can get no exact
+   signal and is no question, so no confident answer, and costs nothing in Python.
+2. A picked line is parsed once (``kb.logline.parse``: prefix, message, template, codes,
+   OpenSSL errors) and its signals matched once (one RE2 set).
+3. The answer is cached under ``kb.rank.answer_key`` (the template, decoded reasons, exact
+   signals and what the caps read) in a bounded LRU, so a known template costs no search,
+   whatever its variables hold.
 
 Lines of one failing connection (same pid, a few lines apart) are joined: a line that is not
-confident on its own is tried again together with the pid's previous candidate lines, and a
-line that maps to the same entry as the pid's previous one counts as the same occurrence.
+confident on its own is tried again together with the pid's previous picked lines, and a line
+that maps to the same entry as the pid's previous one counts as the same occurrence.
+
+Memory stays bounded at any cardinality: at most ``max_variants`` templates per entry are kept
+(the ones whose template hash is smallest, so the choice does not depend on the order lines
+come in), the rest of an entry's lines are counted in one "other variants" problem, and the
+unmatched templates are bounded the same way. A ``Diagnosis`` is plain picklable data, and two
+of them merge into one (``a + b``): associative and commutative, for map/reduce over parts.
 """
 
 from __future__ import annotations
 
-import re
+import hashlib
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
 
-from kb.logline import ParsedLine, looks_like_error, parse_line, peel_source_tag
+from kb.levels import ERROR_LEVELS, severity
+from kb.logline import (
+    ERROR_WORDS,
+    Kind,
+    Parsed,
+    guess_kind,
+    joined,
+    line_of,
+    looks_like_error,
+    parse,
+    strip_prefix,
+)
+from kb.logline import MAX_LINE as MAX_LINE_CHARS
 from kb.model import Entry, Hit
-from kb.openssl import OpenSSLError
+from kb.rank import Searcher, answer_key, may_be_confident
 from kb.regexguard import compile_scanner
-from kb.shapes.apache24 import SHAPE as APACHE24
+from kb.signals import OPENSSL_MARKERS
 
-if TYPE_CHECKING:
-    from kb.knowledgebase import KnowledgeBase
-
-MAX_LINE = 65536  # characters of one line kept; the rest is dropped
-CACHE_SIZE = 8192  # templates remembered (bounded: memory stays flat)
-UNMATCHED_LIMIT = 2000  # distinct unmatched templates kept
+MAX_LINE = 65536  # bytes of one line kept; the rest is dropped
+MAX_SAMPLE = 2000  # characters of a sample line kept in a problem
+ANSWER_CACHE = 4096  # answers remembered, by answer key (bounded LRU)
+MAX_VARIANTS = 50  # templates kept per entry
+MAX_UNMATCHED = 500  # unmatched templates kept
 JOIN_WINDOW = 8  # lines: how far apart lines of one connection may be
-SEVERITY = {
-    "emerg": 0, "alert": 1, "crit": 2, "error": 3, "warn": 4, "warning": 4,
-    "notice": 5, "info": 6, "debug": 7, "": 4,
-}
+MAX_PIDS = 4096  # processes whose recent lines are remembered
+LINE_CACHE = 2048  # answers remembered by what search reads of a line
+OTHER_VARIANTS = ""  # the template of an entry's "other variants" problem
+
+
+def _rank(template: str) -> int:
+    """The order in which templates are kept when there are too many: a stable hash."""
+    return int.from_bytes(hashlib.blake2b(template.encode("utf-8", "replace"),
+                                          digest_size=8).digest(), "big")
 
 
 @dataclass
 class Problem:
-    """One problem: an entry and the template of the lines that point to it."""
+    """One problem: an entry and the template of the lines that point to it.
+
+    The "other variants" problem of an entry (template ``""``) counts the lines of the
+    templates beyond the kept ones.
+    """
 
     entry: Entry
     template: str
@@ -53,12 +85,30 @@ class Problem:
     level: str = ""
     first_time: str = ""
     last_time: str = ""
-    source: str = ""
+    source: str = ""  # where the first occurrence was (a file name, a host)
+    last_source: str = ""
 
     @property
     def severity(self) -> int:
         """Lower is worse (emerg 0 ... debug 7)."""
-        return SEVERITY.get(self.level, 4)
+        return severity(self.level)
+
+    @property
+    def other_variants(self) -> bool:
+        """True for the problem that counts an entry's templates beyond the kept ones."""
+        return self.template == OTHER_VARIANTS
+
+    def combined(self, other: Problem) -> Problem:
+        """This problem and ``other`` (same entry and template) as one: counts add up, the
+        first occurrence (and its sample) is the earlier one, the level the worse one."""
+        first, last = sorted((self, other), key=_first_key), sorted((self, other), key=_last_key)
+        worse = min(self.level, other.level, key=severity)
+        return replace(
+            first[0], count=self.count + other.count, level=worse,
+            confidence=max(self.confidence, other.confidence),
+            last_line=last[1].last_line, last_time=last[1].last_time,
+            last_source=last[1].last_source,
+        )
 
     def as_json(self) -> dict[str, object]:
         """The NDJSON object of ``kb diagnose --json``."""
@@ -71,12 +121,21 @@ class Problem:
             "first_line": self.first_line,
             "last_line": self.last_line,
             "sample": self.sample,
-            "template": self.template,
+            "template": None if self.other_variants else self.template,
+            "other_variants": self.other_variants,
             "level": self.level or None,
             "first_time": self.first_time or None,
             "last_time": self.last_time or None,
             "source": self.source or None,
         }
+
+
+def _first_key(p: Problem) -> tuple[str, int, str]:
+    return (p.source, p.first_line, p.sample)
+
+
+def _last_key(p: Problem) -> tuple[str, int, str]:
+    return (p.last_source, p.last_line, p.sample)
 
 
 @dataclass
@@ -87,17 +146,40 @@ class Unmatched:
     example: str
     count: int = 1
     first_line: int = 0
+    source: str = ""
+
+    def combined(self, other: Unmatched) -> Unmatched:
+        """Both as one: counts add up, the earlier example stays."""
+        first = min(self, other, key=lambda u: (u.source, u.first_line, u.example))
+        return replace(first, count=self.count + other.count)
+
+
+@dataclass
+class _Variants:
+    """The kept templates of one entry and the count of the rest."""
+
+    kept: dict[str, Problem] = field(default_factory=dict)
+    ranks: dict[str, int] = field(default_factory=dict)
+    other: Problem | None = None
 
 
 @dataclass
 class Diagnosis:
-    """Everything found so far: problems (worst first), unmatched templates, counters."""
+    """Everything found so far: problems (worst first), unmatched templates, counters.
+
+    Plain data: picklable, and ``a + b`` (or ``a.merge(b)``) is the diagnosis of both inputs
+    (associative and commutative; line numbers are as each part counted them, so parts of one
+    file are diagnosed with ``first_line`` set to where they start).
+    """
 
     problems: list[Problem]
     unmatched: list[Unmatched]
     lines: int
     candidate_lines: int
     matched_lines: int
+    other_unmatched: int = 0  # lines of unmatched templates beyond the kept ones
+    max_variants: int = MAX_VARIANTS
+    max_unmatched: int = MAX_UNMATCHED
 
     def summary(self) -> dict[str, object]:
         """The NDJSON summary object."""
@@ -110,12 +192,123 @@ class Diagnosis:
             "unmatched_templates": len(self.unmatched),
         }
 
+    def merge(self, other: Diagnosis) -> Diagnosis:
+        """The diagnosis of this input and ``other``'s together."""
+        table = _ProblemTable(min(self.max_variants, other.max_variants))
+        for problem in self.problems + other.problems:
+            table.add(problem)
+        unmatched = _UnmatchedTable(min(self.max_unmatched, other.max_unmatched))
+        unmatched.other = self.other_unmatched + other.other_unmatched
+        for item in self.unmatched + other.unmatched:
+            unmatched.add(item)
+        return Diagnosis(
+            table.problems(), unmatched.items(), self.lines + other.lines,
+            self.candidate_lines + other.candidate_lines,
+            self.matched_lines + other.matched_lines, unmatched.other,
+            table.max_variants, unmatched.limit,
+        )
+
+    __add__ = merge
+
+
+class _ProblemTable:
+    """Problems by entry and template, at most ``max_variants`` templates per entry."""
+
+    def __init__(self, max_variants: int) -> None:
+        self.max_variants = max_variants
+        self._by_entry: dict[str, _Variants] = {}
+
+    def find(self, entry_id: str, template: str) -> Problem | None:
+        """The problem that counts lines of this entry and template (kept or other)."""
+        variants = self._by_entry.get(entry_id)
+        if variants is None:
+            return None
+        problem = variants.kept.get(template)
+        if problem is not None or len(variants.kept) < self.max_variants:
+            return problem
+        if _rank(template) > max(variants.ranks.values()):  # beyond the kept templates
+            return variants.other
+        return None
+
+    def add(self, problem: Problem) -> Problem:
+        """Count ``problem`` (one or more lines); the problem object that now holds them."""
+        variants = self._by_entry.setdefault(problem.entry.id, _Variants())
+        if problem.other_variants:
+            return self._to_other(variants, problem)
+        template = problem.template
+        known = variants.kept.get(template)
+        if known is not None:
+            variants.kept[template] = known.combined(problem)
+            return variants.kept[template]
+        rank = _rank(template)
+        if len(variants.kept) >= self.max_variants:
+            worst = max(variants.ranks, key=lambda t: (variants.ranks[t], t))
+            if (rank, template) > (variants.ranks[worst], worst):
+                return self._to_other(variants, problem)
+            self._to_other(variants, variants.kept.pop(worst))
+            del variants.ranks[worst]
+        variants.kept[template] = problem
+        variants.ranks[template] = rank
+        return problem
+
+    @staticmethod
+    def _to_other(variants: _Variants, problem: Problem) -> Problem:
+        moved = replace(problem, template=OTHER_VARIANTS)
+        variants.other = moved if variants.other is None else variants.other.combined(moved)
+        return variants.other
+
+    def problems(self) -> list[Problem]:
+        """Every problem, worst first, then most frequent, then first seen."""
+        found = [p for v in self._by_entry.values() for p in v.kept.values()]
+        found += [v.other for v in self._by_entry.values() if v.other is not None]
+        return sorted(found, key=lambda p: (p.severity, -p.count, p.source, p.first_line,
+                                            p.entry.id, p.template))
+
+
+class _UnmatchedTable:
+    """Unmatched templates, at most ``limit`` of them (smallest template hash first)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.other = 0
+        self._kept: dict[str, Unmatched] = {}
+        self._ranks: dict[str, int] = {}
+
+    def add(self, item: Unmatched) -> None:
+        known = self._kept.get(item.template)
+        if known is not None:
+            self._kept[item.template] = known.combined(item)
+            return
+        rank = _rank(item.template)
+        if len(self._kept) >= self.limit:
+            worst = max(self._ranks, key=lambda t: (self._ranks[t], t))
+            if (rank, item.template) > (self._ranks[worst], worst):
+                self.other += item.count
+                return
+            self.other += self._kept.pop(worst).count
+            del self._ranks[worst]
+        self._kept[item.template] = item
+        self._ranks[item.template] = rank
+
+    def items(self) -> list[Unmatched]:
+        return sorted(self._kept.values(), key=lambda u: (-u.count, u.source, u.first_line,
+                                                          u.template))
+
+
+@dataclass
+class _Seen:
+    """One picked line of a pid, kept for joining with the lines that follow."""
+
+    number: int
+    parsed: Parsed
+    hits: tuple[tuple[int, ...], ...]  # the signature numbers matching each of its lines
+
 
 @dataclass
 class _Recent:
-    """The last candidate lines of one pid (for joining a connection's lines)."""
+    """The last picked lines of one pid (for joining a connection's lines)."""
 
-    lines: deque[tuple[int, str, str]] = field(default_factory=lambda: deque(maxlen=4))
+    lines: deque[_Seen] = field(default_factory=lambda: deque(maxlen=4))
     problem: Problem | None = None
     problem_line: int = 0
 
@@ -123,19 +316,40 @@ class _Recent:
 class Diagnoser:
     """Incremental diagnosis: feed text or lines, collect problems as they are first seen."""
 
-    def __init__(self, kb: KnowledgeBase, *, collect_unmatched: bool = False) -> None:
-        self._kb = kb
-        self._prefilter = kb.signals.prefilter()
-        self._errors = compile_scanner(_ERROR_SCAN) if collect_unmatched else None
-        self._cache: OrderedDict[str, Hit | None] = OrderedDict()
-        self._quick: dict[bytes, tuple[str, list[str], list[OpenSSLError]]] = {}
-        self._problems: dict[tuple[str, str], Problem] = {}
-        self._unmatched: dict[str, Unmatched] = {}
+    def __init__(
+        self, searcher: Searcher, *, collect_unmatched: bool = False, source: str = "",
+        first_line: int = 1, max_variants: int = MAX_VARIANTS,
+        max_unmatched: int = MAX_UNMATCHED,
+    ) -> None:
+        self._searcher = searcher
+        self._signals = searcher.signals
+        self._scanners = self._signals.prefilter()
+        if collect_unmatched:
+            self._scanners.append(compile_scanner(error_scan()))
+        self._collect = collect_unmatched
+        self._answers: OrderedDict[Hashable, Hit | None] = OrderedDict()  # by answer key
+        self._queries: OrderedDict[Hashable, Hit | None] = OrderedDict()  # by query key
+        self._lines: dict[Hashable, tuple[Hit | None, Parsed]] = {}  # by what search reads
+        self._table = _ProblemTable(max_variants)
+        self._unmatched = _UnmatchedTable(max_unmatched)
         self._recent: dict[str, _Recent] = {}
+        self.source = source
         self.lines = 0
         self.candidates = 0
         self.matched = 0
-        self._lines = _LineCutter()
+        self._base = first_line - 1
+        self._cutter = _LineCutter()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_scanners"] = None  # compiled RE2 objects: made again where unpickled
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._scanners = self._signals.prefilter()
+        if self._collect:
+            self._scanners.append(compile_scanner(error_scan()))
 
     # -- input -----------------------------------------------------------------------------
 
@@ -145,7 +359,7 @@ class Diagnoser:
         Bytes are scanned as they are: only the lines the prefilter picks are decoded
         (invalid UTF-8 becomes U+FFFD). A line longer than MAX_LINE bytes keeps its start.
         """
-        head = self._lines.push(data)
+        head = self._cutter.push(data)
         return self._scan(head) if head else []
 
     def feed_text(self, text: str) -> list[Problem]:
@@ -161,169 +375,188 @@ class Diagnoser:
 
     def flush(self) -> list[Problem]:
         """Treat a pending partial line as complete (end of input)."""
-        rest = self._lines.rest()
+        rest = self._cutter.rest()
         return self._scan(rest + b"\n") if rest else []
 
     # -- scanning --------------------------------------------------------------------------
 
     def _scan(self, block: bytes) -> list[Problem]:
-        base = self.lines
+        base = self._base + self.lines
         self.lines += block.count(b"\n")
-        spans = self._candidate_spans(block, block.lower())  # bytes.lower(): ASCII only
         new: list[Problem] = []
         counted, newlines = 0, 0
-        for start, end in spans:
+        for start, end in self._candidate_spans(block):
             newlines += block.count(b"\n", counted, start)  # incremental: linear per block
             counted = start
-            raw = block[start : min(end, start + MAX_LINE)]
-            quick = raw.translate(None, b"0123456789") + b"\x1f" + b",".join(_KEPT.findall(raw))
-            problem = self._line(raw.decode("utf-8", "replace"), base + newlines + 1, quick)
+            raw = block[start : min(end, start + MAX_LINE)].decode("utf-8", "replace")
+            problem = self._line(raw.rstrip("\r").replace("\x00", "\ufffd"),
+                                 base + newlines + 1)
             if problem is not None:
                 new.append(problem)
         return new
 
-    def _candidate_spans(self, block: bytes, lowered: bytes) -> list[tuple[int, int]]:
-        """(start, end) of each line the prefilter (or the error scan) picks, in order."""
-        patterns = [self._prefilter] + ([self._errors] if self._errors is not None else [])
-        starts: set[int] = set()
-        spans = []
-        for pattern in patterns:
-            for match in pattern.finditer(lowered):
-                start = block.rfind(b"\n", 0, match.start()) + 1
-                if start in starts:
-                    continue
-                starts.add(start)
-                end = block.find(b"\n", match.end())
-                spans.append((start, end if end >= 0 else len(block)))
-        spans.sort()
-        return spans
+    def _candidate_spans(self, block: bytes) -> list[tuple[int, int]]:
+        """(start, end) of each line a scanner picks, in order."""
+        if len(self._scanners) == 1:
+            return self._scanners[0].lines(block)
+        return sorted({span for scanner in self._scanners for span in scanner.lines(block)})
 
-    def _line(self, raw: str, number: int, quick: bytes) -> Problem | None:
-        raw = raw.rstrip("\r").replace("\x00", "\ufffd")
+    def _line(self, raw: str, number: int) -> Problem | None:
+        """Parse, answer and count one picked line; the problem when it is new."""
+        if not raw.strip():
+            return None
         self.candidates += 1
-        parsed = self._parse(raw, quick)
-        key = parsed.template + "\x1f" + "\x1f".join(e.reason for e in parsed.openssl)
-        hit = self._answer(key, raw)
+        if "\r" in raw:  # a lone CR: search reads two lines, and so do we
+            parsed = parse(raw)
+            return self._parsed_line(parsed, raw, number, self._line_hits(parsed))
+        line = raw[:MAX_LINE_CHARS]
+        shapes, fields, message = strip_prefix(line)
+        hits = self._signals.line_hits(line)
+        # What search reads of a line: its shapes, level, message and signals (or the whole
+        # line when it has no prefix, as a question is read by its words).
+        key = (tuple(shapes), fields.get("level", ""), message if shapes else raw, hits)
+        known = self._lines.get(key)
+        if known is None:
+            parsed = Parsed(raw, Kind.LOG, [line_of(line, shapes, fields, message)])
+            parsed.kind = guess_kind(raw, parsed.lines)
+            known = self._lines[key] = (self._answer(parsed, (hits,)), parsed)
+            if len(self._lines) > LINE_CACHE:
+                del self._lines[next(iter(self._lines))]
+        hit, seen = known
+        if hit is not None and not self._joinable(fields.get("pid"), number):
+            self.matched += 1
+            return self._count(hit, seen.lines[0].template, fields, raw, number, None)
+        parsed = Parsed(raw, seen.kind, [line_of(line, shapes, fields, message)])
+        return self._parsed_line(parsed, raw, number, (hits,), hit)
+
+    def _joinable(self, pid: str | None, number: int) -> bool:
+        """True when this pid has recent lines within the join window."""
+        if not pid:
+            return False
+        recent = self._recent.get(pid)
+        return recent is not None and (
+            bool(recent.lines) and number - recent.lines[-1].number <= JOIN_WINDOW
+            or recent.problem is not None and number - recent.problem_line <= JOIN_WINDOW)
+
+    def _line_hits(self, parsed: Parsed) -> tuple[tuple[int, ...], ...]:
+        return tuple(self._signals.line_hits(line.raw) for line in parsed.lines)
+
+    def _parsed_line(self, parsed: Parsed, raw: str, number: int,
+                     hits: tuple[tuple[int, ...], ...], hit: Hit | None | bool = False
+                     ) -> Problem | None:
+        """Answer (unless ``hit`` is known), join and count a parsed line."""
+        if hit is False:
+            hit = self._answer(parsed, hits)
+        assert hit is not True  # noqa: S101 - the sentinel is False only
         recent = self._recent_for(parsed, number)
         if hit is None and recent is not None and recent.lines:
-            joined = "\n".join([line for _, line, _ in recent.lines] + [raw])
-            key = "\n".join(template for _, _, template in recent.lines)
-            hit = self._answer(key + "\n" + parsed.template, joined)
+            seen = list(recent.lines)
+            together = joined("\n".join([s.parsed.text for s in seen] + [raw]),
+                              [ln for s in seen for ln in s.parsed.lines] + parsed.lines)
+            hit = self._answer(together, tuple(h for s in seen for h in s.hits) + hits)
         if hit is None:
             if recent is not None:
-                recent.lines.append((number, raw, parsed.template))
+                recent.lines.append(_Seen(number, parsed, hits))
             self._note_unmatched(parsed, raw, number)
             return None
         self.matched += 1
-        return self._count(hit, parsed, raw, number, recent)
+        template = "\n".join(ln.template for ln in parsed.lines)
+        return self._count(hit, template, parsed.lines[0].fields, raw, number, recent)
 
-    def _parse(self, raw: str, quick: bytes) -> ParsedLine:
-        """parse_line, with masking skipped for Apache 2.4 lines seen before with other
-        numbers: such lines share their template, codes and OpenSSL errors. ``quick`` is the
-        raw line without its digits plus the numbers that carry meaning (_KEPT)."""
-        prefix = APACHE24.match(raw)
-        if prefix is None:
-            return parse_line(raw)
-        message = peel_source_tag(prefix.message, prefix.fields)
-        known = self._quick.get(quick)
-        if known is None:
-            parsed = parse_line(raw)
-            if parsed.shapes != ["apache24"]:
-                return parsed
-            if len(self._quick) >= CACHE_SIZE:
-                self._quick.clear()
-            self._quick[quick] = (parsed.template, parsed.ah_codes, parsed.openssl)
-            return parsed
-        template, codes, errors = known
-        return ParsedLine(raw, ["apache24"], prefix.fields, message.strip(), codes, errors,
-                          template)
+    def _answer(self, parsed: Parsed, line_hits: tuple[tuple[int, ...], ...]) -> Hit | None:
+        """The confident top hit ``search`` gives this input, from the cache when known."""
+        signals = self._signals.match(parsed, line_hits)
+        key = answer_key(parsed, signals)
+        if key in self._answers:
+            self._answers.move_to_end(key)
+            return self._answers[key]
+        answer = None
+        if may_be_confident(parsed, signals):
+            # Templates that differ only in words the index does not know make one query.
+            query = self._searcher.query(parsed, signals)
+            answer = _cached(self._queries, query.key(), lambda: self._searcher.best(query))
+        _remember(self._answers, key, answer)
+        return answer
 
-    def _recent_for(self, parsed: ParsedLine, number: int) -> _Recent | None:
-        pid = parsed.fields.get("pid")
+    def _recent_for(self, parsed: Parsed, number: int) -> _Recent | None:
+        pid = parsed.lines[0].fields.get("pid") if len(parsed.lines) == 1 else None
         if not pid:
             return None
         recent = self._recent.get(pid)
-        if recent is None or (recent.lines and number - recent.lines[-1][0] > JOIN_WINDOW):
-            if len(self._recent) > 4096:
+        if recent is None or (recent.lines and number - recent.lines[-1].number > JOIN_WINDOW):
+            if len(self._recent) >= MAX_PIDS:
                 self._recent.clear()
             recent = self._recent[pid] = _Recent()
         return recent
 
-    def _answer(self, key: str, text: str) -> Hit | None:
-        if key in self._cache:
-            self._cache.move_to_end(key)
-            return self._cache[key]
-        from kb.rank import CONFIDENT
-
-        hits = self._kb.search(text, limit=1)
-        answer = hits[0] if hits and hits[0].confidence >= CONFIDENT else None
-        self._cache[key] = answer
-        if len(self._cache) > CACHE_SIZE:
-            self._cache.popitem(last=False)
-        return answer
-
     def _count(
-        self, hit: Hit, parsed: ParsedLine, raw: str, number: int, recent: _Recent | None
+        self, hit: Hit, template: str, fields: dict[str, str], raw: str, number: int,
+        recent: _Recent | None,
     ) -> Problem | None:
-        same_event = (
-            recent is not None
-            and recent.problem is not None
-            and recent.problem.entry.id == hit.entry.id
-            and number - recent.problem_line <= JOIN_WINDOW
-        )
-        if same_event and recent is not None and recent.problem is not None:
-            recent.problem.last_line = number
+        """Count one matched line; the problem when it is new (else None)."""
+        if (recent is not None and recent.problem is not None
+                and recent.problem.entry.id == hit.entry.id
+                and number - recent.problem_line <= JOIN_WINDOW):
+            recent.problem.last_line = number  # the same failing connection: one occurrence
             recent.problem_line = number
             return None
-        key = (hit.entry.id, parsed.template)
-        problem = self._problems.get(key)
-        time = parsed.fields.get("time", "")
-        level = parsed.level
-        if problem is None:
-            problem = Problem(hit.entry, parsed.template, hit.confidence, raw[:2000], number,
-                              number, 1, level, time, time)
-            self._problems[key] = problem
-            is_new = True
-        else:
+        time = fields.get("time", "")
+        level = fields.get("level", "").lower()
+        problem = self._table.find(hit.entry.id, template)
+        if problem is not None:
             problem.count += 1
-            problem.last_line = number
+            problem.last_line, problem.last_source = number, self.source
             problem.last_time = time or problem.last_time
-            if SEVERITY.get(level, 4) < problem.severity:
+            if severity(level) < problem.severity:
                 problem.level = level
-            is_new = False
+        else:
+            problem = self._table.add(Problem(
+                hit.entry, template, hit.confidence, raw[:MAX_SAMPLE], number, number, 1,
+                level, time, time, self.source, self.source))
         if recent is not None:
             recent.problem, recent.problem_line = problem, number
             recent.lines.clear()
-        return problem if is_new else None
+        return problem if problem.count == 1 and not problem.other_variants else None
 
-    def _note_unmatched(self, parsed: ParsedLine, raw: str, number: int) -> None:
-        if self._errors is None or not looks_like_error(parsed):
+    def _note_unmatched(self, parsed: Parsed, raw: str, number: int) -> None:
+        if not self._collect or not any(looks_like_error(line) for line in parsed.lines):
             return
-        item = self._unmatched.get(parsed.template)
-        if item is not None:
-            item.count += 1
-        elif len(self._unmatched) < UNMATCHED_LIMIT:
-            self._unmatched[parsed.template] = Unmatched(parsed.template, raw[:2000], 1, number)
+        template = "\n".join(line.template for line in parsed.lines)
+        self._unmatched.add(Unmatched(template, raw[:MAX_SAMPLE], 1, number, self.source))
 
     # -- results ---------------------------------------------------------------------------
 
     def result(self) -> Diagnosis:
         """The diagnosis so far: problems worst first, then most frequent."""
-        problems = sorted(self._problems.values(), key=lambda p: (p.severity, -p.count,
-                                                                  p.first_line))
-        unmatched = sorted(self._unmatched.values(), key=lambda u: -u.count)
-        return Diagnosis(problems, unmatched, self.lines, self.candidates, self.matched)
+        return Diagnosis(self._table.problems(), self._unmatched.items(), self.lines,
+                         self.candidates, self.matched, self._unmatched.other,
+                         self._table.max_variants, self._unmatched.limit)
 
 
-# Numbers that carry meaning and so must stay in the quick key (all other digits are dropped):
-# AH codes, "alert number 42", "num=20", "Error (20)", APR status "(70007)", packed codes.
-_KEPT = re.compile(rb"AH\d{5}|number \d+|num=\d+|\(\d+\)|(?<!\d)\d{8,10}(?!\d)")
+def _cached(cache: OrderedDict[Hashable, Hit | None], key: Hashable,
+            compute: Callable[[], Hit | None]) -> Hit | None:
+    if key in cache:
+        cache.move_to_end(key)
+        return cache[key]
+    value = compute()
+    _remember(cache, key, value)
+    return value
 
-# Error words and levels: which lines --unmatched looks at (besides exact-signal candidates).
-_ERROR_SCAN = (
-    r":(?:error|crit|alert|emerg)\]|\[(?:error|crit|alert|emerg)\]|"
-    r"\b(?:failed|unable to|cannot|could not|refused|denied|invalid|segmentation fault)\b"
-)
+
+def _remember(cache: OrderedDict[Hashable, Hit | None], key: Hashable,
+              value: Hit | None) -> None:
+    cache[key] = value
+    if len(cache) > ANSWER_CACHE:
+        cache.popitem(last=False)
+
+
+def error_scan() -> str:
+    """The scanner pattern of error-looking lines (``--unmatched``): at least every line
+    ``kb.logline.looks_like_error`` accepts (error levels, error words, OpenSSL errors)."""
+    levels = "|".join(sorted(ERROR_LEVELS))
+    words = "|".join(w.replace(" ", r"\s+") for w in ERROR_WORDS)
+    return (rf"[:\[](?:{levels})\]|\b(?:{words})\b|"
+            + "|".join(f"(?:{m})" for m in OPENSSL_MARKERS))
 
 
 class _LineCutter:

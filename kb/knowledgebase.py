@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import hashlib
-import shutil
 from collections.abc import Iterable, Sequence
-from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from kb import index
-from kb.errors import ContentError, IndexStateError, UnknownEntryError
-from kb.files import markdown_files
-from kb.model import Entry, Hit, trusted_entry
+from kb.bm25 import TextIndex
+from kb.cache import IndexCache, default_root
+from kb.errors import ContentError, QueryError, UnknownEntryError
+from kb.logline import Parsed, parse
+from kb.model import Entry, Hit
+from kb.rank import MAX_QUERY_CHARS, Query, Searcher
 from kb.signals import Signals
 
 if TYPE_CHECKING:
     from kb.diagnose import Diagnoser, Diagnosis
-    from kb.rank import Query
-
-_CODE_FILES = ("compiler.py", "index.py", "model.py", "text.py", "openssl.py", "regexguard.py")
 
 
 def default_content_dir() -> Path:
@@ -31,89 +27,48 @@ def default_content_dir() -> Path:
     raise ContentError([f"{here / 'content'}:0: the shipped FAQ is missing: reinstall kb"])
 
 
-@cache
-def code_version() -> str:
-    """The package version plus a hash of the modules that shape an index."""
-    from kb import __version__
-
-    here = Path(__file__).resolve().parent
-    digest = hashlib.sha256(__version__.encode())
-    for name in _CODE_FILES:
-        digest.update((here / name).read_bytes())
-    return f"{__version__}+{digest.hexdigest()[:8]}"
-
-
 class KnowledgeBase:
     """Searchable FAQ entries from one or more Markdown collections."""
 
     def __init__(
-        self, entries: Sequence[Entry], text: index.TextIndex, warnings: Sequence[str] = ()
+        self, entries: Sequence[Entry], text: TextIndex, warnings: Sequence[str] = ()
     ) -> None:
         self._entries = list(entries)
         self._by_id = {e.id: e for e in self._entries}
-        self._text = text
-        self._signals = Signals(self._entries)
+        self._searcher = Searcher(self._entries, Signals(self._entries), text)
         self.warnings: list[str] = list(warnings)
         self.name = ", ".join(sorted({e.collection for e in self._entries if e.collection}))
 
     # -- loading ---------------------------------------------------------------------------
 
     @classmethod
-    def default(cls) -> KnowledgeBase:
+    def default(cls, *, cache_dir: Path | str | None = None) -> KnowledgeBase:
         """The shipped mod_ssl FAQ."""
-        return cls.from_paths([default_content_dir()])
+        return cls.from_paths([default_content_dir()], cache_dir=cache_dir)
 
     @classmethod
     def from_paths(
-        cls, paths: Iterable[Path | str], *, rebuild: bool = False, strict: bool = False
+        cls, paths: Iterable[Path | str], *, rebuild: bool = False, strict: bool = False,
+        cache_dir: Path | str | None = None,
     ) -> KnowledgeBase:
-        """Load Markdown files or folders (several combine), through the index cache.
+        """Load Markdown files or folders (several combine), through the index cache in
+        ``cache_dir`` (default: the per-user cache directory).
 
         Broken content raises ContentError, unless an index built from earlier content of the
         same paths exists and ``strict`` is false: then that one is used and ``warnings`` says
         so. A cache that cannot be read or written falls back to an in-memory index.
         """
-        chosen = [Path(p) for p in paths]
-        files = markdown_files(chosen)
-        lineage = index.paths_key(chosen)
-        key = index.content_key(files, code_version())
-        final = index.index_dir(lineage, key)
-        if not rebuild and index.is_complete(final):
-            loaded = _open(final)
-            if loaded is not None:
-                return loaded
-        try:
-            from kb.compiler import compile_paths  # the Markdown parser: only to (re)build
-
-            entries = compile_paths(chosen)
-        except ContentError as exc:
-            previous = None if strict else index.last_good(lineage)
-            fallback = _open(previous) if previous is not None else None
-            if fallback is None:
-                raise
-            first = exc.problems[0]
-            more = f" (+{len(exc.problems) - 1} more)" if len(exc.problems) > 1 else ""
-            fallback.warnings.append(f"{first}{more}; using the last good index")
-            return fallback
-        return cls._build(entries, lineage, key, force=rebuild)
+        store = IndexCache(Path(cache_dir) if cache_dir is not None else default_root())
+        loaded = store.load([Path(p) for p in paths], compile_paths=_compile, export=_export,
+                            in_memory=_in_memory, rebuild=rebuild, strict=strict)
+        return cls(loaded.entries, loaded.text, loaded.warnings)
 
     @classmethod
     def from_entries(cls, entries: Sequence[Entry]) -> KnowledgeBase:
         """A knowledge base over entries made in code (in-memory index, no cache)."""
-        return cls(entries, index.build_in_memory(entries))
+        from kb.whoosh_build import build_in_memory
 
-    @classmethod
-    def _build(
-        cls, entries: list[Entry], lineage: str, key: str, force: bool = False
-    ) -> KnowledgeBase:
-        try:
-            path = index.build_on_disk(entries, lineage, key, force)
-            text, _ = index.open_on_disk(path)
-        except (OSError, IndexStateError) as exc:
-            reason = getattr(exc, "strerror", None) or str(exc)
-            warning = f"index cache not usable ({reason}); using an in-memory index"
-            return cls(entries, index.build_in_memory(entries), [warning])
-        return cls(entries, text)
+        return cls(entries, build_in_memory(entries))
 
     # -- queries ---------------------------------------------------------------------------
 
@@ -132,25 +87,25 @@ class KnowledgeBase:
 
     def build_query(self, text: str) -> Query:
         """The query ``search`` would run for ``text`` (for explanations)."""
-        from kb.rank import build_query
-
-        return build_query(_checked(text), self._signals, self._text)
+        return self._searcher.query(parse(_checked(text)[:MAX_QUERY_CHARS]))
 
     def run(self, query: Query, limit: int = 5) -> list[Hit]:
         """Run a query made by ``build_query``."""
-        from kb.rank import run
-
-        return run(query, self._entries, self._text, limit)
+        return self._searcher.run(query, limit)
 
     def search(self, text: str, limit: int = 5) -> list[Hit]:
         """Rank entries for a log line, an excerpt or a question; best first."""
         return self.run(self.build_query(text), limit)
 
-    def diagnoser(self, *, collect_unmatched: bool = False) -> Diagnoser:
+    def search_parsed(self, parsed: Parsed, limit: int = 5) -> list[Hit]:
+        """``search`` for an input parsed already (``kb.logline.parse``)."""
+        return self.run(self._searcher.query(parsed), limit)
+
+    def diagnoser(self, *, collect_unmatched: bool = False, source: str = "") -> Diagnoser:
         """An incremental log diagnoser: feed text or lines, get problems as first seen."""
         from kb.diagnose import Diagnoser
 
-        return Diagnoser(self, collect_unmatched=collect_unmatched)
+        return Diagnoser(self._searcher, collect_unmatched=collect_unmatched, source=source)
 
     def diagnose(self, lines: Iterable[str]) -> Diagnosis:
         """Diagnose a whole log: problems (one per entry and template), worst first."""
@@ -160,32 +115,44 @@ class KnowledgeBase:
         return diagnoser.result()
 
     @property
+    def searcher(self) -> Searcher:
+        """Entries, signal tables and text index: what ranking (and a log worker) needs."""
+        return self._searcher
+
+    @property
     def signals(self) -> Signals:
         """The exact-signal tables (AH codes, OpenSSL reasons, signatures)."""
-        return self._signals
+        return self._searcher.signals
 
     @property
     def index_location(self) -> str:
         """Where the full-text index lives (a directory, or 'memory')."""
-        return self._text.where
+        return self._searcher.index.where
 
     def __len__(self) -> int:
         return len(self._entries)
 
 
-def _checked(text: str) -> str:
-    from kb.errors import QueryError
+# The Markdown parser and whoosh are imported only to (re)build: never on a warm start.
+def _compile(paths: Sequence[Path]) -> list[Entry]:
+    from kb.compiler import compile_paths
 
+    return compile_paths(paths)
+
+
+def _export(entries: Sequence[Entry], under: Path) -> dict[str, Any]:
+    from kb.whoosh_build import export
+
+    return export(entries, under)
+
+
+def _in_memory(entries: Sequence[Entry]) -> TextIndex:
+    from kb.whoosh_build import build_in_memory
+
+    return build_in_memory(entries)
+
+
+def _checked(text: str) -> str:
     if not text or not text.strip():
         raise QueryError("empty query: give a log line or a question")
     return text
-
-
-def _open(path: Path) -> KnowledgeBase | None:
-    try:
-        text, raw = index.open_on_disk(path)
-        entries = [trusted_entry(item) for item in raw]
-    except (IndexStateError, ValueError, OSError):
-        shutil.rmtree(path, ignore_errors=True)
-        return None
-    return KnowledgeBase(entries, text)

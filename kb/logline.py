@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
 
+from kb.levels import ERROR_LEVELS, QUIET_LEVELS
 from kb.masks import mask
 from kb.openssl import OpenSSLError, find_errors
 from kb.shapes import Prefix, Shape, all_shapes
@@ -19,14 +20,15 @@ MAX_LINE = 16384  # characters of one line that are looked at; the rest is dropp
 MAX_LINES = 200  # lines of one excerpt
 AH_RE = re.compile(r"\bAH(\d{5})\b")
 SOURCE_TAG = re.compile(r"^[\w.-]+\.c\(\d+\): ")
-QUIET_LEVELS = frozenset({"debug", "info", "notice", "trace1", "trace2", "trace3", "trace4"})
-ERROR_LEVELS = frozenset({"emerg", "alert", "crit", "error"})
-_ERROR_WORDS = re.compile(
-    r"\b(?:error|errors|failed|failure|fail|unable|cannot|can't|could not|couldn't|refused|"
-    r"denied|invalid|mismatch|expired|not match|does not|no such|segmentation fault|"
-    r"exception|fatal|warning|problem|bad|wrong|too small|too weak|unknown|unsupported)\b",
-    re.IGNORECASE,
+# Words that make a line look like an error (for --unmatched; a line of plain words without
+# them may be a question). The log pipe's error scanner is made from the same list.
+ERROR_WORDS = (
+    "error", "errors", "failed", "failure", "fail", "unable", "cannot", "can't", "could not",
+    "couldn't", "refused", "denied", "invalid", "mismatch", "expired", "not match", "does not",
+    "no such", "segmentation fault", "exception", "fatal", "warning", "problem", "bad", "wrong",
+    "too small", "too weak", "unknown", "unsupported",
 )
+_ERROR_WORDS = re.compile(r"\b(?:" + "|".join(ERROR_WORDS) + r")\b", re.IGNORECASE)
 # A question: a question word first, or a question mark closing a sentence (after a word, then
 # white space or the end; httpd's "!?" and a URL's "?q=" are not).
 _QUESTION = re.compile(
@@ -98,25 +100,25 @@ class Parsed:
     text: str
     kind: Kind
     lines: list[ParsedLine] = field(default_factory=list)
+    # Of all lines together, made with the object: every AH code in order of appearance
+    # without repeats, every decoded OpenSSL error (first occurrence of each reason), and
+    # those reasons (lower case).
+    ah_codes: list[str] = field(init=False)
+    openssl: list[OpenSSLError] = field(init=False)
+    reasons: list[str] = field(init=False)
 
-    @property
-    def ah_codes(self) -> list[str]:
-        """Every AH code in order of appearance, without repeats."""
-        return list(dict.fromkeys(c for line in self.lines for c in line.ah_codes))
-
-    @property
-    def openssl(self) -> list[OpenSSLError]:
-        """Every decoded OpenSSL error, first occurrence of each reason."""
-        seen: dict[str, OpenSSLError] = {}
-        for line in self.lines:
-            for error in line.openssl:
-                seen.setdefault(error.reason, error)
-        return list(seen.values())
-
-    @property
-    def reasons(self) -> list[str]:
-        """The decoded OpenSSL reasons (lower case)."""
-        return [e.reason for e in self.openssl]
+    def __post_init__(self) -> None:
+        if len(self.lines) == 1:
+            line = self.lines[0]
+            self.ah_codes, self.openssl = line.ah_codes, line.openssl
+        else:
+            self.ah_codes = list(dict.fromkeys(c for ln in self.lines for c in ln.ah_codes))
+            seen: dict[str, OpenSSLError] = {}
+            for ln in self.lines:
+                for error in ln.openssl:
+                    seen.setdefault(error.reason, error)
+            self.openssl = list(seen.values())
+        self.reasons = [e.reason for e in self.openssl]
 
     @property
     def message(self) -> str:
@@ -139,13 +141,16 @@ def strip_prefix(line: str) -> tuple[list[str], dict[str, str], str]:
     fields: dict[str, str] = {}
     message = line
     for _ in range(3):  # syslog around apache around nothing: never more than this
-        prefix = _first_match(message)
-        if prefix is None:
+        found = _first_match(message)
+        if found is None:
             break
+        shape, prefix = found
         names.append(prefix.shape)
         for key, value in prefix.fields.items():
             fields.setdefault(key, value)
         message = prefix.message
+        if not shape.wraps:
+            break
     return names, fields, peel_source_tag(message, fields)
 
 
@@ -159,35 +164,58 @@ def peel_source_tag(message: str, fields: dict[str, str]) -> str:
     return message[tag.end() :]
 
 
-def _first_match(line: str) -> Prefix | None:
+def _first_match(line: str) -> tuple[Shape, Prefix] | None:
     for shape in _shapes():
         prefix = shape.match(line)
         if prefix is not None:
-            return prefix
+            return shape, prefix
     return None
 
 
 def parse_line(line: str) -> ParsedLine:
     """Understand one line (cut to MAX_LINE characters)."""
     line = line[:MAX_LINE]
-    names, fields, message = strip_prefix(line)
-    codes = ["AH" + c for c in AH_RE.findall(message)]
-    return ParsedLine(
-        raw=line,
-        shapes=names,
-        fields=fields,
-        message=message.strip(),
-        ah_codes=list(dict.fromkeys(codes)),
-        openssl=find_errors(message),
-        template=mask(message.strip()),
-    )
+    return line_of(line, *strip_prefix(line))
+
+
+def line_of(line: str, shapes: list[str], fields: dict[str, str], message: str) -> ParsedLine:
+    """The ParsedLine of a line (cut to MAX_LINE) whose prefix ``strip_prefix`` has peeled."""
+    stripped, codes, errors, template = understand_message(message)
+    return ParsedLine(line, shapes, fields, stripped, list(codes), list(errors), template)
+
+
+def understand_message(message: str) -> tuple[str, tuple[str, ...], tuple[OpenSSLError, ...],
+                                              str]:
+    """(message stripped, AH codes, OpenSSL errors, template) of a message: a pure function
+    of the message, remembered for the last MESSAGE_CACHE messages (in a log the same
+    message comes back under ever new times, pids and clients)."""
+    known = _messages.get(message)
+    if known is None:
+        stripped = message.strip()
+        codes = tuple(dict.fromkeys("AH" + c for c in AH_RE.findall(message)))
+        known = (stripped, codes, tuple(find_errors(message)), mask(stripped))
+        if len(_messages) >= MESSAGE_CACHE:
+            _messages.clear()
+        _messages[message] = known
+    return known
+
+
+MESSAGE_CACHE = 4096
+_messages: dict[str, tuple[str, tuple[str, ...], tuple[OpenSSLError, ...], str]] = {}
 
 
 def parse(text: str) -> Parsed:
     """Understand a line, an excerpt or a question."""
+    if "\n" not in text and "\r" not in text:  # one line: the log pipe's case
+        lines = [parse_line(text)] if text.strip() else []
+        return Parsed(text=text, kind=guess_kind(text, lines), lines=lines)
     unified = text.replace("\r\n", "\n").replace("\r", "\n")
     raw_lines = [ln for ln in unified.split("\n") if ln.strip()]
-    lines = [parse_line(ln) for ln in raw_lines[:MAX_LINES]]
+    return joined(text, [parse_line(ln) for ln in raw_lines[:MAX_LINES]])
+
+
+def joined(text: str, lines: list[ParsedLine]) -> Parsed:
+    """The input made of these parsed lines (``text`` is all of them, as given)."""
     return Parsed(text=text, kind=guess_kind(text, lines), lines=lines)
 
 

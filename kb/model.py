@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -67,6 +68,52 @@ class Entry(BaseModel):
         return text if len(text) <= width else text[: width - 1].rstrip() + "\u2026"
 
 
+@dataclass(frozen=True)
+class SignalWhy:
+    """One exact signal of a hit: its type (code, reason, signature), text and weight."""
+
+    type: str
+    value: str
+    weight: float
+
+
+@dataclass(frozen=True)
+class TermWhy:
+    """One matched query term: the field it matched in, its boost and its BM25F share."""
+
+    field: str
+    term: str
+    boost: float
+    score: float
+
+
+@dataclass(frozen=True)
+class Why:
+    """Why a hit ranks where it does (``as_json`` is the ``why`` object of ``--json``)."""
+
+    kind: str
+    signals: tuple[SignalWhy, ...] = ()
+    bm25f: float = 0.0
+    coverage: float = 0.0
+    terms: tuple[TermWhy, ...] = field(default_factory=tuple)
+    capped_by: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The JSON-ready form (key order and rounding as ``kb search --json`` prints it)."""
+        return {
+            "kind": self.kind,
+            "signals": [{"type": s.type, "value": s.value, "weight": round(s.weight, 2)}
+                        for s in self.signals],
+            "text": {
+                "bm25f": round(self.bm25f, 3),
+                "coverage": round(self.coverage, 3),
+                "terms": [{"field": t.field, "term": t.term, "boost": t.boost,
+                           "score": round(t.score, 3)} for t in self.terms],
+            },
+            "capped_by": self.capped_by,
+        }
+
+
 class Hit(BaseModel):
     """One ranked answer: the entry, its raw score, a 0..1 confidence and why it matched."""
 
@@ -75,12 +122,12 @@ class Hit(BaseModel):
     entry: Entry
     score: float
     confidence: float = Field(ge=0.0, le=1.0)
-    why: dict[str, Any]
+    why: Why
 
     @property
     def confident(self) -> bool:
-        """True when the confidence reaches the calibrated threshold."""
-        from kb.rank import CONFIDENT
+        """True when the confidence reaches the calibrated threshold (kb.weights)."""
+        from kb.weights import CONFIDENT
 
         return self.confidence >= CONFIDENT
 
@@ -91,7 +138,7 @@ class Hit(BaseModel):
             "title": self.entry.title,
             "score": round(self.score, 4),
             "confidence": round(self.confidence, 3),
-            "why": self.why,
+            "why": self.why.as_json(),
             "answer": self.entry.answer,
         }
 

@@ -120,21 +120,26 @@ _FULL = (
     # httpd appends " (data)" and " -- hint" (ssl_engine_log.c): they are not the reason.
     r"(?P<reason>(?:(?! -- | \()[^:\n)\]'\"]){0,120})"
 )
-_PATTERNS = re.compile(
-    "|".join(
-        [
-            _FULL,
-            r"\[(?P<pylib>[A-Z][A-Z0-9]{1,15}): (?P<pysym>[A-Z][A-Z0-9_]{2,80})\]",
-            r"\(\s*'(?P<tlib>[^'\n]{1,60}routines)'\s*,\s*'[^'\n]{0,80}'\s*,\s*'(?P<treason>[^'\n]{1,120})'\s*\)",
-            r"alert number (?P<alert>\d{1,3})\b",
-            r"verify error:num=(?P<vnum>\d{1,3})\b",
-            r"Verification: Error \((?P<vnum2>\d{1,3})\)",
-            r"(?<![\w:.])(?P<dec>\d{8,10})(?=:\d{1,5}:|\s+error:|$|\s)",
-            r"(?<![\w:.\-])(?P<bare>0[0-9A-Fa-f]{7}|[1-9A-Fa-f][0-9A-Fa-f]{7})(?![\w:.\-])",
-        ]
-    )
+# Each form with a literal it cannot match without ("" = no such literal: always tried). The
+# forms are tried one by one where their literal occurs, and their matches taken left to
+# right as one alternation would (an earlier start wins; at one start, the earlier form).
+_FORMS: tuple[tuple[str, str], ...] = (
+    ("error:", _FULL),
+    ("[", r"\[(?P<pylib>[A-Z][A-Z0-9]{1,15}): (?P<pysym>[A-Z][A-Z0-9_]{2,80})\]"),
+    ("routines'", r"\(\s*'(?P<tlib>[^'\n]{1,60}routines)'\s*,\s*'[^'\n]{0,80}'\s*,\s*"
+                  r"'(?P<treason>[^'\n]{1,120})'\s*\)"),
+    ("alert number ", r"alert number (?P<alert>\d{1,3})\b"),
+    ("verify error:num=", r"verify error:num=(?P<vnum>\d{1,3})\b"),
+    ("Verification: Error (", r"Verification: Error \((?P<vnum2>\d{1,3})\)"),
+    ("", r"(?<![\w:.])(?P<dec>\d{8,10})(?=:\d{1,5}:|\s+error:|$|\s)"),
+    ("", r"(?<![\w:.\-])(?P<bare>0[0-9A-Fa-f]{7}|[1-9A-Fa-f][0-9A-Fa-f]{7})(?![\w:.\-])"),
 )
-_NUMBERED_REASON = re.compile(r"reason\((\d+)\)")
+_FORM_RES = tuple((literal, re.compile(pattern)) for literal, pattern in _FORMS)
+# A run of 8-10 hex digits between separators: what the two forms without a literal need.
+_EIGHT = re.compile(r"(?<![\w:.])[0-9A-Fa-f]{8,10}(?![\w.])")
+# whoosh-era and 1.0 builds without error strings print "reason(1042)" (the closing
+# parenthesis is outside the reason group of _FULL).
+_NUMBERED_REASON = re.compile(r"reason\((\d+)\)?")
 
 
 def canonical(reason: str) -> str:
@@ -154,7 +159,7 @@ def find_errors(text: str) -> list[OpenSSLError]:
     """Every OpenSSL error, alert and verify result in ``text``, decoded; unknown forms skipped."""
     found: list[OpenSSLError] = []
     seen: set[str] = set()
-    for match in _PATTERNS.finditer(text):
+    for match in _matches(text):
         error = _decode(match)
         if error is None or not error.reason:
             continue
@@ -165,33 +170,50 @@ def find_errors(text: str) -> list[OpenSSLError]:
     return found
 
 
+def _matches(text: str) -> list[re.Match[str]]:
+    """The matches of every form in ``text``, left to right, none overlapping."""
+    eight = _EIGHT.search(text) is not None
+    found: list[tuple[int, int, re.Match[str]]] = []
+    for order, (literal, pattern) in enumerate(_FORM_RES):
+        if (literal in text) if literal else eight:
+            found += [(m.start(), order, m) for m in pattern.finditer(text)]
+    found.sort(key=lambda item: (item[0], item[1]))
+    chosen, end = [], 0
+    for start, _, match in found:
+        if start >= end:
+            chosen.append(match)
+            end = max(match.end(), start + 1)
+    return chosen
+
+
 def _decode(m: re.Match[str]) -> OpenSSLError | None:
     t = tables()
     span = m.group()
-    if m.group("hex"):
+    g: dict[str, str] = {k: v for k, v in m.groupdict().items() if v}
+    if g.get("hex", ""):
         return _decode_full(m, span)
-    if m.group("pysym"):
-        reason = t.by_symbol.get(m.group("pysym"))
-        return OpenSSLError(m.group("pylib"), reason, None, "python", span) if reason else None
-    if m.group("treason"):
-        lib = t.lib_short.get(t.lib_by_name.get(normalise(m.group("tlib")), -1), "")
-        return OpenSSLError(lib, normalise(m.group("treason")), None, "tuple", span)
-    if m.group("alert"):
-        reason = t.alerts.get(int(m.group("alert")))
+    if g.get("pysym", ""):
+        reason = t.by_symbol.get(g.get("pysym", ""))
+        return OpenSSLError(g.get("pylib", ""), reason, None, "python", span) if reason else None
+    if g.get("treason", ""):
+        lib = t.lib_short.get(t.lib_by_name.get(normalise(g.get("tlib", "")), -1), "")
+        return OpenSSLError(lib, normalise(g.get("treason", "")), None, "tuple", span)
+    if g.get("alert", ""):
+        reason = t.alerts.get(int(g["alert"]))
         return OpenSSLError("SSL", reason, None, "alert", span) if reason else None
-    number = m.group("vnum") or m.group("vnum2")
+    number = g.get("vnum", "") or g.get("vnum2", "")
     if number:
         reason = t.verify.get(int(number))
         return OpenSSLError("X509", reason, None, "verify", span) if reason else None
-    packed = m.group("dec") or m.group("bare")
-    code = int(packed, 10 if m.group("dec") else 16)
+    packed = g.get("dec", "") or g.get("bare", "")
+    code = int(packed, 10 if g.get("dec", "") else 16)
     decoded = unpack(code) if code <= 0xFFFFFFFF and not code & SYSTEM_FLAG else None
-    if decoded is None and m.group("dec") and len(packed) == 8:
+    if decoded is None and g.get("dec", "") and len(packed) == 8:
         code = int(packed, 16)  # an all-digit hex code such as 14094412
         decoded = unpack(code) if not code & SYSTEM_FLAG else None
     if decoded is None:
         return None
-    form = "decimal" if m.group("dec") and int(packed) == code else "bare"
+    form = "decimal" if g.get("dec", "") and int(packed) == code else "bare"
     return OpenSSLError(decoded[0], decoded[1], code, form, span)
 
 

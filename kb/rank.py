@@ -1,10 +1,12 @@
 """Query building, scoring, confidence and explanation.
 
-A query is built apart from running it (``build_query`` / ``run``) so ``kb explain`` can show it.
-Score = exact signals (signature > AH code > OpenSSL reason) + BM25F over the analysed text.
-Confidence maps that to 0..1: exact signals give high confidence; text alone gives confidence
-by how much of the query's weight the entry covers, lowered for log lines (an unexplained log
-line is usually noise) and capped where the line itself says it is routine.
+A query is built from a parse apart from running it (``build_query`` / ``run``) so ``kb
+explain`` can show it, and so the log pipe, which has parsed each line already, never parses
+it again. Score = exact signals (signature > AH code > OpenSSL reason) + BM25F over the
+analysed text. Confidence maps that to 0..1: exact signals give high confidence; text alone
+gives confidence by how much of the query's weight the entry covers, lowered for log lines (an
+unexplained log line is usually noise) and capped where the line itself says it is routine.
+Every number is in kb.weights.
 """
 
 from __future__ import annotations
@@ -12,43 +14,35 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from kb.logline import QUIET_LEVELS, Kind, Parsed, parse
-from kb.model import Entry, Hit
-from kb.signals import SignalHit, Signals
+from kb.bm25 import Contribution, Match, QueryTerm, TextIndex
+from kb.logline import QUIET_LEVELS, Kind, Parsed
+from kb.masks import PLACEHOLDER_RE
+from kb.model import Entry, Hit, SignalWhy, TermWhy, Why
+from kb.signals import SignalHit, SignalKind, Signals
+from kb.text import analyze
+from kb.weights import WEIGHTS
 
-if TYPE_CHECKING:
-    from kb.index import Match, TextIndex
-
-CONFIDENT = 0.5
 MAX_QUERY_CHARS = 100_000
-MAX_TERMS = 48
-W_SIGNATURE = 8.0
-W_CODE = 7.0
-W_REASON = 6.0
-W_EXTRA = 1.5  # each further signal of the same entry
-W_TEXT = 4.0  # the best text match adds this much; others in proportion
-# In a question typed in words, an error string quoted in it is context, not the topic
-# ("I want ADH ciphers but always get 'no shared cipher'"): exact signals only break ties.
-QUESTION_SIGNAL_SCALE = 0.15
-# A document matching more of the query's weight beats one matching a few terms many times.
-COVERAGE_FLOOR = 0.2
-COVERAGE_POWER = 2
-_PLACEHOLDER = re.compile(r"<(?:time|url|ip|path|host|str|hex|num)>")
 _AH_TERM = re.compile(r"^ah\d{5}$")
 
 
 @dataclass
 class Query:
-    """What will be run: the parsed input, text terms (field, term, boost) and exact signals."""
+    """What will be run: the parsed input, text terms and exact signals."""
 
     parsed: Parsed
-    terms: list[tuple[str, str, float]]
+    terms: list[QueryTerm]
     signals: list[SignalHit]
     caps: list[tuple[str, float]] = field(default_factory=list)
+
+    def key(self) -> Hashable:
+        """Everything ``run`` reads: two queries with one key give the same hits."""
+        signals = tuple(h.number for h in self.signals)
+        return (self.parsed.kind, tuple(self.terms), signals, tuple(self.caps))
 
     def as_json(self) -> dict[str, Any]:
         """A JSON-ready view for ``kb explain``."""
@@ -56,8 +50,8 @@ class Query:
             "kind": self.parsed.kind.value,
             "codes": self.parsed.ah_codes,
             "reasons": self.parsed.reasons,
-            "terms": sorted({t for _, t, _ in self.terms}),
-            "fields": sorted({f for f, _, _ in self.terms}),
+            "terms": sorted({t.term for t in self.terms}),
+            "fields": sorted({t.field for t in self.terms}),
             "caps": [{"why": why, "max": cap} for why, cap in self.caps],
         }
 
@@ -66,121 +60,165 @@ def text_for_terms(parsed: Parsed) -> str:
     """The words a query searches for: templates without placeholders, plus decoded reasons."""
     if parsed.kind is Kind.QUESTION:
         return parsed.text
-    parts = [_PLACEHOLDER.sub(" ", line.template) for line in parsed.lines]
+    parts = [PLACEHOLDER_RE.sub(" ", line.template) for line in parsed.lines]
     return "\n".join(parts + parsed.reasons)
 
 
-def build_query(text: str, signals: Signals, index: TextIndex) -> Query:
-    """Parse ``text`` and build the query that ``run`` executes."""
-    from kb.index import FIELDS, QUESTION_FIELDS, analyze
+def answer_key(parsed: Parsed, hits: Sequence[SignalHit]) -> Hashable:
+    """Everything ``build_query`` and ``run`` read of an input: two inputs with one key get
+    the same hits (the log pipe caches answers under it). For log text that is the templates,
+    the decoded reasons, the exact signals and what the caps look at; a question is searched
+    by its own words."""
+    if parsed.kind is Kind.QUESTION:
+        return (Kind.QUESTION, parsed.text)
+    return (
+        parsed.kind,
+        tuple(line.template for line in parsed.lines),
+        tuple(parsed.reasons),
+        tuple(h.number for h in hits),
+        tuple(line.level in QUIET_LEVELS for line in parsed.lines if line.level),
+        all("accesslog" in line.shapes for line in parsed.lines),
+    )
 
-    parsed = parse(text[:MAX_QUERY_CHARS])
-    terms = [t for t in analyze(text_for_terms(parsed)) if not _AH_TERM.match(t)]
-    boosts = FIELDS if parsed.kind is Kind.LOG else QUESTION_FIELDS
-    triples = index.query_terms(list(dict.fromkeys(terms))[:MAX_TERMS], boosts)
-    hits = signals.match(parsed.text, parsed.ah_codes, parsed.reasons)
-    return Query(parsed, triples, hits, _caps(parsed, hits))
+
+def may_be_confident(parsed: Parsed, hits: Sequence[SignalHit]) -> bool:
+    """False when no hit for this input can reach WEIGHTS.confident: log text (not a question)
+    without an exact signal is capped below it (``_caps``). The log pipe skips the search then.
+    """
+    return bool(hits) or parsed.kind is Kind.QUESTION
+
+
+def build_query(
+    parsed: Parsed, signals: Signals, index: TextIndex, hits: list[SignalHit] | None = None
+) -> Query:
+    """The query ``run`` executes for a parsed input (``hits``: its signals, if known)."""
+    terms = [t for t in analyze(text_for_terms(parsed)) if not _is_ah_code(t)]
+    boosts = WEIGHTS.log_fields if parsed.kind is Kind.LOG else WEIGHTS.question_fields
+    query_terms = index.query_terms(list(dict.fromkeys(terms))[: WEIGHTS.max_terms], boosts)
+    if hits is None:
+        hits = signals.match(parsed)
+    return Query(parsed, query_terms, hits, _caps(parsed, hits))
+
+
+def _is_ah_code(term: str) -> bool:
+    """AH codes are exact signals, not words (``ah02565``)."""
+    return term.startswith("ah") and _AH_TERM.match(term) is not None
 
 
 def _caps(parsed: Parsed, hits: list[SignalHit]) -> list[tuple[str, float]]:
     """Upper bounds on text-only confidence from what the line says about itself."""
     if parsed.kind is Kind.QUESTION:
         return []
-    caps = [("log text without an exact signal", 0.45)]
+    w = WEIGHTS
+    caps = [("log text without an exact signal", w.log_text_cap)]
     if parsed.ah_codes and not hits:
-        caps.append(("httpd message code that no entry knows", 0.2))
+        caps.append(("httpd message code that no entry knows", w.unknown_code_cap))
     levels = [line.level for line in parsed.lines if line.level]
     if levels and all(level in QUIET_LEVELS for level in levels):
-        caps.append(("routine log level (info/notice/debug)", 0.25))
+        caps.append(("routine log level (info/notice/debug)", w.quiet_level_cap))
     if parsed.lines and all("accesslog" in line.shapes for line in parsed.lines):
-        caps.append(("access-log line", 0.15))
+        caps.append(("access-log line", w.access_log_cap))
     return caps
+
+
+@dataclass
+class _Scored:
+    """One candidate document: its total score, text score and exact signals."""
+
+    doc: int
+    score: float
+    text: float
+    signal: float
+    used: list[SignalHit]
 
 
 def run(query: Query, entries: Sequence[Entry], index: TextIndex, limit: int = 5) -> list[Hit]:
     """Score candidates from exact signals and the text index; best ``limit`` hits."""
-    scale = QUESTION_SIGNAL_SCALE if query.parsed.kind is Kind.QUESTION else 1.0
-    exact = {d: (s * scale, used) for d, (s, used) in _exact_scores(query.signals).items()}
+    exact = _exact_scores(query)
     matches = {m.doc: m for m in index.search(query.terms, limit=max(limit * 3, 15))}
     weight = _term_weights(index, query)
     total = sum(weight.values()) or 1.0
-    text_of = {
-        doc: m.score * _coverage_factor(
-            sum(weight.get(t, 0.0) for t in {t for _, t, _ in m.terms}) / total)
-        for doc, m in matches.items()
-    }
+    coverage = {doc: _coverage(m.terms, weight, total) for doc, m in matches.items()}
+    text_of = {doc: m.score * _coverage_factor(coverage[doc]) for doc, m in matches.items()}
     best_text = max(text_of.values(), default=0.0)
     scored = []
     for doc in set(exact) | set(matches):
         text = text_of.get(doc, 0.0)
-        text_part = W_TEXT * text / best_text if best_text else 0.0
-        scored.append((exact.get(doc, (0.0, []))[0] + text_part, text, doc))
-    scored.sort(key=lambda item: (-item[0], entries[item[2]].id))
+        signal, used = exact.get(doc, (0.0, []))
+        text_part = WEIGHTS.text * text / best_text if best_text else 0.0
+        scored.append(_Scored(doc, signal + text_part, text, signal, used))
+    scored.sort(key=lambda s: (-s.score, entries[s.doc].id))
     hits = []
-    for score, text, doc in scored[:limit]:
-        signal_score, used = exact.get(doc, (0.0, []))
-        terms = _contributions(query, matches.get(doc))
-        coverage = sum(weight.get(t, 0.0) for t in {t for _, t, _, _ in terms}) / total
-        confidence, capped = _confidence(query, signal_score, coverage, text, best_text)
-        why = _why(query, used, terms, text, coverage, capped)
+    for item in scored[:limit]:
+        match = matches.get(item.doc)
+        cover = coverage.get(item.doc, 0.0)
+        confidence, capped = _confidence(query, item.signal, cover, item.text, best_text)
+        why = _why(query, item, match, cover, capped)
         # Built without validation (a search must not pay for building pydantic's validator):
         # _confidence keeps the value in [0, 0.99]; the property tests validate every hit.
         hits.append(Hit.model_construct(
-            entry=entries[doc], score=score, confidence=confidence, why=why))
+            entry=entries[item.doc], score=item.score, confidence=confidence, why=why))
     return hits
+
+
+def _coverage(terms: list[Contribution], weight: dict[str, float], total: float) -> float:
+    """The share of the query's weight that a document's matched terms carry."""
+    return sum(weight.get(t, 0.0) for t in {c.term for c in terms}) / total
 
 
 def _coverage_factor(coverage: float) -> float:
     """How much a candidate's BM25F counts given the share of the query it covers."""
-    return COVERAGE_FLOOR + (1 - COVERAGE_FLOOR) * coverage**COVERAGE_POWER
+    floor = WEIGHTS.coverage_floor
+    return floor + (1 - floor) * coverage**WEIGHTS.coverage_power
 
 
 def _term_weights(index: TextIndex, query: Query) -> dict[str, float]:
     """Each distinct query term's weight: its best idf x boost over the fields it occurs in."""
     weights: dict[str, float] = {}
-    for field_name, term, boost in query.terms:
-        value = index.idf(field_name, term) * boost
-        weights[term] = max(weights.get(term, 0.0), value)
+    for term in query.terms:
+        value = index.idf(term.field, term.term) * term.boost
+        weights[term.term] = max(weights.get(term.term, 0.0), value)
     return weights
 
 
-def _exact_scores(signals: list[SignalHit]) -> dict[int, tuple[float, list[SignalHit]]]:
+def _exact_scores(query: Query) -> dict[int, tuple[float, list[SignalHit]]]:
+    """Each entry's exact-signal score: its best signal plus a little for a few more."""
+    scale = WEIGHTS.question_signal_scale if query.parsed.kind is Kind.QUESTION else 1.0
     by_entry: dict[int, list[SignalHit]] = defaultdict(list)
-    for hit in signals:
+    for hit in query.signals:
         by_entry[hit.entry].append(hit)
     out = {}
+    extra = WEIGHTS.extra_signals_counted
     for doc, hits in by_entry.items():
-        weights = sorted((_weight(h) for h in hits), reverse=True)
-        out[doc] = (weights[0] + W_EXTRA * len(weights[1:4]), hits)
+        weights = sorted((signal_weight(h) for h in hits), reverse=True)
+        score = weights[0] + WEIGHTS.extra_signal * len(weights[1 : 1 + extra])
+        out[doc] = (score * scale, hits)
     return out
 
 
-def _weight(hit: SignalHit) -> float:
-    if hit.kind == "signature":
-        return W_SIGNATURE + 2.0 * min(1.0, len(hit.value) / 40)
-    return W_CODE if hit.kind == "code" else W_REASON
-
-
-def _contributions(query: Query, match: Match | None) -> list[tuple[str, str, float, float]]:
-    """(field, term, boost, contribution) of each matched term, largest first."""
-    if match is None:
-        return []
-    boosts = {(f, t): b for f, t, b in query.terms}
-    return [(f, t, boosts.get((f, t), 1.0), value) for f, t, value in match.terms]
+def signal_weight(hit: SignalHit) -> float:
+    """The points one exact signal gives its entry."""
+    w = WEIGHTS
+    if hit.kind is SignalKind.SIGNATURE:
+        return w.signature + w.signature_length_bonus * min(
+            1.0, len(hit.value) / w.signature_length_full)
+    return w.code if hit.kind is SignalKind.CODE else w.reason
 
 
 def _confidence(
     query: Query, signal_score: float, coverage: float, text: float, best_text: float
 ) -> tuple[float, str]:
     """(confidence, what capped it or '')."""
+    w = WEIGHTS
     relative = text / best_text if best_text else 0.0
-    signal = 1.0 - math.exp(-signal_score / 5.0) if signal_score > 0 else 0.0
+    signal = 1.0 - math.exp(-signal_score / w.signal_scale) if signal_score > 0 else 0.0
     if signal and query.parsed.kind is not Kind.QUESTION:
-        return min(0.99, signal + 0.03 * relative), ""
-    value = min(0.9, 0.1 + 0.95 * coverage) * (0.6 + 0.4 * relative)
+        return min(w.max_confidence, signal + w.signal_text_bonus * relative), ""
+    value = min(w.text_cap, w.text_base + w.text_slope * coverage) * (
+        w.relative_floor + (1 - w.relative_floor) * relative)
     value = max(value, signal)
     if query.parsed.kind is Kind.QUESTION and len(query.terms) <= 1:
-        value = min(value, 0.4)
+        value = min(value, w.one_word_question_cap)
     capped = ""
     for why, cap in query.caps:
         if value > cap:
@@ -188,32 +226,42 @@ def _confidence(
     return max(0.0, value), capped
 
 
-def _why(
-    query: Query,
-    used: list[SignalHit],
-    terms: list[tuple[str, str, float, float]],
-    text: float,
-    coverage: float,
-    capped: str,
-) -> dict[str, Any]:
-    return {
-        "kind": query.parsed.kind.value,
-        "signals": [
-            {"type": h.kind, "value": h.value, "weight": round(_weight(h), 2)} for h in used
-        ],
-        "text": {
-            "bm25f": round(text, 3),
-            "coverage": round(coverage, 3),
-            "terms": [
-                {"field": f, "term": t, "boost": b, "score": round(s, 3)} for f, t, b, s in terms
-            ],
-        },
-        "capped_by": capped or None,
-    }
+def _why(query: Query, item: _Scored, match: Match | None, coverage: float,
+         capped: str) -> Why:
+    boosts = {(t.field, t.term): t.boost for t in query.terms}
+    terms = tuple(TermWhy(c.field, c.term, boosts.get((c.field, c.term), 1.0), c.score)
+                  for c in (match.terms if match is not None else ()))
+    return Why(
+        kind=query.parsed.kind.value,
+        signals=tuple(SignalWhy(h.kind.value, h.value, signal_weight(h)) for h in item.used),
+        bm25f=item.text,
+        coverage=coverage,
+        terms=terms,
+        capped_by=capped or None,
+    )
 
 
-def search(
-    text: str, entries: Sequence[Entry], signals: Signals, index: TextIndex, limit: int = 5
-) -> list[Hit]:
-    """Build and run a query in one call."""
-    return run(build_query(text, signals, index), entries, index, limit)
+@dataclass
+class Searcher:
+    """What ranking needs of a knowledge base: its entries, signal tables and text index.
+
+    The log pipe holds one of these (not the whole KnowledgeBase): it is small, picklable
+    and all a worker process needs.
+    """
+
+    entries: Sequence[Entry]
+    signals: Signals
+    index: TextIndex
+
+    def query(self, parsed: Parsed, hits: list[SignalHit] | None = None) -> Query:
+        """The query for a parsed input."""
+        return build_query(parsed, self.signals, self.index, hits)
+
+    def run(self, query: Query, limit: int = 5) -> list[Hit]:
+        """Run a query."""
+        return run(query, self.entries, self.index, limit)
+
+    def best(self, query: Query) -> Hit | None:
+        """The confident top hit of a query, or None."""
+        found = self.run(query, limit=1)
+        return found[0] if found and found[0].confidence >= WEIGHTS.confident else None

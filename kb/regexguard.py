@@ -12,6 +12,7 @@ Either way every line is cut to ``MAX_MATCH_CHARS`` before a signature regex run
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 try:  # Python 3.11+: the parser moved; keep one import site.
@@ -90,13 +91,105 @@ def _linear(pattern: str) -> Matcher:
     return re2.compile(pattern, _re2_options(case_sensitive=False))  # type: ignore[no-any-return]
 
 
-def compile_scanner(pattern: str) -> Matcher:
-    """A case-sensitive scanner over bytes for machine-built patterns (the log pipe's
-    prefilter): bytes spare RE2 the byte-to-character offset conversion of str input."""
-    raw = pattern.encode("utf-8")
-    if LINEAR:
-        return re2.compile(raw, _re2_options(case_sensitive=True))  # type: ignore[no-any-return]
-    return re.compile(raw)
+class Scanner:
+    """A case-insensitive scanner over bytes for machine-built patterns (the log pipe's
+    prefilter), line by line: ``^``/``$`` match at line ends and no match crosses one."""
+
+    def __init__(self, pattern: str) -> None:
+        raw = pattern.encode("utf-8")
+        self._re2: Any = None
+        if LINEAR:
+            options = _re2_options(case_sensitive=False)
+            options.never_nl = True
+            options.max_mem = 64 << 20
+            self._re2 = re2.compile(b"(?m)" + raw, options)._regexp
+            self._unanchored = re2._Anchor.UNANCHORED
+        else:
+            self._re = re.compile(b"(?m)(?:" + raw + b")", re.IGNORECASE)
+
+    def lines(self, block: bytes) -> list[tuple[int, int]]:
+        """(start, end) of every line of ``block`` that holds a match, in order (``end`` is
+        the position of its newline, or the end of the block)."""
+        found = []
+        pos, size = 0, len(block)
+        while pos <= size:
+            if self._re2 is not None:
+                # RE2's own call: one per matching line (the rest of a line is skipped),
+                # without building Python match objects.
+                span = self._re2.Match(self._unanchored, block, pos, size)[0]
+                if span[0] < 0:
+                    break
+                start, end = span
+            else:
+                match = self._re.search(block, pos)
+                if match is None:
+                    break
+                start, end = match.span()
+            line_start = block.rfind(b"\n", 0, start) + 1
+            line_end = block.find(b"\n", end)
+            if line_end < 0:
+                line_end = size
+            found.append((line_start, line_end))
+            pos = line_end + 1
+        return found
+
+    def search(self, data: bytes) -> bool:
+        """True when ``data`` holds a match."""
+        return bool(self.lines(data))
+
+
+def compile_scanner(pattern: str) -> Scanner:
+    """A Scanner for a machine-built pattern."""
+    return Scanner(pattern)
+
+
+def escape(text: str) -> str:
+    """``text`` as a pattern that matches it literally (in RE2's syntax and Python's)."""
+    return re2.escape(text) if LINEAR else re.escape(text)  # type: ignore[no-any-return]
+
+
+class PatternSet:
+    """Many patterns matched against one text in one pass: which of them match anywhere.
+
+    On RE2 this is an RE2::Set (case-insensitive), in chunks so that no set outgrows RE2's
+    memory budget. Without RE2, ``fallbacks`` are used one by one: a folded literal string
+    (tested with ``in`` on the folded text) or a compiled pattern.
+    """
+
+    CHUNK = 2000
+
+    def __init__(self, patterns: Sequence[str], fallbacks: Sequence[Any]) -> None:
+        self._fallbacks = list(fallbacks)
+        self._sets: list[tuple[int, Any]] = []
+        if not LINEAR:
+            return
+        for start in range(0, len(patterns), self.CHUNK):
+            options = _re2_options(case_sensitive=False)
+            options.max_mem = 32 << 20
+            chunk = re2.Set.SearchSet(options)
+            for pattern in patterns[start : start + self.CHUNK]:
+                chunk.Add(pattern)
+            chunk.Compile()
+            self._sets.append((start, chunk))
+
+    def match(self, text: str) -> tuple[int, ...]:
+        """The numbers of the patterns that match somewhere in ``text``, ascending."""
+        if not LINEAR:
+            return self._match_slowly(text)
+        data = text.encode("utf-8", "replace")
+        found: list[int] = []
+        for start, chunk in self._sets:
+            numbers = chunk.Match(data)
+            if numbers:
+                found.extend(start + n for n in numbers)
+        return tuple(sorted(found))
+
+    def _match_slowly(self, text: str) -> tuple[int, ...]:
+        folded = " ".join(text.lower().split())
+        return tuple(
+            i for i, item in enumerate(self._fallbacks)
+            if (item in folded if isinstance(item, str) else item.search(text))
+        )
 
 
 def backtracking_risk(pattern: str) -> str:
@@ -144,19 +237,3 @@ def _wildcards(parsed: Any) -> int:
         for child in _children(name, arg):
             count += _wildcards(child)
     return count
-
-
-def literal_runs(pattern: str) -> list[str]:
-    """The runs of plain characters at the top level of ``pattern`` (for prefiltering)."""
-    runs: list[str] = []
-    current: list[str] = []
-    for op, arg in sre_parse.parse(pattern):
-        if str(op) == "LITERAL":
-            current.append(chr(arg))
-            continue
-        if current:
-            runs.append("".join(current))
-        current = []
-    if current:
-        runs.append("".join(current))
-    return runs

@@ -1,25 +1,65 @@
 """Exact signals: AH codes, OpenSSL reasons and signature literals/regexes of every entry.
 
-Built once per knowledge base. ``match`` looks at one text and says which entries it points to
-and through which signal; it never consults the full-text index.
+Built once per knowledge base. One list of patterns is the single source of "which text can
+carry an exact signal": every literal signature (its words, any run of spaces between them)
+and every regex signature. ``line_hits`` runs them all on one line in a single pass (an RE2
+set), ``match`` turns a parsed input into the signals ranking uses, and ``prefilter`` joins the
+same patterns (plus the markers of OpenSSL's packed and numbered forms and of question-like
+lines) into the log pipe's block scanner, so a line the scanner skips can get no signal.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import StrEnum
 from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
-from kb.logline import AH_RE
 from kb.model import Entry, Signature, SignatureKind
 from kb.openssl import canonical, find_errors, is_known_reason
-from kb.regexguard import MAX_MATCH_CHARS, Matcher, compile_pattern, compile_scanner, literal_runs
+from kb.regexguard import MAX_MATCH_CHARS, PatternSet, compile_pattern, compile_scanner
 from kb.text import normalise
-from kb.trie import trie_regex
 
-# Markers of OpenSSL forms whose reason text is not spelled out in the line itself.
-_OPENSSL_MARKERS = r"alert number \d|\[ssl: |verify error:num=|verification: error \("
+if TYPE_CHECKING:
+    from kb.logline import Parsed
+
+# Text that may hold an OpenSSL error whose reason is not spelled out (decoded by kb.openssl):
+# packed codes (full form with an empty or numbered reason, bare hex, decimal), Python's
+# [SSL: SYMBOL], pyOpenSSL's tuples, alert numbers and X.509 verify numbers. Each alternative
+# accepts at least what its decoder pattern does (kb/openssl.py), so none is missed.
+OPENSSL_MARKERS = (
+    r"error:[0-9a-f]{8}:",
+    r"\[[a-z][a-z0-9]{1,15}: [a-z][a-z0-9_]{2,80}\]",
+    r"routines'",
+    r"alert number [0-9]",
+    r"error:num=[0-9]",
+    r"verification: error \([0-9]",
+    r"(?:^|[^\w:.])[0-9]{8,10}(?:$|[:\s])",
+    r"(?:^|[^\w:.\-])[0-9a-f]{8}(?:$|[^\w:.\-])",
+)
+# Lines that kb.logline may read as a question (see guess_kind): only those can be answered
+# confidently without an exact signal. Each alternative accepts at least what guess_kind's
+# question tests do: a question word, a question mark after a word, a first-person word, or a
+# line of a few plain words.
+QUESTION_MARKERS = (
+    r"\b(?:how|what|why|where|when|which|who|help|explain|tell|list|show|i|i'm|i've|my|me|we"
+    r"|our|us)\b",
+    r"[^\s?]\?(?:\s|$)",
+    r"^[^a-z0-9\[\n]*[a-z][a-z0-9-]*(?: [a-z][a-z0-9-]*){0,5}[^a-z0-9\n]*$",
+)
+LITERALS_PER_SCANNER = 4000
+REGEXES_PER_SCANNER = 64
+_SPACE = r"[^\S\n]+"  # white space within a line (scanners never cross a line end)
+
+
+class SignalKind(StrEnum):
+    """What kind of exact signal pointed at an entry."""
+
+    CODE = "code"
+    REASON = "reason"
+    SIGNATURE = "signature"
 
 
 @dataclass(frozen=True)
@@ -27,45 +67,57 @@ class SignalHit:
     """One exact signal that points at one entry."""
 
     entry: int  # position in the entry list
-    kind: str  # "code" | "reason" | "signature"
+    kind: SignalKind
     value: str
     signature: Signature | None = None
+    number: int = field(default=0, compare=False)  # unique within one Signals' hits
 
 
 @dataclass(frozen=True)
-class _Literal:
+class _Pattern:
     entry: int
-    text: str
     signature: Signature
-
-
-@dataclass(frozen=True)
-class _Regex:
-    entry: int
-    pattern: Matcher
-    signature: Signature
+    regex: str  # RE2 syntax, matched case-insensitively anywhere in one line
 
 
 class Signals:
     """The exact-signal tables of a list of entries."""
 
     def __init__(self, entries: Sequence[Entry]) -> None:
-        self.codes: dict[str, list[int]] = defaultdict(list)
-        self.literals: list[_Literal] = []
-        self.regexes: list[_Regex] = []
+        codes: dict[str, list[int]] = defaultdict(list)
+        self.patterns: list[_Pattern] = []
         for position, entry in enumerate(entries):
             for signature in entry.signatures:
-                self._add(position, signature)
-        self.codes = dict(self.codes)
+                for code in _ah_codes(signature.text):
+                    _append_once(codes, code, position)
+                self.patterns.append(_Pattern(position, signature, _regex_of(signature)))
+        self.codes = dict(codes)
+        self._literal = [p.signature.kind is SignatureKind.LITERAL for p in self.patterns]
+        # The hits themselves, made once: matching a line only picks them.
+        self._pattern_hits = [SignalHit(p.entry, SignalKind.SIGNATURE, p.signature.text,
+                                        p.signature, i) for i, p in enumerate(self.patterns)]
+        self._code_hits: dict[str, list[SignalHit]] = {}
+        for code, positions in self.codes.items():
+            self._code_hits[code] = [SignalHit(e, SignalKind.CODE, code, None, self._next())
+                                     for e in positions]
 
-    def _add(self, position: int, signature: Signature) -> None:
-        for code in AH_RE.findall(signature.text):
-            _append_once(self.codes, "AH" + code, position)
-        if signature.kind is SignatureKind.REGEX:
-            compiled = compile_pattern(signature.text)
-            self.regexes.append(_Regex(position, compiled, signature))
-            return
-        self.literals.append(_Literal(position, normalise(signature.text), signature))
+    @cached_property
+    def _set(self) -> PatternSet:
+        return PatternSet([p.regex for p in self.patterns], [_fallback(p) for p in self.patterns])
+
+    @cached_property
+    def _reason_hits(self) -> dict[str, list[SignalHit]]:
+        return {reason: [SignalHit(e, SignalKind.REASON, reason, None, self._next())
+                         for e in positions] for reason, positions in self.reasons.items()}
+
+    def _next(self) -> int:
+        self._hits_made = getattr(self, "_hits_made", len(self.patterns)) + 1
+        return self._hits_made
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_set", None)  # an RE2 set: made again on first use where unpickled
+        return state
 
     @cached_property
     def reasons(self) -> dict[str, list[int]]:
@@ -73,57 +125,94 @@ class Signals:
         error. Built on first use: it needs OpenSSL's tables, which only a query or log that
         itself holds an OpenSSL error needs too (a warm start saves loading them)."""
         table: dict[str, list[int]] = {}
-        for lit in self.literals:
-            reasons = [e.reason for e in find_errors(lit.signature.text)]
-            if not reasons and is_known_reason(lit.text):
-                reasons = [canonical(lit.text)]
+        for p in self.patterns:
+            if p.signature.kind is not SignatureKind.LITERAL:
+                continue
+            reasons = [e.reason for e in find_errors(p.signature.text)]
+            text = normalise(p.signature.text)
+            if not reasons and is_known_reason(text):
+                reasons = [canonical(text)]
             for reason in reasons:
-                _append_once(table, reason, lit.entry)
+                _append_once(table, reason, p.entry)
         return table
 
-    def prefilter(self) -> Matcher:
-        """One regex over lower-cased text that finds every line an exact signal could match.
+    def line_hits(self, line: str) -> tuple[int, ...]:
+        """The patterns (signature numbers) that match one line, cut to MAX_MATCH_CHARS."""
+        return self._set.match(line[:MAX_MATCH_CHARS]) if self.patterns else ()
 
-        Lines it does not match cannot get an exact signal, so the log pipe skips them without
-        parsing. Regex signatures contribute their longest literal run (when it has 4+ chars).
-        """
-        words = {code.lower() for code in self.codes}
-        words.update(lit.text for lit in self.literals)
-        words.update(self.reasons)
-        for rx in self.regexes:
-            runs = [r for r in literal_runs(rx.signature.text) if len(r) >= 4]
-            if runs:
-                words.add(normalise(max(runs, key=len)))
-        return compile_scanner(f"{trie_regex(sorted(words))}|{_OPENSSL_MARKERS}")
-
-    def match(self, text: str, codes: Sequence[str], reasons: Sequence[str]) -> list[SignalHit]:
-        """Every (entry, signal) that ``text`` with these codes and decoded reasons points to."""
+    def match(self, parsed: Parsed, line_hits: Sequence[tuple[int, ...]] | None = None
+              ) -> list[SignalHit]:
+        """Every (entry, signal) that a parsed input points to: its AH codes, its decoded
+        OpenSSL reasons (and literal signatures found in them) and the signatures matching
+        any of its lines. ``line_hits`` (one tuple per line) spares matching them again."""
         hits: list[SignalHit] = []
-        for code in codes:
-            hits.extend(SignalHit(e, "code", code) for e in self.codes.get(code, ()))
-        for reason in reasons:  # (only touches the reason table when there are reasons)
-            hits.extend(SignalHit(e, "reason", reason) for e in self.reasons.get(reason, ()))
-        bounded = encodable(text[:MAX_MATCH_CHARS])
-        folded = normalise(bounded) + "\n" + "\n".join(reasons)
-        for lit in self.literals:
-            if lit.text in folded:
-                hits.append(SignalHit(lit.entry, "signature", lit.signature.text, lit.signature))
-        for rx in self.regexes:
-            if rx.pattern.search(bounded):
-                hits.append(SignalHit(rx.entry, "signature", rx.signature.text, rx.signature))
+        for code in parsed.ah_codes:
+            hits += self._code_hits.get(code, ())
+        reasons = parsed.reasons
+        if reasons:  # (only touches the reason table when there are reasons)
+            for reason in reasons:
+                hits += self._reason_hits.get(reason, ())
+        per_line = line_hits if line_hits is not None else [
+            self.line_hits(line.raw) for line in parsed.lines]
+        if reasons:
+            found = {i for numbers in per_line for i in numbers}
+            found.update(i for i in self._set.match("\n".join(reasons)) if self._literal[i])
+            numbers = sorted(found)
+        elif len(per_line) == 1:
+            numbers = list(per_line[0])
+        else:
+            numbers = sorted({i for numbers in per_line for i in numbers})
+        hits += [self._pattern_hits[i] for i in numbers]
         return hits
+
+    def prefilter(self) -> list[Any]:
+        """Scanners over raw log bytes that together find every line a signal could come from.
+
+        Lines none of them matches get no exact signal and are no question, so no confident
+        answer: the log pipe skips them without decoding them. Literal-like patterns share
+        one scanner (RE2 turns them into one fast automaton); regex signatures go in small
+        groups of their own, since a few wildcards joined with hundreds of literals make the
+        automaton explode and RE2 fall back to a slow engine.
+        """
+        literal = [p.regex for p in self.patterns if p.signature.kind is SignatureKind.LITERAL]
+        literal += [rf"\b{code}\b" for code in self.codes]
+        literal += [_literal_regex(reason) for reason in self.reasons]
+        literal += list(OPENSSL_MARKERS + QUESTION_MARKERS)
+        regexes = [p.regex for p in self.patterns if p.signature.kind is SignatureKind.REGEX]
+        groups = [literal[i : i + LITERALS_PER_SCANNER]
+                  for i in range(0, len(literal), LITERALS_PER_SCANNER)]
+        groups += [regexes[i : i + REGEXES_PER_SCANNER]
+                   for i in range(0, len(regexes), REGEXES_PER_SCANNER)]
+        return [compile_scanner("|".join(f"(?:{part})" for part in group)) for group in groups]
+
+
+def _ah_codes(text: str) -> list[str]:
+    from kb.logline import AH_RE
+
+    return ["AH" + code for code in AH_RE.findall(text)]
+
+
+def _regex_of(signature: Signature) -> str:
+    if signature.kind is SignatureKind.REGEX:
+        return signature.text
+    return _literal_regex(signature.text)
+
+
+def _literal_regex(text: str) -> str:
+    """A literal as a regex: its words in order, any white space between them."""
+    from kb.regexguard import escape
+
+    return _SPACE.join(escape(word) for word in normalise(text).split(" ") if word)
+
+
+def _fallback(p: _Pattern) -> Any:
+    """The pattern for matching without RE2: a folded literal, or the compiled regex."""
+    if p.signature.kind is SignatureKind.LITERAL:
+        return normalise(p.signature.text)
+    return compile_pattern(p.signature.text)
 
 
 def _append_once(table: dict[str, list[int]], key: str, position: int) -> None:
     bucket = table.setdefault(key, [])
     if position not in bucket:
         bucket.append(position)
-
-
-def encodable(text: str) -> str:
-    """``text`` with lone surrogates replaced (RE2 works on UTF-8), same length."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "replace").decode("utf-8")
-    return text

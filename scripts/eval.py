@@ -25,8 +25,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from kb import Entry, KnowledgeBase  # noqa: E402
-from kb.rank import CONFIDENT  # noqa: E402
+from kb import (  # noqa: E402
+    CONFIDENT,  # noqa: E402
+    Entry,
+    KnowledgeBase,
+)
 
 Ranker = Callable[[str], list[tuple[str, float]]]  # text -> [(id, confidence)]
 

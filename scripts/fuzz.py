@@ -67,7 +67,7 @@ def _text(data: bytes) -> str:
 
 def search_target(kb: KnowledgeBase) -> Target:
     """Search and explain one input; render it as the CLI would."""
-    from kb.rank import CONFIDENT
+    from kb import CONFIDENT
 
     def run(data: bytes) -> None:
         text = _text(data)

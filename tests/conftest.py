@@ -33,9 +33,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session", autouse=True)
 def _session_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Every test run gets its own index cache and data directory, never the user's."""
-    old = {k: os.environ.get(k) for k in ("KB_CACHE_DIR", "KB_DATA_DIR", "KB_PATH")}
-    os.environ["KB_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    """Every test run gets its own index cache and data directory, never the user's: the CLI
+    reads KB_CACHE_DIR; the library, which reads no environment, uses platformdirs' per-user
+    cache, which follows XDG_CACHE_HOME."""
+    names = ("KB_CACHE_DIR", "KB_DATA_DIR", "KB_PATH", "XDG_CACHE_HOME")
+    old = {k: os.environ.get(k) for k in names}
+    xdg = tmp_path_factory.mktemp("xdg")
+    os.environ["XDG_CACHE_HOME"] = str(xdg)
+    os.environ["KB_CACHE_DIR"] = str(xdg / "kb")
     os.environ["KB_DATA_DIR"] = str(tmp_path_factory.mktemp("data"))
     os.environ.pop("KB_PATH", None)
     yield
@@ -49,13 +54,15 @@ def _session_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 @pytest.fixture(scope="session")
 def shipped() -> KnowledgeBase:
     """The shipped mod_ssl knowledge base."""
-    return KnowledgeBase.default()
+    return KnowledgeBase.default(cache_dir=os.environ["KB_CACHE_DIR"])
 
 
 @pytest.fixture
 def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh, empty index cache for one test."""
-    path = tmp_path / "cache"
+    """A fresh, empty index cache for one test (for the CLI and for the library's default)."""
+    (tmp_path / "xdg").mkdir()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    path = tmp_path / "xdg" / "kb"
     monkeypatch.setenv("KB_CACHE_DIR", str(path))
     return path
 

@@ -28,7 +28,7 @@ def test_default_search_get_entries(shipped: KnowledgeBase) -> None:
     best = hits[0]
     assert best.entry.id == "no-shared-cipher" and isinstance(best.entry, Entry)
     assert 0.0 <= best.confidence <= 1.0 and best.score > 0
-    json.dumps(best.why)
+    json.dumps(best.why.as_json())
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     assert shipped.get("no-shared-cipher") == best.entry
     assert len(shipped.entries()) == len(shipped) >= 62

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from kb import ContentError, Entry, KnowledgeBase
-from kb.index import analyze
+from kb.text import analyze
 
 FAQ = Path(__file__).parent / "data" / "faq"
 
@@ -100,11 +100,11 @@ def test_concurrent_in_memory_builds_keep_scratch_files_apart() -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     from kb.compiler import compile_paths
-    from kb.index import build_in_memory
+    from kb.whoosh_build import build_in_memory
 
     entries = compile_paths([FAQ]) * 40
     with ThreadPoolExecutor(4) as pool:
-        built = list(pool.map(lambda _: build_in_memory(entries).doc_count, range(8)))
+        built = list(pool.map(lambda _: len(build_in_memory(entries).ids), range(8)))
     assert built == [len(entries)] * 8
 
 
@@ -114,13 +114,13 @@ def test_a_build_that_spills_to_scratch_files_exports_the_same(
     # depend on it, and no scratch folder may be left behind.
     import tempfile
 
-    from kb import index
+    from kb import whoosh_build as index
     from kb.compiler import compile_paths
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     entries = compile_paths([FAQ]) * 20
-    in_memory = index._whoosh_export(entries)
+    in_memory = index.export(entries)
     monkeypatch.setattr(index, "WRITER_LIMIT_MB", 0.01)
-    assert index._whoosh_export(entries) == in_memory
-    assert index._whoosh_export(entries, under=tmp_path) == in_memory
+    assert index.export(entries) == in_memory
+    assert index.export(entries, under=tmp_path) == in_memory
     assert list(tmp_path.iterdir()) == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kb import KnowledgeBase, QueryError
-from kb.index import analyze
+from kb.text import analyze
 
 NASTY = [
     "error:14094412:SSL routines:SSL3_READ_BYTES:sslv3 alert bad certificate",

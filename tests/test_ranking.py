@@ -12,8 +12,7 @@ from typing import Any
 
 import pytest
 
-from kb import KnowledgeBase, default_content_dir
-from kb.rank import CONFIDENT
+from kb import CONFIDENT, KnowledgeBase, default_content_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV_SET = ROOT.parent / "shared" / "eval" / "dev.jsonl"
@@ -68,7 +67,7 @@ def test_why_is_json_ready(shipped: KnowledgeBase) -> None:
     import json
 
     hit = shipped.search("AH02565: Certificate and private key do not match")[0]
-    data = json.loads(json.dumps(hit.why))
+    data = json.loads(json.dumps(hit.why.as_json()))
     assert data["signals"] and data["signals"][0]["type"] in {"code", "signature"}
     assert {"bm25f", "coverage", "terms"} <= set(data["text"])
 

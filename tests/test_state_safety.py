@@ -48,7 +48,8 @@ def content(tmp_path: Path) -> Path:
 
 def _run(argv: list[str], stdin: str = "") -> tuple[int, str, str]:
     env = Env(stdin=io.StringIO(stdin), stdout=io.StringIO(), stderr=io.StringIO(),
-              environ={"NO_COLOR": "1"}, stdout_isatty=False, stdin_isatty=False)
+              environ={"NO_COLOR": "1", "KB_CACHE_DIR": os.environ["KB_CACHE_DIR"]},
+              stdout_isatty=False, stdin_isatty=False)
     code = main(argv, env)
     return int(code), env.stdout.getvalue(), env.stderr.getvalue()  # type: ignore[attr-defined]
 

@@ -12,8 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Protocol
 
-LEVELS = ("emerg", "alert", "crit", "error", "warn", "notice", "info", "debug")
-LEVEL_RE = r"emerg|alert|crit|error|warn(?:ing)?|notice|info|debug|trace[1-8]"
+from kb.levels import LEVEL_RE as LEVEL_RE
 
 
 @dataclass
@@ -29,6 +28,7 @@ class Shape(Protocol):
     """One log shape: a name and a matcher."""
 
     name: str
+    wraps: bool  # True when the message after this prefix may start with another prefix
 
     def match(self, line: str) -> Prefix | None:
         """Split the prefix off ``line``, or None when the line is not of this shape."""

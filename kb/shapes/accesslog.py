@@ -22,6 +22,7 @@ class AccessLog:
     """Access-log lines: client, time, HTTP status."""
 
     name = "accesslog"
+    wraps = False  # its message is the message: no prefix inside
 
     def match(self, line: str) -> Prefix | None:
         prefix = regex_prefix(self.name, _RE, line)

@@ -23,6 +23,7 @@ class Apache22:
     """Apache 2.2 and older error-log lines: level, client, source tag."""
 
     name = "apache22"
+    wraps = False  # its message is the message: no prefix inside
 
     def match(self, line: str) -> Prefix | None:
         return regex_prefix(self.name, _RE, line)

@@ -26,6 +26,7 @@ class Apache24:
     """Apache 2.4 error-log lines: module, level, pid, tid, source tag, APR status, client."""
 
     name = "apache24"
+    wraps = False  # its message is the message: no prefix inside
 
     def match(self, line: str) -> Prefix | None:
         prefix = regex_prefix(self.name, _RE, line)

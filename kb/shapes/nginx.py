@@ -26,6 +26,7 @@ class Nginx:
     """nginx error-log and start-up lines: time, level, pid, connection, client."""
 
     name = "nginx"
+    wraps = False  # its message is the message: no prefix inside
 
     def match(self, line: str) -> Prefix | None:
         prefix = regex_prefix(self.name, _RE, line)

@@ -20,6 +20,7 @@ class Syslog:
     """syslog and journald lines: time, host, program, pid."""
 
     name = "syslog"
+    wraps = True  # its message may carry another prefix (an Apache line)
 
     def match(self, line: str) -> Prefix | None:
         return regex_prefix(self.name, _RE, line)

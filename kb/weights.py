@@ -1,0 +1,92 @@
+"""Every number of scoring and confidence, in one typed table (each with why it is what it is).
+
+kb.rank and kb.bm25 read ``WEIGHTS``; changing a number here is a ranking change: the golden
+ranking file and both eval gates show its effect (tests/test_ranking.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Scoring weights and the confidence calibration."""
+
+    # -- what "confident" means ---------------------------------------------------------
+    # At or above this a hit is an answer: the log pipe reports it, the CLI marks it. The
+    # calibration below is built so that log text without an exact signal stays under it.
+    confident: float = 0.5
+
+    # -- exact signals (points added to an entry's score) -------------------------------
+    # A signature is the entry author's own statement that this text means this entry.
+    signature: float = 8.0
+    # ... and a longer one is more specific: up to +2 for signatures of 40+ characters.
+    signature_length_bonus: float = 2.0
+    signature_length_full: int = 40
+    # An AH code names one httpd message; several entries may share it.
+    code: float = 7.0
+    # An OpenSSL reason is shared by more situations than a code.
+    reason: float = 6.0
+    # Each further signal of the same entry (at most three count) adds this.
+    extra_signal: float = 1.5
+    extra_signals_counted: int = 3
+    # In a question typed in words, an error string quoted in it is context, not the topic
+    # ("I want ADH ciphers but always get 'no shared cipher'"): exact signals only break ties.
+    question_signal_scale: float = 0.15
+
+    # -- text (BM25F, normalised to the best text match of the query) --------------------
+    # The best text match adds this much to the score; others in proportion.
+    text: float = 4.0
+    # A document matching more of the query's weight beats one matching a few terms many
+    # times: its BM25F is scaled by floor + (1 - floor) * coverage ** power.
+    coverage_floor: float = 0.2
+    coverage_power: float = 2.0
+    # Field boosts for log text: signatures outrank the question, which outranks tags, which
+    # outrank the answer (DESIGN.md).
+    log_fields: dict[str, float] = field(default_factory=lambda: {
+        "signatures": 3.0, "title": 2.0, "tags": 1.5, "answer": 1.0})
+    # For a question in words the signatures field (error strings, example lines) says little:
+    # common words are rare there, so their idf in that field would be misleadingly high.
+    question_fields: dict[str, float] = field(default_factory=lambda: {
+        "title": 3.0, "tags": 1.5, "answer": 1.0, "signatures": 0.25})
+    # BM25F parameters (whoosh's formula and defaults, so scores equal whoosh's searcher's).
+    bm25_b: float = 0.6
+    bm25_k1: float = 1.2
+    # In large collections a term found in more than this share of documents adds little
+    # but costs a pass over a long posting list: it is left out (never under 2,000 entries).
+    common_share: float = 0.25
+    common_min_df: int = 500
+    # Query size: terms beyond this many distinct ones are dropped (a pasted excerpt).
+    max_terms: int = 48
+
+    # -- confidence ------------------------------------------------------------------------
+    # With exact signals: 1 - exp(-signal score / scale). One signature (8-10 points) gives
+    # 0.80-0.86, a code 0.75, a reason 0.70; two signals of one entry 0.85-0.9.
+    signal_scale: float = 5.0
+    # ... plus a little for being the best text match too (breaks ties between signals).
+    signal_text_bonus: float = 0.03
+    # Never fully certain.
+    max_confidence: float = 0.99
+    # Without signals: base + slope * coverage (capped at text_cap), times
+    # (relative_floor + (1 - relative_floor) * how close the hit is to the best text match).
+    text_base: float = 0.1
+    text_slope: float = 0.95
+    text_cap: float = 0.9
+    relative_floor: float = 0.6
+    # A question of one indexed word ("ssl?") cannot be understood with confidence.
+    one_word_question_cap: float = 0.4
+
+    # -- caps on text-only confidence, from what the input says about itself -------------
+    # Log text without an exact signal: usually noise, at best a hint (under `confident`).
+    log_text_cap: float = 0.45
+    # An httpd message code that no entry knows: the line is about something else.
+    unknown_code_cap: float = 0.2
+    # Routine log levels (info, notice, debug, trace): httpd says it is not a problem.
+    quiet_level_cap: float = 0.25
+    # Access-log lines describe requests, not errors.
+    access_log_cap: float = 0.15
+
+
+WEIGHTS = Weights()
+CONFIDENT = WEIGHTS.confident
