@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -87,6 +88,7 @@ class Api:
         self.live = live
         self.settings = settings
         self._limiter: anyio.CapacityLimiter | None = None
+        self._lock = threading.Lock()  # an abandoned (timed-out) call may still be running
         self._files = {name: _web_file(name) for name in ("index.html", *STATIC)}
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
@@ -94,8 +96,12 @@ class Api:
         request's time limit cancels it)."""
         if self._limiter is None:
             self._limiter = anyio.CapacityLimiter(1)
-        return await anyio.to_thread.run_sync(fn, *args, limiter=self._limiter,
+        return await anyio.to_thread.run_sync(self._locked, fn, *args, limiter=self._limiter,
                                               abandon_on_cancel=True)
+
+    def _locked(self, fn: Callable[..., T], *args: Any) -> T:
+        with self._lock:
+            return fn(*args)
 
     # -- the page --------------------------------------------------------------------------
 

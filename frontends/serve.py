@@ -13,9 +13,11 @@ from frontends.cli import Env, ExitCode, UsageError, content_paths, load
 if TYPE_CHECKING:
     import socket
 
+    import uvicorn
+
 DEFAULT_PORT = 8765
-SERVE_EXIT = ("Exit codes: 0 stopped (Ctrl-C or SIGTERM), 2 usage, 3 content error, "
-              "5 other error (e.g. the port is in use, or the extra is not installed).")
+SERVE_EXIT = ("Exit codes: 0 stopped by SIGTERM, 2 usage, 3 content error, 5 other error "
+              "(e.g. the port is in use, or the extra is not installed), 130 stopped by Ctrl-C.")
 
 
 def _size(text: str) -> int:
@@ -108,8 +110,30 @@ def serve(args: argparse.Namespace, env: Env) -> int:
                             access_log=args.access_log, server_header=False,
                             proxy_headers=False, timeout_keep_alive=5,
                             timeout_graceful_shutdown=5, limit_concurrency=1000)
-    uvicorn.Server(config).run(sockets=[sock])
+    _run_until_stopped(uvicorn.Server(config), sock)
     return ExitCode.OK
+
+
+class _Stopped(Exception):
+    """SIGTERM arrived: the server has shut down gracefully."""
+
+
+def _run_until_stopped(server: uvicorn.Server, sock: socket.socket) -> None:
+    """Run uvicorn until SIGINT or SIGTERM. uvicorn shuts down gracefully, then raises the
+    signal again: SIGINT becomes KeyboardInterrupt (exit 130, as for every command), SIGTERM
+    a clean stop (exit 0) rather than death by signal."""
+    import signal
+
+    def stopped(signum: int, frame: object) -> None:
+        raise _Stopped
+
+    previous = signal.signal(signal.SIGTERM, stopped)
+    try:
+        server.run(sockets=[sock])
+    except _Stopped:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _have(*modules: str) -> bool:
