@@ -3,9 +3,11 @@ CLI run in-process (to compare the API's answers with the CLI's ``--json``)."""
 
 from __future__ import annotations
 
+import http.client
 import io
 import os
 import queue
+import socket
 import subprocess
 import sys
 import threading
@@ -13,6 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 from frontends.cli import Env, main
 
@@ -93,3 +97,33 @@ def stop(process: subprocess.Popen[str]) -> int:
             process.kill()
             process.wait(timeout=10)
     return process.returncode
+
+
+def http_request(url: str, method: str, path: str, body: Any = None,
+                 headers: dict[str, str] | None = None, chunked: bool = False
+                 ) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP request with the standard library (no proxies, no retries)."""
+    where = urlsplit(url)
+    connection = http.client.HTTPConnection(where.hostname or "", where.port, timeout=30)
+    try:
+        connection.request(method, path, body=body, headers=headers or {},
+                           encode_chunked=chunked)
+        response = connection.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, \
+            response.read()
+    finally:
+        connection.close()
+
+
+def raw_exchange(url: str, data: bytes, wait: float) -> bytes:
+    """Send raw bytes, then read what comes back within ``wait`` seconds."""
+    where = urlsplit(url)
+    with socket.create_connection((where.hostname or "", where.port or 0), timeout=wait) as s:
+        s.sendall(data)
+        received = b""
+        try:
+            while chunk := s.recv(65536):
+                received += chunk
+        except TimeoutError:
+            pass
+        return received

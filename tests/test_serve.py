@@ -15,7 +15,7 @@ from urllib.parse import quote
 import anyio
 import jsonschema
 import pytest
-from kbserver import LAB_EXCERPT, run_cli
+from kbserver import LAB_EXCERPT, http_request, kb_serve, raw_exchange, run_cli, stop
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
@@ -553,47 +553,10 @@ def test_other_commands_do_not_import_the_server_stack() -> None:
     assert done.stdout.strip() == "[]"
 
 
-def _request(url: str, method: str, path: str, body: Any = None,
-             headers: dict[str, str] | None = None, chunked: bool = False
-             ) -> tuple[int, dict[str, str], bytes]:
-    import http.client
-    from urllib.parse import urlsplit
-
-    where = urlsplit(url)
-    connection = http.client.HTTPConnection(where.hostname or "", where.port, timeout=30)
-    try:
-        connection.request(method, path, body=body, headers=headers or {},
-                           encode_chunked=chunked)
-        response = connection.getresponse()
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, \
-            response.read()
-    finally:
-        connection.close()
-
-
-def _raw(url: str, data: bytes, wait: float) -> bytes:
-    """Send raw bytes, then read what comes back within ``wait`` seconds."""
-    import socket
-    from urllib.parse import urlsplit
-
-    where = urlsplit(url)
-    with socket.create_connection((where.hostname or "", where.port or 0), timeout=wait) as s:
-        s.sendall(data)
-        received = b""
-        try:
-            while chunk := s.recv(65536):
-                received += chunk
-        except TimeoutError:
-            pass
-        return received
-
-
 def test_kb_serve_end_to_end(tmp_path: Path) -> None:
     """kb serve as a real process on a free loopback port: content from --kb, KB_TOKEN,
     every endpoint, a chunked gzip upload, a stalled body, a reload, then SIGTERM."""
     import os
-
-    from kbserver import kb_serve
 
     folder = _content(tmp_path)
     environ = {**os.environ, "KB_TOKEN": "e2e-token", "KB_CACHE_DIR": str(tmp_path / "cache")}
@@ -602,31 +565,31 @@ def test_kb_serve_end_to_end(tmp_path: Path) -> None:
                   environ=environ) as served:
         url = served.url
         assert url.startswith("http://127.0.0.1:") and url.endswith("/")
-        status, _, body = _request(url, "GET", "/healthz", headers=auth)
+        status, _, body = http_request(url, "GET", "/healthz", headers=auth)
         health = json.loads(body)
         assert status == 200 and health["entries"] == len(KnowledgeBase.default()) + 1
-        assert _request(url, "GET", "/healthz")[0] == 401
-        assert _request(url, "GET", "/healthz", headers={**auth, "Host": "evil.example"}
+        assert http_request(url, "GET", "/healthz")[0] == 401
+        assert http_request(url, "GET", "/healthz", headers={**auth, "Host": "evil.example"}
                         )[0] == 421
-        status, _, body = _request(url, "GET", "/v1/search?q=frobnicate+widgets", headers=auth)
+        status, _, body = http_request(url, "GET", "/v1/search?q=frobnicate+widgets", headers=auth)
         assert json.loads(body)["hits"][0]["id"] == "how-do-i-frobnicate-widgets"
-        status, headers, page = _request(url, "GET", "/")
+        status, headers, page = http_request(url, "GET", "/")
         assert status == 200 and b"Diagnose a log" in page
         assert "script-src 'self'" in headers["content-security-policy"]
 
         packed = gzip.compress(LAB_EXCERPT.read_bytes())
         pieces = (packed[i:i + 500] for i in range(0, len(packed), 500))
-        status, headers, body = _request(url, "POST", "/v1/diagnose", body=pieces,
+        status, headers, body = http_request(url, "POST", "/v1/diagnose", body=pieces,
                                          headers=auth, chunked=True)
         _, expected, _ = run_cli("diagnose", "--json", str(LAB_EXCERPT))
         assert status == 200 and body.decode() == expected
 
-        status, _, body = _request(url, "POST", "/v1/search",
+        status, _, body = http_request(url, "POST", "/v1/search",
                                    body=b"{" + b" " * 2_000_000 + b"}",
                                    headers={**auth, "Content-Type": "application/json"})
         assert status == 413
         start = time.monotonic()
-        stalled = _raw(url, b"POST /v1/diagnose HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        stalled = raw_exchange(url, b"POST /v1/diagnose HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                             b"Authorization: Bearer e2e-token\r\nContent-Length: 1000\r\n\r\n"
                             b"[error] x\n", wait=8)
         assert stalled.startswith(b"HTTP/1.1 408 "), stalled[:200]
@@ -635,15 +598,13 @@ def test_kb_serve_end_to_end(tmp_path: Path) -> None:
         _touch(folder / "w.md", FAQ.replace("{tool}", "velvet glove"))
         deadline = time.monotonic() + 20
         while True:
-            _, _, body = _request(url, "GET", "/v1/entries/how-do-i-frobnicate-widgets",
+            _, _, body = http_request(url, "GET", "/v1/entries/how-do-i-frobnicate-widgets",
                                   headers=auth)
             if "velvet glove" in json.loads(body)["answer"]:
                 break
             assert time.monotonic() < deadline, "content change not served within 20 s"
             time.sleep(0.1)
-        assert _request(url, "GET", "/healthz", headers=auth)[0] == 200
-
-        from kbserver import stop
+        assert http_request(url, "GET", "/healthz", headers=auth)[0] == 200
 
         assert stop(served.process) == 0
     assert not any("Traceback" in line for line in served.stderr), served.stderr
