@@ -1,10 +1,11 @@
 """``kb serve``'s HTTP API and web page, as a Starlette application.
 
 Every endpoint makes the same library call as the CLI command it mirrors and returns the
-CLI's ``--json`` shape (``frontends.payloads``). Library calls run one at a time on a worker
-thread (``_lane``): the event loop stays free to read requests and enforce time limits, and
-the KnowledgeBase, which promises no thread safety, is never used by two threads at once
-(under the GIL a second thread would not make searches faster anyway).
+CLI's ``--json`` shape (``frontends.payloads``). Library calls run one at a time (a lock: the
+KnowledgeBase promises no thread safety, and under the GIL a second thread would not make
+searches faster anyway). Long ones (big excerpts, diagnose blocks) run on a worker thread, so
+the event loop stays free to read requests and enforce time limits; short queries run on the
+loop itself, which is faster than the round trip to a thread (``Api._run``).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from frontends.render import dumps
 
 T = TypeVar("T")
 MAX_LIMIT = 100  # hits per request
+INLINE_CHARS = 4096  # a query this short is answered on the event loop (see Api._run)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 STATIC = {"app.js": "text/javascript", "style.css": "text/css", "favicon.svg": "image/svg+xml"}
 
@@ -91,9 +93,16 @@ class Api:
         self._lock = threading.Lock()  # an abandoned (timed-out) call may still be running
         self._files = {name: _web_file(name) for name in ("index.html", *STATIC)}
 
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+    async def _run(self, fn: Callable[..., T], *args: Any, small: bool = False) -> T:
         """``fn(*args)`` on the library's worker thread (abandoned, not waited for, when the
-        request's time limit cancels it)."""
+        request's time limit cancels it); ``small`` work (a short query: well under a
+        millisecond) runs right here when the library is free, since the hop to a thread and
+        back costs more than the search itself."""
+        if small and self._lock.acquire(blocking=False):
+            try:
+                return fn(*args)
+            finally:
+                self._lock.release()
         if self._limiter is None:
             self._limiter = anyio.CapacityLimiter(1)
         return await anyio.to_thread.run_sync(self._locked, fn, *args, limiter=self._limiter,
@@ -140,17 +149,20 @@ class Api:
     async def search_get(self, request: Request) -> Response:
         text = _text(request.query_params.get("q"), "q")
         limit = _limit(request.query_params.get("limit"), 5)
-        return json_response(await self._run(search_payload, self.live.kb, text, limit))
+        return json_response(await self._run(search_payload, self.live.kb, text, limit,
+                                              small=len(text) <= INLINE_CHARS))
 
     @_timed
     async def search_post(self, request: Request) -> Response:
         text, limit = await self._query_body(request, default_limit=5)
-        return json_response(await self._run(search_payload, self.live.kb, text, limit))
+        return json_response(await self._run(search_payload, self.live.kb, text, limit,
+                                              small=len(text) <= INLINE_CHARS))
 
     @_timed
     async def explain(self, request: Request) -> Response:
         text, limit = await self._query_body(request, default_limit=3)
-        return json_response(await self._run(explain_payload, self.live.kb, text, limit))
+        return json_response(await self._run(explain_payload, self.live.kb, text, limit,
+                                              small=len(text) <= INLINE_CHARS))
 
     @_timed
     async def entries(self, request: Request) -> Response:
@@ -159,7 +171,7 @@ class Api:
     @_timed
     async def entry(self, request: Request) -> Response:
         entry = self.live.kb.get(request.path_params["id"])  # a dict look-up, never a path
-        return json_response(await self._run(entry_payload, entry))
+        return json_response(await self._run(entry_payload, entry, small=True))
 
     async def _query_body(self, request: Request, default_limit: int) -> tuple[str, int]:
         """``{"q": TEXT, "limit": N}`` as JSON, or a text/plain body (``?limit=N``)."""

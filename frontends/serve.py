@@ -106,7 +106,9 @@ def serve(args: argparse.Namespace, env: Env) -> int:
     if not local and not token:
         env.stderr.write("kb: warning: bound beyond loopback without --token: anyone who can "
                          "reach this address can use the API\n")
-    config = uvicorn.Config(create_app(live, settings), log_level="warning",
+    # h11, not httptools: h11 refuses a request head over 16 KiB, while httptools buffers a
+    # header of any size (a 200 MB header line took 460 MB here).
+    config = uvicorn.Config(create_app(live, settings), http="h11", log_level="warning",
                             access_log=args.access_log, server_header=False,
                             proxy_headers=False, timeout_keep_alive=5,
                             timeout_graceful_shutdown=5, limit_concurrency=1000)
@@ -147,7 +149,9 @@ def _bind(host: str, port: int) -> socket.socket:
     import socket
 
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say TCP, and
+    # without it Nagle's algorithm and delayed ACKs hold every small response 40 ms.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host.strip("[]"), port))

@@ -608,3 +608,18 @@ def test_kb_serve_end_to_end(tmp_path: Path) -> None:
 
         assert stop(served.process) == 0
     assert not any("Traceback" in line for line in served.stderr), served.stderr
+
+
+def test_load_script_runs_bounded_and_clean() -> None:
+    """scripts/load.py --quick: a real server under a short concurrent load, a streamed log and
+    the hostile burst; no failed request, memory bounded."""
+    import subprocess
+    import sys
+
+    from kbserver import ROOT
+
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "load.py"), "--quick"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "errors 0 " in done.stdout and "same as kb diagnose --json: True" in done.stdout
+    assert done.stdout.rstrip().endswith("load: ok")
