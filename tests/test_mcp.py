@@ -140,6 +140,14 @@ def test_kb_mcp_over_stdio(tmp_path: Path) -> None:
     run(test, params)
 
 
+def test_kb_mcp_exits_0_when_the_client_closes_stdin() -> None:
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-m", "frontends.cli", "mcp"], cwd=ROOT, input="",
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0 and done.stdout == "", done.stderr
+
+
 def test_kb_serve_mcp_over_streamable_http() -> None:
     import httpx2
     from mcp.client.streamable_http import streamable_http_client

@@ -249,6 +249,20 @@ def test_diagnose_pasted_lines(browser: WebDriver, served: Served) -> None:
     assert wait(browser, "#entry h1")[0].text == expected[0]["title"]
 
 
+def test_diagnose_a_dropped_file(browser: WebDriver, served: Served) -> None:
+    lines = api(served, "/v1/diagnose", STARTUP.encode()).decode().splitlines()
+    expected = [json.loads(line)["title"] for line in lines[:-1]]
+    open_page(browser, served, "#/diagnose")
+    browser.execute_script(  # what a drop of a file from the desktop delivers to the page
+        "const data = new DataTransfer();"
+        "data.items.add(new File([arguments[0]], 'dropped.log', {type: 'text/plain'}));"
+        "document.getElementById('drop').dispatchEvent(new DragEvent('drop',"
+        " {dataTransfer: data, bubbles: true, cancelable: true}));", STARTUP)
+    cards = wait(browser, "#report .problem", count=len(expected))
+    assert [c.find_element(By.CSS_SELECTOR, "h3 a").text for c in cards] == expected
+    assert browser.find_element(By.ID, "diagnose-status").text == "Report for dropped.log"
+
+
 HOSTILE = ('<img src=x onerror="window.pwned=1"> \x1b[31mAH02565\x1b[0m '
            '<script>window.pwned=2</script> \x1b]8;;http://evil.example\x07click\x1b]8;;\x07')
 
