@@ -9,6 +9,7 @@ from pathlib import Path
 
 from frontends.cli import Env, ExitCode, UsageError, content_paths, load
 from frontends.render import clean, dumps, entry_markdown, hit_lines, write_markdown
+from frontends.serve import SERVE_EXIT, _mcp_args, _serve_args, mcp, serve
 
 
 @dataclass(frozen=True)
@@ -205,4 +206,16 @@ SPECS: list[Spec] = [
     Spec("lint", "check FAQ Markdown: syntax, ids, signatures, examples", _paths_args, lint),
     Spec("build", "build the search index now (normally automatic)", _paths_args, build),
     Spec("shell", "interactive prompt: ask, read answers, explain and browse", _shell_args, shell),
+    Spec("serve", "HTTP JSON API and web page (needs kb[serve])", _serve_args, serve,
+         "Serve the HTTP JSON API (/v1/search, /v1/entries, /v1/explain, /v1/diagnose, "
+         "/healthz, /openapi.json) and the web page at /, on 127.0.0.1 unless --host says "
+         "otherwise. Content is loaded as by every command (--kb, --no-default, KB_PATH) and "
+         "reloaded when its files change. " + SERVE_EXIT),
+    Spec("mcp", "MCP server on stdin/stdout: search, show, explain, diagnose (needs kb[mcp])",
+         _mcp_args, mcp,
+         "Run an MCP server on stdin/stdout for MCP clients (tools search, show, explain, "
+         "diagnose; every entry as the resource kb://entries/{id}). Content is loaded as by "
+         "every command and reloaded when its files change. Exit codes: 0 the client closed "
+         "the connection, 2 usage, 3 content error, 5 other error (e.g. kb[mcp] is not "
+         "installed), 130 interrupted."),
 ]
