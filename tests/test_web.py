@@ -203,7 +203,10 @@ def test_paste_a_log_excerpt_into_the_question_box(browser: WebDriver, served: S
     assert shown.get_attribute("textContent") == excerpt  # the paste, lines and all
     if expected["hits"][0]["confidence"] >= 0.5:
         why = bubble.find_element(By.CSS_SELECTOR, "details.why")
-        why.find_element(By.TAG_NAME, "summary").click()
+        opener = why.find_element(By.TAG_NAME, "summary")
+        # Long answers put it under the sticky question box: scroll it clear, as a person would.
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", opener)
+        opener.click()
         for signal in expected["hits"][0]["why"].get("signals", []):
             assert str(signal["value"]) in why.text
 
