@@ -1,7 +1,13 @@
 #!/usr/bin/env python3
-"""Write a realistic, deterministic Apache 2.4 error log for benchmarks and tests.
+"""Write a deterministic Apache 2.4 error log for benchmarks and tests.
 
     python scripts/make_log.py OUT [--lines N] [--seed S] [--ssl-share 0.03] [--mpm event]
+    python scripts/make_log.py OUT --realistic [--lines N] [--seed S] [--templates K]
+
+``--realistic`` writes a log with production variety instead (scripts/realistic_log.py: many
+modules, IPv6 clients, thousands of host names, UUIDs, serials, 30% TLS errors, 3% unique
+lines); ``--templates K`` with it writes exactly K distinct templates (a cardinality sweep).
+The default log below is easy for a log pipe: its variables are mostly digits.
 
 Most lines are the routine traffic of a busy Debian httpd 2.4.62 (restart notices, missing
 files, denied clients, PHP warnings, php-fpm's "Primary script unknown", TLS handshake
@@ -455,6 +461,27 @@ def write_log(out: Path, lines: int, seed: int = 1, ssl_share: float = 0.03,
     return count
 
 
+def realistic_lines(lines: int, seed: int = 1, templates: int = 0) -> list[str]:
+    """The lines of ``--realistic`` (``templates``: the cardinality sweep of K templates)."""
+    import realistic_log
+
+    if templates:
+        return list(realistic_log.templates(lines, templates, seed))
+    return list(realistic_log.realistic(lines, seed))
+
+
+def _write_lines(out: Path, lines: Iterator[str]) -> None:
+    with (sys.stdout if str(out) == "-" else out.open("w", encoding="utf-8", newline="\n")) as h:
+        batch: list[str] = []
+        for line in lines:
+            batch.append(line)
+            if len(batch) >= 10_000:
+                h.write("\n".join(batch) + "\n")
+                batch = []
+        if batch:
+            h.write("\n".join(batch) + "\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """The command line."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -467,6 +494,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="MPM whose pid/tid shape and notices to write (default event)")
     p.add_argument("--content", type=Path, default=DEFAULT_CONTENT,
                    help="FAQ folder whose example lines to use (default: content/)")
+    p.add_argument("--realistic", action="store_true",
+                   help="a log with production variety (see scripts/realistic_log.py)")
+    p.add_argument("--templates", type=int, default=0, metavar="K",
+                   help="with --realistic: exactly K distinct templates, each in turn")
     p.add_argument("--sample", action="store_true",
                    help="write the shipped examples/error.log instead (a fixed story of "
                         "start-up and TLS problems amid routine lines; ignores the other options)")
@@ -480,6 +511,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.lines < 0:
         p.error("--lines must be >= 0")
+    if args.realistic:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import realistic_log
+
+        made = (realistic_log.templates(args.lines, args.templates, args.seed) if args.templates
+                else realistic_log.realistic(args.lines, args.seed))
+        _write_lines(args.out, made)
+        return 0
     if str(args.out) == "-":
         for line in generate(args.lines, args.seed, args.ssl_share, args.mpm, args.content):
             sys.stdout.write(line + "\n")
