@@ -264,7 +264,7 @@ _SWEEP = (
     "matches the server name",
     "[ssl:info] [pid {pid}] [client {ip}] AH02008: SSL library error 1 in handshake (server {w})",
     "[proxy:error] [pid {pid}] [client {ip}] AH00898: Error during SSL Handshake with remote "
-    "server returned by /{w}",
+    "server returned by /api for {w}",
     *(f"[{m}:error] [pid {{pid}}] [client {{ip}}] {code}: {text} {{w}}" for m, code, text in (
         ("core", "AH00128", "File does not exist: /var/www"),
         ("authz_core", "AH01630", "client denied by server configuration for"),

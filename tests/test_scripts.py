@@ -118,3 +118,22 @@ def test_bench_percentile_is_nearest_rank() -> None:
     bench = _script("bench")
     assert bench.percentile([5.0, 1.0, 3.0], 0.5) == 3.0
     assert bench.percentile([float(i) for i in range(101)], 0.99) == 99.0
+
+
+def test_realistic_log_is_deterministic_and_varied(make_log: ModuleType, tmp_path: Path) -> None:
+    out, again = tmp_path / "a.log", tmp_path / "b.log"
+    assert make_log.main([str(out), "--realistic", "--lines", "3000", "--seed", "4"]) == 0
+    make_log.main([str(again), "--realistic", "--lines", "3000", "--seed", "4"])
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert lines == again.read_text(encoding="utf-8").splitlines() and len(lines) == 3000
+    modules = {parse_line(line).module for line in lines}
+    assert {"ssl", "core", "proxy", "authz_core", "rewrite"} <= modules
+    tls = [line for line in lines if "[ssl:" in line]
+    assert 0.2 < len(tls) / len(lines) < 0.5
+    assert any("2001:db8:" in line for line in lines)  # IPv6 clients
+
+
+def test_realistic_templates_sweep_has_exactly_k_templates(make_log: ModuleType) -> None:
+    lines = make_log.realistic_lines(600, seed=3, templates=150)
+    assert len({parse_line(line).template for line in lines}) == 150
+    assert len({parse_line(line).template for line in lines[:90]}) == 90
