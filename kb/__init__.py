@@ -15,8 +15,12 @@ Module map (frontends import only from this package's top level):
 - the two kinds of evidence ranking combines: ``signals`` (exact: codes, reasons, signatures,
   matched in one pass with ``regexguard``'s RE2 set) and ``bm25`` (the text scorer);
 - ``rank`` (query from a parse, scores, confidence, why; numbers in ``weights``);
-- the index: ``whoosh_build`` (the only whoosh importer) and ``cache`` (on-disk indexes, the
-  one owner of cache policy);
+- entries and hits: ``model`` (the pydantic models of the API) and ``records`` (the same as
+  plain data: what the cache hands out and ranking returns, so a warm search never imports
+  pydantic);
+- the index: ``postings`` (entries -> posting lists, in whoosh's numbers), ``whoosh_build``
+  (the reference build with whoosh itself) and ``cache`` (on-disk indexes, the one owner of
+  cache policy);
 - ``knowledgebase`` (the facade) and ``diagnose`` (the log pipe: a cache in front of rank).
 """
 
@@ -25,23 +29,29 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from kb.errors import ContentError, IndexStateError, KbError, QueryError, UnknownEntryError
-
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from kb.diagnose import Diagnoser, Diagnosis, Problem, Unmatched
+    from kb.errors import ContentError, IndexStateError, KbError, QueryError, UnknownEntryError
     from kb.knowledgebase import KnowledgeBase, default_content_dir
     from kb.lint import lint as lint_paths
     from kb.lint import lint_warnings
     from kb.logline import Parsed, ParsedLine, parse
-    from kb.model import Entry, Hit, Signature, SignatureKind, Source, Why
+    from kb.model import Entry, Hit, Signature, Source
     from kb.rank import Query
+    from kb.records import EntryLike, EntryRecord, HitLike, HitRecord, SignatureKind, Why
     from kb.weights import CONFIDENT
 
-# Loaded on first use, so `kb --version` or a search does not pay for what it does not use.
+# Loaded on first use, so `kb --version` imports no module of the library and a search does
+# not pay for what it does not use.
 _LAZY = {
     "CONFIDENT": "kb.weights",
+    "ContentError": "kb.errors",
+    "IndexStateError": "kb.errors",
+    "KbError": "kb.errors",
+    "QueryError": "kb.errors",
+    "UnknownEntryError": "kb.errors",
     "Diagnoser": "kb.diagnose",
     "Diagnosis": "kb.diagnose",
     "Problem": "kb.diagnose",
@@ -56,9 +66,13 @@ _LAZY = {
     "Entry": "kb.model",
     "Hit": "kb.model",
     "Signature": "kb.model",
-    "SignatureKind": "kb.model",
     "Source": "kb.model",
-    "Why": "kb.model",
+    "EntryLike": "kb.records",
+    "EntryRecord": "kb.records",
+    "HitLike": "kb.records",
+    "HitRecord": "kb.records",
+    "SignatureKind": "kb.records",
+    "Why": "kb.records",
     "Query": "kb.rank",
 }
 
@@ -78,7 +92,11 @@ __all__ = [
     "Diagnoser",
     "Diagnosis",
     "Entry",
+    "EntryLike",
+    "EntryRecord",
     "Hit",
+    "HitLike",
+    "HitRecord",
     "IndexStateError",
     "KbError",
     "KnowledgeBase",

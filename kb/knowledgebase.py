@@ -10,12 +10,13 @@ from kb.bm25 import TextIndex
 from kb.cache import IndexCache, default_root
 from kb.errors import ContentError, QueryError, UnknownEntryError
 from kb.logline import Parsed, parse
-from kb.model import Entry, Hit
 from kb.rank import MAX_QUERY_CHARS, Query, Searcher
-from kb.signals import Signals
+from kb.records import EntryRecord, EntryStore, HitRecord
+from kb.signals import Signals, SignalTable
 
 if TYPE_CHECKING:
     from kb.diagnose import Diagnoser, Diagnosis
+    from kb.model import Entry, Hit
 
 
 def default_content_dir() -> Path:
@@ -28,16 +29,23 @@ def default_content_dir() -> Path:
 
 
 class KnowledgeBase:
-    """Searchable FAQ entries from one or more Markdown collections."""
+    """Searchable FAQ entries from one or more Markdown collections.
+
+    Entries are held as plain records and decoded from the index cache when first read; the
+    methods that return ``Entry`` and ``Hit`` build those models on the way out, and the
+    ``*_records`` ones return the plain forms (what the CLI renders, without pydantic).
+    """
 
     def __init__(
-        self, entries: Sequence[Entry], text: TextIndex, warnings: Sequence[str] = ()
+        self, entries: Sequence[Entry] | EntryStore, text: TextIndex, warnings: Sequence[str] = (),
+        *, signals: Signals | None = None,
     ) -> None:
-        self._entries = list(entries)
-        self._by_id = {e.id: e for e in self._entries}
-        self._searcher = Searcher(self._entries, Signals(self._entries), text)
+        self._entries = entries if isinstance(entries, EntryStore) else EntryStore.of(entries)
+        if signals is None:
+            signals = Signals(self._entries)
+        self._searcher = Searcher(self._entries, signals, text)
         self.warnings: list[str] = list(warnings)
-        self.name = ", ".join(sorted({e.collection for e in self._entries if e.collection}))
+        self.name = ", ".join(self._entries.collections)
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -59,9 +67,10 @@ class KnowledgeBase:
         so. A cache that cannot be read or written falls back to an in-memory index.
         """
         store = IndexCache(Path(cache_dir) if cache_dir is not None else default_root())
-        loaded = store.load([Path(p) for p in paths], compile_paths=_compile, export=_export,
-                            in_memory=_in_memory, rebuild=rebuild, strict=strict)
-        return cls(loaded.entries, loaded.text, loaded.warnings)
+        loaded = store.load([Path(p) for p in paths], compile_paths=_compile, index=_index,
+                            rebuild=rebuild, strict=strict)
+        table = SignalTable.from_data(loaded.tables["signals"])
+        return cls(loaded.entries, loaded.text, loaded.warnings, signals=Signals(table=table))
 
     @classmethod
     def from_entries(cls, entries: Sequence[Entry]) -> KnowledgeBase:
@@ -74,16 +83,20 @@ class KnowledgeBase:
 
     def entries(self) -> list[Entry]:
         """All entries, in content order."""
-        return list(self._entries)
+        return [self._entries.model(i) for i in range(len(self._entries))]
 
     def get(self, entry_id: str) -> Entry:
         """The entry with this id; UnknownEntryError (a KbError) when there is none."""
-        try:
-            return self._by_id[entry_id]
-        except KeyError:
-            close = [i for i in self._by_id if entry_id.lower() in i][:3]
+        return self.record(entry_id).model()
+
+    def record(self, entry_id: str) -> EntryRecord:
+        """``get`` as a plain record."""
+        position = self._entries.position(entry_id)
+        if position is None:
+            close = [i for i in self._entries.ids if entry_id.lower() in i][:3]
             hint = f" (did you mean: {', '.join(close)}?)" if close else ""
-            raise UnknownEntryError(f"no entry with id '{entry_id}'{hint}") from None
+            raise UnknownEntryError(f"no entry with id '{entry_id}'{hint}")
+        return self._entries[position]
 
     def build_query(self, text: str) -> Query:
         """The query ``search`` would run for ``text`` (for explanations)."""
@@ -93,9 +106,17 @@ class KnowledgeBase:
         """Run a query made by ``build_query``."""
         return self._searcher.run(query, limit)
 
+    def run_records(self, query: Query, limit: int = 5) -> list[HitRecord]:
+        """``run`` with the hits as plain records."""
+        return self._searcher.rank(query, limit)
+
     def search(self, text: str, limit: int = 5) -> list[Hit]:
         """Rank entries for a log line, an excerpt or a question; best first."""
         return self.run(self.build_query(text), limit)
+
+    def search_records(self, text: str, limit: int = 5) -> list[HitRecord]:
+        """``search`` with the hits as plain records (no pydantic model is built)."""
+        return self.run_records(self.build_query(text), limit)
 
     def search_parsed(self, parsed: Parsed, limit: int = 5) -> list[Hit]:
         """``search`` for an input parsed already (``kb.logline.parse``)."""
@@ -147,16 +168,13 @@ def _compile(paths: Sequence[Path]) -> list[Entry]:
     return compile_paths(paths)
 
 
-def _export(entries: Sequence[Entry], under: Path) -> dict[str, Any]:
-    from kb.whoosh_build import export
+def _index(entries: Sequence[Entry], postings: Any) -> dict[str, Any]:
+    """What the cache keeps of entries beside their records: the text index (its posting
+    lists go to ``postings``) and the signal table."""
+    from kb.whoosh_build import invert
 
-    return export(entries, under)
-
-
-def _in_memory(entries: Sequence[Entry]) -> TextIndex:
-    from kb.whoosh_build import build_in_memory
-
-    return build_in_memory(entries)
+    return {"text": invert(entries, postings),
+            "signals": SignalTable.of(entries, reasons=True).as_data()}
 
 
 def _checked(text: str) -> str:

@@ -16,15 +16,18 @@ import re
 from collections import defaultdict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kb.bm25 import Contribution, Match, QueryTerm, TextIndex
 from kb.logline import QUIET_LEVELS, Kind, Parsed
 from kb.masks import PLACEHOLDER_RE
-from kb.model import Entry, Hit, SignalWhy, TermWhy, Why
+from kb.records import EntryStore, HitRecord, SignalWhy, TermWhy, Why
 from kb.signals import SignalHit, SignalKind, Signals
 from kb.text import analyze
 from kb.weights import WEIGHTS
+
+if TYPE_CHECKING:
+    from kb.model import Hit
 
 MAX_QUERY_CHARS = 100_000
 _AH_TERM = re.compile(r"^ah\d{5}$")
@@ -132,8 +135,10 @@ class _Scored:
     used: list[SignalHit]
 
 
-def run(query: Query, entries: Sequence[Entry], index: TextIndex, limit: int = 5) -> list[Hit]:
-    """Score candidates from exact signals and the text index; best ``limit`` hits."""
+def run(query: Query, entries: EntryStore, index: TextIndex, limit: int = 5
+        ) -> list[HitRecord]:
+    """Score candidates from exact signals and the text index; best ``limit`` hits (plain
+    records: ``Searcher.run`` gives the pydantic models)."""
     exact = _exact_scores(query)
     matches = {m.doc: m for m in index.search(query.terms, limit=max(limit * 3, 15))}
     weight = _term_weights(index, query)
@@ -147,17 +152,16 @@ def run(query: Query, entries: Sequence[Entry], index: TextIndex, limit: int = 5
         signal, used = exact.get(doc, (0.0, []))
         text_part = WEIGHTS.text * text / best_text if best_text else 0.0
         scored.append(_Scored(doc, signal + text_part, text, signal, used))
-    scored.sort(key=lambda s: (-s.score, entries[s.doc].id))
+    ids = entries.ids
+    scored.sort(key=lambda s: (-s.score, ids[s.doc]))
     hits = []
     for item in scored[:limit]:
         match = matches.get(item.doc)
         cover = coverage.get(item.doc, 0.0)
         confidence, capped = _confidence(query, item.signal, cover, item.text, best_text)
         why = _why(query, item, match, cover, capped)
-        # Built without validation (a search must not pay for building pydantic's validator):
         # _confidence keeps the value in [0, 0.99]; the property tests validate every hit.
-        hits.append(Hit.model_construct(
-            entry=entries[item.doc], score=item.score, confidence=confidence, why=why))
+        hits.append(HitRecord(entries[item.doc], item.score, confidence, why))
     return hits
 
 
@@ -249,7 +253,7 @@ class Searcher:
     and all a worker process needs.
     """
 
-    entries: Sequence[Entry]
+    entries: EntryStore
     signals: Signals
     index: TextIndex
 
@@ -257,11 +261,15 @@ class Searcher:
         """The query for a parsed input."""
         return build_query(parsed, self.signals, self.index, hits)
 
-    def run(self, query: Query, limit: int = 5) -> list[Hit]:
-        """Run a query."""
+    def rank(self, query: Query, limit: int = 5) -> list[HitRecord]:
+        """Run a query; the hits as plain records."""
         return run(query, self.entries, self.index, limit)
+
+    def run(self, query: Query, limit: int = 5) -> list[Hit]:
+        """Run a query; the hits as the API's models."""
+        return [hit.model() for hit in self.rank(query, limit)]
 
     def best(self, query: Query) -> Hit | None:
         """The confident top hit of a query, or None."""
-        found = self.run(query, limit=1)
-        return found[0] if found and found[0].confidence >= WEIGHTS.confident else None
+        found = self.rank(query, limit=1)
+        return found[0].model() if found and found[0].confidence >= WEIGHTS.confident else None

@@ -11,14 +11,14 @@ lines) into the log pipe's block scanner, so a line the scanner skips can get no
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from kb.model import Entry, Signature, SignatureKind
 from kb.openssl import canonical, find_errors, is_known_reason
+from kb.records import SignatureKind, SignatureRecord
 from kb.regexguard import MAX_MATCH_CHARS, PatternSet, compile_pattern, compile_scanner
 from kb.text import normalise
 
@@ -69,50 +69,136 @@ class SignalHit:
     entry: int  # position in the entry list
     kind: SignalKind
     value: str
-    signature: Signature | None = None
+    signature: SignatureRecord | None = None
     number: int = field(default=0, compare=False)  # unique within one Signals' hits
 
 
 @dataclass(frozen=True)
 class _Pattern:
     entry: int
-    signature: Signature
+    signature: SignatureRecord
     regex: str  # RE2 syntax, matched case-insensitively anywhere in one line
+
+
+class _Signed(Protocol):
+    """An entry as Signals reads it (``kb.Entry`` or a record)."""
+
+    @property
+    def signatures(self) -> Sequence[Any]: ...
+
+
+@dataclass
+class SignalTable:
+    """The exact-signal tables of a collection as plain data, one row per signature.
+
+    Built with the index and kept in the cache (``as_data``), so opening a collection of
+    100,000 entries builds no signal object: hits are made when a query first needs them.
+    """
+
+    entries: list[int]  # the entry position of each signature
+    kinds: list[str]
+    texts: list[str]
+    lines: list[int]
+    versions: list[str]
+    regexes: list[str]
+    codes: dict[str, list[int]]  # AH code -> entry positions
+    reasons: dict[str, list[int]] | None = None  # OpenSSL reason -> entries (None: not yet)
+
+    @classmethod
+    def of(cls, entries: Iterable[_Signed], reasons: bool = False) -> SignalTable:
+        """The table of these entries (with the OpenSSL reason table, if asked: that needs
+        OpenSSL's tables)."""
+        table = cls([], [], [], [], [], [], {})
+        codes: dict[str, list[int]] = defaultdict(list)
+        for position, entry in enumerate(entries):
+            for signature in entry.signatures:
+                for code in _ah_codes(signature.text):
+                    _append_once(codes, code, position)
+                table.entries.append(position)
+                table.kinds.append(str(signature.kind.value))
+                table.texts.append(signature.text)
+                table.lines.append(signature.line)
+                table.versions.append(signature.versions)
+                table.regexes.append(_regex_of(signature))
+        table.codes = dict(codes)
+        if reasons:
+            table.reasons = Signals(table=table).reasons
+        return table
+
+    def as_data(self) -> dict[str, Any]:
+        """Plain data (lists, dicts, str, int) for the index cache."""
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> SignalTable:
+        """``as_data``'s inverse."""
+        return cls(**data)
 
 
 class Signals:
     """The exact-signal tables of a list of entries."""
 
-    def __init__(self, entries: Sequence[Entry]) -> None:
-        codes: dict[str, list[int]] = defaultdict(list)
-        self.patterns: list[_Pattern] = []
-        for position, entry in enumerate(entries):
-            for signature in entry.signatures:
-                for code in _ah_codes(signature.text):
-                    _append_once(codes, code, position)
-                self.patterns.append(_Pattern(position, signature, _regex_of(signature)))
-        self.codes = dict(codes)
-        self._literal = [p.signature.kind is SignatureKind.LITERAL for p in self.patterns]
-        # The hits themselves, made once: matching a line only picks them.
-        self._pattern_hits = [SignalHit(p.entry, SignalKind.SIGNATURE, p.signature.text,
-                                        p.signature, i) for i, p in enumerate(self.patterns)]
+    def __init__(self, entries: Iterable[_Signed] = (), *, table: SignalTable | None = None
+                 ) -> None:
+        self._table = table if table is not None else SignalTable.of(entries)
+        self.codes = self._table.codes
+        if self._table.reasons is not None:
+            self.__dict__["reasons"] = self._table.reasons  # the cached property, made
+        count = len(self._table.regexes)
+        self._literal = [kind == SignatureKind.LITERAL.value for kind in self._table.kinds]
+        # Hits are made on first use; numbers as if all were made in table order: patterns
+        # first, then every code's hits, then every reason's.
+        self._pattern_hits: dict[int, SignalHit] = {}
         self._code_hits: dict[str, list[SignalHit]] = {}
+        self._code_base: dict[str, int] = {}
+        number = count + 1
         for code, positions in self.codes.items():
-            self._code_hits[code] = [SignalHit(e, SignalKind.CODE, code, None, self._next())
-                                     for e in positions]
+            self._code_base[code] = number
+            number += len(positions)
+        self._reason_start = number
+
+    @cached_property
+    def patterns(self) -> list[_Pattern]:
+        """Every signature as a pattern, in table order."""
+        t = self._table
+        return [_Pattern(t.entries[i], self._signature(i), t.regexes[i])
+                for i in range(len(t.regexes))]
+
+    def _signature(self, i: int) -> SignatureRecord:
+        t = self._table
+        return SignatureRecord(SignatureKind(t.kinds[i]), t.texts[i], t.lines[i], t.versions[i])
 
     @cached_property
     def _set(self) -> PatternSet:
         return PatternSet([p.regex for p in self.patterns], [_fallback(p) for p in self.patterns])
 
+    def _pattern_hit(self, i: int) -> SignalHit:
+        hit = self._pattern_hits.get(i)
+        if hit is None:
+            signature = self._signature(i)
+            hit = self._pattern_hits[i] = SignalHit(self._table.entries[i], SignalKind.SIGNATURE,
+                                                    signature.text, signature, i)
+        return hit
+
+    def _hits_of_code(self, code: str) -> list[SignalHit]:
+        hits = self._code_hits.get(code)
+        if hits is None:
+            base = self._code_base.get(code)
+            if base is None:  # a code no entry knows (logs hold many)
+                return []
+            hits = self._code_hits[code] = [SignalHit(e, SignalKind.CODE, code, None, base + k)
+                                            for k, e in enumerate(self.codes[code])]
+        return hits
+
     @cached_property
     def _reason_hits(self) -> dict[str, list[SignalHit]]:
-        return {reason: [SignalHit(e, SignalKind.REASON, reason, None, self._next())
-                         for e in positions] for reason, positions in self.reasons.items()}
-
-    def _next(self) -> int:
-        self._hits_made = getattr(self, "_hits_made", len(self.patterns)) + 1
-        return self._hits_made
+        number = self._reason_start
+        made = {}
+        for reason, positions in self.reasons.items():
+            made[reason] = [SignalHit(e, SignalKind.REASON, reason, None, number + k)
+                            for k, e in enumerate(positions)]
+            number += len(positions)
+        return made
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -138,7 +224,7 @@ class Signals:
 
     def line_hits(self, line: str) -> tuple[int, ...]:
         """The patterns (signature numbers) that match one line, cut to MAX_MATCH_CHARS."""
-        return self._set.match(line[:MAX_MATCH_CHARS]) if self.patterns else ()
+        return self._set.match(line[:MAX_MATCH_CHARS]) if self._literal else ()
 
     def match(self, parsed: Parsed, line_hits: Sequence[tuple[int, ...]] | None = None
               ) -> list[SignalHit]:
@@ -147,7 +233,7 @@ class Signals:
         any of its lines. ``line_hits`` (one tuple per line) spares matching them again."""
         hits: list[SignalHit] = []
         for code in parsed.ah_codes:
-            hits += self._code_hits.get(code, ())
+            hits += self._hits_of_code(code)
         reasons = parsed.reasons
         if reasons:  # (only touches the reason table when there are reasons)
             for reason in reasons:
@@ -162,7 +248,7 @@ class Signals:
             numbers = list(per_line[0])
         else:
             numbers = sorted({i for numbers in per_line for i in numbers})
-        hits += [self._pattern_hits[i] for i in numbers]
+        hits += [self._pattern_hit(i) for i in numbers]
         return hits
 
     def prefilter(self) -> list[Any]:
@@ -192,7 +278,7 @@ def _ah_codes(text: str) -> list[str]:
     return ["AH" + code for code in AH_RE.findall(text)]
 
 
-def _regex_of(signature: Signature) -> str:
+def _regex_of(signature: Any) -> str:
     if signature.kind is SignatureKind.REGEX:
         return signature.text
     return _literal_regex(signature.text)

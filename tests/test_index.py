@@ -100,11 +100,11 @@ def test_concurrent_in_memory_builds_keep_scratch_files_apart() -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     from kb.compiler import compile_paths
-    from kb.whoosh_build import build_in_memory
+    from kb.whoosh_build import export
 
     entries = compile_paths([FAQ]) * 40
     with ThreadPoolExecutor(4) as pool:
-        built = list(pool.map(lambda _: len(build_in_memory(entries).ids), range(8)))
+        built = list(pool.map(lambda _: len(export(entries)["ids"]), range(8)))
     assert built == [len(entries)] * 8
 
 
