@@ -10,13 +10,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
 
+# Not typing.TYPE_CHECKING: `kb --version` and `kb --help` import argparse and nothing else
+# that `python -c pass` does not (typing and dataclasses alone cost ~12 ms).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import IO
+
     from kb import KnowledgeBase
 
 
@@ -32,23 +35,20 @@ class ExitCode(IntEnum):
     INTERRUPTED = 130
 
 
-@dataclass
 class Env:
     """All I/O of one run, so tests can run the CLI in-process with StringIO."""
 
-    stdin: IO[str] = field(default_factory=lambda: sys.stdin)
-    stdout: IO[str] = field(default_factory=lambda: sys.stdout)
-    stderr: IO[str] = field(default_factory=lambda: sys.stderr)
-    environ: dict[str, str] = field(default_factory=lambda: dict(os.environ))
-    stdout_isatty: bool | None = None
-    stdin_isatty: bool | None = None
-    stdin_binary: IO[bytes] | None = None
-
-    def __post_init__(self) -> None:
-        if self.stdout_isatty is None:
-            self.stdout_isatty = isatty(self.stdout)
-        if self.stdin_isatty is None:
-            self.stdin_isatty = isatty(self.stdin)
+    def __init__(self, stdin: IO[str] | None = None, stdout: IO[str] | None = None,
+                 stderr: IO[str] | None = None, environ: dict[str, str] | None = None,
+                 stdout_isatty: bool | None = None, stdin_isatty: bool | None = None,
+                 stdin_binary: IO[bytes] | None = None) -> None:
+        self.stdin: IO[str] = stdin if stdin is not None else sys.stdin
+        self.stdout: IO[str] = stdout if stdout is not None else sys.stdout
+        self.stderr: IO[str] = stderr if stderr is not None else sys.stderr
+        self.environ: dict[str, str] = environ if environ is not None else dict(os.environ)
+        self.stdout_isatty = isatty(self.stdout) if stdout_isatty is None else stdout_isatty
+        self.stdin_isatty = isatty(self.stdin) if stdin_isatty is None else stdin_isatty
+        self.stdin_binary = stdin_binary
 
     @property
     def cache_dir(self) -> Path | None:

@@ -1,26 +1,33 @@
-"""The kb commands: each parses its arguments, makes one library call and renders."""
+"""The kb commands: each parses its arguments, makes one library call and renders.
+
+Building the parser imports nothing of the library: each handler imports what it uses, so
+``kb --help`` and ``kb --version`` pay for argparse alone and a search does not pay for the
+log pipe, the shell or the servers.
+"""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from frontends.cli import Env, ExitCode, UsageError, content_paths, load
-from frontends.render import clean, dumps, entry_markdown, hit_lines, write_markdown
 from frontends.serve import SERVE_EXIT, _mcp_args, _serve_args, mcp, serve
 
+TYPE_CHECKING = False  # (not typing's: see frontends.cli)
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
-@dataclass(frozen=True)
+
 class Spec:
     """One command: name, help line, argument setup and handler."""
 
-    name: str
-    help: str
-    arguments: Callable[[argparse.ArgumentParser], None]
-    handler: Callable[[argparse.Namespace, Env], int]
-    description: str = ""
+    def __init__(self, name: str, help: str, arguments: Callable[[argparse.ArgumentParser], None],
+                 handler: Callable[[argparse.Namespace, Env], int], description: str = "") -> None:
+        self.name = name
+        self.help = help
+        self.arguments = arguments
+        self.handler = handler
+        self.description = description
 
 
 def _query_text(args: argparse.Namespace, env: Env) -> str:
@@ -46,12 +53,13 @@ def _search_args(p: argparse.ArgumentParser) -> None:
 
 def search(args: argparse.Namespace, env: Env) -> int:
     """kb search: ranked entries for a log line or a question."""
+    from frontends.render import dumps, hit_lines
     from kb import CONFIDENT
 
     if args.limit < 1:
         raise UsageError("-n must be at least 1")
     text = _query_text(args, env)
-    hits = load(args, env).search(text, limit=args.limit)
+    hits = load(args, env).search_records(text, limit=args.limit)
     if args.json:
         env.stdout.write(dumps({"query": text, "hits": [h.as_json() for h in hits]}) + "\n")
     elif hits:
@@ -73,7 +81,9 @@ def _show_args(p: argparse.ArgumentParser) -> None:
 
 def show(args: argparse.Namespace, env: Env) -> int:
     """kb show: one entry's full answer."""
-    entry = load(args, env).get(args.id)
+    from frontends.render import entry_markdown, write_markdown
+
+    entry = load(args, env).record(args.id)
     write_markdown(env.stdout, entry_markdown(entry), rich=env.color and not args.raw)
     return ExitCode.OK
 
@@ -91,10 +101,11 @@ def _explain_args(p: argparse.ArgumentParser) -> None:
 def explain(args: argparse.Namespace, env: Env) -> int:
     """kb explain: the parsed line, the query built and each hit's contributions."""
     from frontends.explain import explanation_lines
+    from frontends.render import dumps
 
     kb = load(args, env)
     query = kb.build_query(_query_text(args, env))
-    hits = kb.run(query, limit=args.limit)
+    hits = kb.run_records(query, limit=args.limit)
     if args.json:
         data = {
             "parsed": query.parsed.as_json(),
@@ -121,6 +132,7 @@ def _chosen_paths(args: argparse.Namespace, env: Env) -> list[Path]:
 
 def lint(args: argparse.Namespace, env: Env) -> int:
     """kb lint: compile and check content without touching the index."""
+    from frontends.render import clean
     from kb import lint_paths as run_lint
     from kb import lint_warnings
 
@@ -140,6 +152,7 @@ def lint(args: argparse.Namespace, env: Env) -> int:
 
 def build(args: argparse.Namespace, env: Env) -> int:
     """kb build: compile and index now, replacing the cached index of that content."""
+    from frontends.render import clean
     from kb import KnowledgeBase
 
     kb = KnowledgeBase.from_paths(_chosen_paths(args, env), rebuild=True, strict=True,

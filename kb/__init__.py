@@ -27,11 +27,14 @@ Module map (frontends import only from this package's top level):
 from __future__ import annotations
 
 from importlib import import_module
-from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+# Not typing.TYPE_CHECKING: `import kb` (what `kb --version` needs) imports nothing more.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from kb.diagnose import Diagnoser, Diagnosis, Problem, Unmatched
     from kb.errors import ContentError, IndexStateError, KbError, QueryError, UnknownEntryError
     from kb.knowledgebase import KnowledgeBase, default_content_dir

@@ -196,28 +196,29 @@ class TextIndex:
 
     def _candidates(self, terms: list[_Term], limit: int) -> dict[int, float]:
         """Documents that may be among the best ``limit``, with approximate scores."""
-        left = math.fsum(t.bound for t in terms)
+        # What the terms from each one on can add at most (summed exactly, never running
+        # totals: a rounding below zero would drop a document that ties at zero).
+        left = [math.fsum(t.bound for t in terms[i:]) for i in range(len(terms) + 1)]
         scores: dict[int, float] = {}
-        floor = 0.0  # the limit-th best score so far: a lower bound of the final one
         for number, term in enumerate(terms):
             if len(scores) >= limit:
                 floor = heapq.nlargest(limit, scores.values())[-1]
-                if left < floor * (1 - SLACK):
-                    return self._probe(terms[number:], scores, floor, left, limit)
+                if left[number] < floor * (1 - SLACK):
+                    return self._probe(terms[number:], scores, floor, left[number:], limit)
             docs, tfs = self._posting_arrays(term.field, term.term)
             factor, k1p1, norm, scale, lengths = term.weight
             get = scores.get
             for doc, tf in zip(docs, tfs, strict=True):
                 scores[doc] = get(doc, 0.0) + factor * (tf * k1p1) / (tf + norm
                                                                       + scale * lengths[doc])
-            left -= term.bound
         return scores
 
-    def _probe(self, terms: list[_Term], scores: dict[int, float], floor: float, left: float,
-               limit: int) -> dict[int, float]:
-        """Finish the documents still in the running by looking each up in the lists left."""
-        live = {doc: s for doc, s in scores.items() if s + left >= floor * (1 - SLACK)}
-        for term in terms:
+    def _probe(self, terms: list[_Term], scores: dict[int, float], floor: float,
+               left: list[float], limit: int) -> dict[int, float]:
+        """Finish the documents still in the running by looking each up in the lists left
+        (``left[i]``: what ``terms[i:]`` can add at most)."""
+        live = {doc: s for doc, s in scores.items() if s + left[0] >= floor * (1 - SLACK)}
+        for number, term in enumerate(terms, 1):
             docs, tfs = self._posting_arrays(term.field, term.term)
             if len(live) * max(1, len(docs).bit_length()) < len(docs):
                 found = _lookup(docs, tfs, live)
@@ -225,10 +226,10 @@ class TextIndex:
                 found = [(doc, tf) for doc, tf in zip(docs, tfs, strict=True) if doc in live]
             for doc, tf in found:
                 live[doc] += term.weight.of(doc, tf)
-            left -= term.bound
             if len(live) > limit:
                 floor = max(floor, heapq.nlargest(limit, live.values())[-1])
-                live = {doc: s for doc, s in live.items() if s + left >= floor * (1 - SLACK)}
+                live = {doc: s for doc, s in live.items()
+                        if s + left[number] >= floor * (1 - SLACK)}
         return live
 
     def _exact(self, triples: list[QueryTerm], candidates: dict[int, float],

@@ -32,8 +32,6 @@ import json
 import marshal
 import mmap
 import os
-import shutil
-import tempfile
 import time
 from array import array
 from collections.abc import Callable, Iterable, Sequence
@@ -182,6 +180,8 @@ class IndexCache:
         """
         final = self.directory(lineage, key)
         self.root.mkdir(parents=True, exist_ok=True)
+        import tempfile  # (only to build: a warm start never needs it)
+
         tmp = Path(tempfile.mkdtemp(prefix=f"tmp-{lineage}-", dir=self.root))
         try:
             written: dict[str, list[Any]] = {}
@@ -208,7 +208,7 @@ class IndexCache:
             _replace_dir(tmp, final, force)
         finally:
             if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
+                _remove(tmp)
         self._prune(lineage, keep=final)
         return final
 
@@ -248,7 +248,7 @@ class IndexCache:
             return open_index(path, sources)
         except (IndexStateError, ValueError, OSError):
             if remove_damaged:
-                shutil.rmtree(path, ignore_errors=True)
+                _remove(path)
             return None
 
     def _prune(self, lineage: str, keep: Path) -> None:
@@ -261,7 +261,7 @@ class IndexCache:
             except OSError:  # another process's build, renamed or removed since the glob
                 continue
             if path != keep and (path.name.startswith("idx-") or stale):
-                shutil.rmtree(path, ignore_errors=True)
+                _remove(path)
 
 
 def in_memory(entries: Sequence[Entry], index: Index, warnings: Sequence[str] = ()) -> Loaded:
@@ -285,8 +285,15 @@ def _replace_dir(tmp: Path, final: Path, force: bool) -> None:
             return
         aside = final.with_name(f"{final.name}.old-{os.getpid()}-{time.monotonic_ns()}")
         os.rename(final, aside)
-        shutil.rmtree(aside, ignore_errors=True)
+        _remove(aside)
         os.rename(tmp, final)
+
+
+def _remove(path: Path) -> None:
+    """Remove a directory tree, as far as possible (shutil is imported only when needed)."""
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def is_complete(path: Path) -> bool:

@@ -30,7 +30,7 @@ import hashlib
 from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kb.levels import ERROR_LEVELS, severity
 from kb.logline import (
@@ -45,10 +45,12 @@ from kb.logline import (
     strip_prefix,
 )
 from kb.logline import MAX_LINE as MAX_LINE_CHARS
-from kb.model import Entry, Hit
 from kb.rank import Searcher, answer_key, may_be_confident
 from kb.regexguard import compile_scanner
 from kb.signals import OPENSSL_MARKERS
+
+if TYPE_CHECKING:  # (not at run time: pydantic costs a diagnose process ~40 ms to import)
+    from kb.model import Entry, Hit
 
 MAX_LINE = 65536  # bytes of one line kept; the rest is dropped
 MAX_SAMPLE = 2000  # characters of a sample line kept in a problem

@@ -12,7 +12,7 @@ Either way every line is cut to ``MAX_MATCH_CHARS`` before a signature regex run
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 try:  # Python 3.11+: the parser moved; keep one import site.
@@ -151,23 +151,44 @@ def escape(text: str) -> str:
 class PatternSet:
     """Many patterns matched against one text in one pass: which of them match anywhere.
 
-    On RE2 this is an RE2::Set (case-insensitive), in chunks so that no set outgrows RE2's
-    memory budget. Without RE2, ``fallbacks`` are used one by one: a folded literal string
-    (tested with ``in`` on the folded text) or a compiled pattern.
+    On RE2 this is an RE2::Set (case-insensitive) of the distinct patterns, in chunks so that
+    no set outgrows RE2's memory budget, plus the *keyed* patterns: ``keys[i]`` ('' for none)
+    names a word, or two words joined by a space, that must appear as whole white-space
+    separated chunks (consecutive, for two) of any text the pattern matches -- the inner
+    words of a literal signature do. Those are not compiled into the set (compiling 60,000
+    patterns takes a second): a text's chunks are looked up and only the patterns they name
+    are searched for, each compiled on first use. The answer is the set's, exactly. Without
+    RE2, ``fallbacks()`` are used one by one: a folded literal string (tested with ``in`` on
+    the folded text) or a compiled pattern.
     """
 
     CHUNK = 2000
+    COMPILED = 8192  # keyed patterns kept compiled
 
-    def __init__(self, patterns: Sequence[str], fallbacks: Sequence[Any]) -> None:
-        self._fallbacks = list(fallbacks)
+    def __init__(self, patterns: Sequence[str], fallbacks: Callable[[], Sequence[Any]],
+                 keys: Sequence[str] = ()) -> None:
+        self._fallbacks: list[Any] = []
         self._sets: list[tuple[int, Any]] = []
+        self._numbers: dict[str, list[int]] = {}  # distinct pattern -> its numbers
+        self._keyed: dict[str, list[str]] = {}  # key -> distinct patterns
+        self._compiled: dict[str, Any] = {}
         if not LINEAR:
+            self._fallbacks = list(fallbacks())
             return
-        for start in range(0, len(patterns), self.CHUNK):
+        for number, pattern in enumerate(patterns):
+            self._numbers.setdefault(pattern, []).append(number)
+        self._rest = []
+        for pattern, numbers in self._numbers.items():
+            key = keys[numbers[0]] if keys else ""
+            if key:
+                self._keyed.setdefault(key, []).append(pattern)
+            else:
+                self._rest.append(pattern)
+        for start in range(0, len(self._rest), self.CHUNK):
             options = _re2_options(case_sensitive=False)
             options.max_mem = 32 << 20
             chunk = re2.Set.SearchSet(options)
-            for pattern in patterns[start : start + self.CHUNK]:
+            for pattern in self._rest[start : start + self.CHUNK]:
                 chunk.Add(pattern)
             chunk.Compile()
             self._sets.append((start, chunk))
@@ -179,10 +200,34 @@ class PatternSet:
         data = text.encode("utf-8", "replace")
         found: list[int] = []
         for start, chunk in self._sets:
-            numbers = chunk.Match(data)
-            if numbers:
-                found.extend(start + n for n in numbers)
-        return tuple(sorted(found))
+            for n in chunk.Match(data) or ():
+                found += self._numbers[self._rest[start + n]]
+        if self._keyed:
+            found += self._match_keyed(data)
+        return tuple(sorted(set(found)))
+
+    def _match_keyed(self, data: bytes) -> list[int]:
+        # The chunks of the text as RE2 reads it (invalid code points became '?'), folded as
+        # RE2 folds case (casefold also maps KELVIN SIGN and LONG S to ASCII).
+        words = [w.lower() if w.isascii() else w.casefold()
+                 for w in data.decode("utf-8").split()]
+        keys = set(words)
+        keys.update(f"{a} {b}" for a, b in zip(words, words[1:], strict=False))
+        found: list[int] = []
+        for key in keys:
+            for pattern in self._keyed.get(key, ()):
+                if self._compiled_pattern(pattern).search(data) is not None:
+                    found += self._numbers[pattern]
+        return found
+
+    def _compiled_pattern(self, pattern: str) -> Any:
+        compiled = self._compiled.get(pattern)
+        if compiled is None:
+            if len(self._compiled) >= self.COMPILED:
+                self._compiled.clear()
+            compiled = self._compiled[pattern] = re2.compile(
+                pattern.encode("utf-8"), _re2_options(case_sensitive=False))
+        return compiled
 
     def _match_slowly(self, text: str) -> tuple[int, ...]:
         folded = " ".join(text.lower().split())

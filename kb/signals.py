@@ -101,6 +101,7 @@ class SignalTable:
     lines: list[int]
     versions: list[str]
     regexes: list[str]
+    keys: list[str]  # the chunk(s) a literal's matches must contain ('' for none): see _key
     codes: dict[str, list[int]]  # AH code -> entry positions
     reasons: dict[str, list[int]] | None = None  # OpenSSL reason -> entries (None: not yet)
 
@@ -108,7 +109,7 @@ class SignalTable:
     def of(cls, entries: Iterable[_Signed], reasons: bool = False) -> SignalTable:
         """The table of these entries (with the OpenSSL reason table, if asked: that needs
         OpenSSL's tables)."""
-        table = cls([], [], [], [], [], [], {})
+        table = cls([], [], [], [], [], [], [], {})
         codes: dict[str, list[int]] = defaultdict(list)
         for position, entry in enumerate(entries):
             for signature in entry.signatures:
@@ -120,6 +121,7 @@ class SignalTable:
                 table.lines.append(signature.line)
                 table.versions.append(signature.versions)
                 table.regexes.append(_regex_of(signature))
+                table.keys.append(_key(signature))
         table.codes = dict(codes)
         if reasons:
             table.reasons = Signals(table=table).reasons
@@ -170,7 +172,8 @@ class Signals:
 
     @cached_property
     def _set(self) -> PatternSet:
-        return PatternSet([p.regex for p in self.patterns], [_fallback(p) for p in self.patterns])
+        return PatternSet(self._table.regexes, lambda: [_fallback(p) for p in self.patterns],
+                          self._table.keys)
 
     def _pattern_hit(self, i: int) -> SignalHit:
         hit = self._pattern_hits.get(i)
@@ -282,6 +285,20 @@ def _regex_of(signature: Any) -> str:
     if signature.kind is SignatureKind.REGEX:
         return signature.text
     return _literal_regex(signature.text)
+
+
+def _key(signature: Any) -> str:
+    """The chunk(s) every match of a literal signature holds whole (PatternSet's key): two of
+    its inner words in a row (white space on both sides of each in any match) or one, ASCII
+    only (so folding them as RE2 does is plain lower case); '' for regexes and literals of
+    one or two words."""
+    if signature.kind is not SignatureKind.LITERAL:
+        return ""
+    inner = [w for w in normalise(signature.text).split(" ") if w][1:-1]
+    pairs = [f"{a} {b}" for a, b in zip(inner, inner[1:], strict=False)
+             if a.isascii() and b.isascii()]
+    singles = [w for w in inner if w.isascii()]
+    return max(pairs or singles or [""], key=len)
 
 
 def _literal_regex(text: str) -> str:
