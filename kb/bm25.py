@@ -15,14 +15,18 @@ import math
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import compress
 from typing import Any, NamedTuple
 
 from kb.weights import WEIGHTS
 
-DOC_BYTES = 4  # a posting: uint32 document number, then (after all of them) float32 weight
+# A posting list: uint32 document numbers, then float32 weights (term frequencies), then
+# float32 impacts, each as many as the term's documents.
+DOC_BYTES = 4
 NO_POSTINGS = -1  # offset of a term in more than ``common`` documents: never scored, not kept
-# Pruning compares sums of the same numbers added in another order: far within this margin.
-SLACK = 1e-9
+# Pruning compares approximate sums (float32 impacts, another order) with exact ones: their
+# relative error is under 1e-7, far within this margin.
+SLACK = 1e-6
 
 
 class QueryTerm(NamedTuple):
@@ -51,7 +55,9 @@ class Match:
     terms: list[Contribution]
 
 
-POSTINGS_CACHE = 100_000  # (field, term) posting lists kept in memory
+POSTINGS_CACHE = 20_000_000  # postings kept unpacked (12 bytes each)
+SEED_POSTINGS = 2000  # postings added before the first floor is computed
+FLOOR_REFRESH = 4096  # the floor is raised from the scores so far when this few are left
 TERMS_CACHE = 20_000  # words whose query terms are remembered
 
 
@@ -61,14 +67,14 @@ def common_cut(documents: int) -> int:
     return max(WEIGHTS.common_min_df, int(documents * WEIGHTS.common_share))
 
 
-def impact_bound(docs: Sequence[int], weights: Sequence[float], lengths: Sequence[float],
-                 average: float) -> float:
-    """The largest BM25 term-frequency factor of a posting list (its score before boost and
-    idf): the bound MaxScore prunes with."""
+def impacts(docs: Sequence[int], weights: Sequence[float], lengths: Sequence[float],
+            average: float) -> list[float]:
+    """The BM25 term-frequency factor of each posting (its score before boost and idf):
+    stored beside the posting list, the largest one is the bound MaxScore prunes with."""
     k1, b = WEIGHTS.bm25_k1, WEIGHTS.bm25_b
     norm, scale = k1 * (1 - b), k1 * b / average
-    return max(((tf * (k1 + 1)) / (tf + norm + scale * lengths[doc])
-                for doc, tf in zip(docs, weights, strict=True)), default=0.0)
+    return [(tf * (k1 + 1)) / (tf + norm + scale * lengths[doc])
+            for doc, tf in zip(docs, weights, strict=True)]
 
 
 class TextIndex:
@@ -95,7 +101,8 @@ class TextIndex:
         # Bounds are exact for the BM25 parameters they were computed with.
         self._bounded = (data.get("k1"), data.get("b")) == (WEIGHTS.bm25_k1, WEIGHTS.bm25_b)
         self._buffer = postings
-        self._postings: dict[tuple[str, str], tuple[array.array[int], list[float]]] = {}
+        self._postings: dict[tuple[str, str], _Postings] = {}
+        self._cached = 0
         self._idf: dict[tuple[str, str], float] = {}
         # (term, boosts) -> its query terms: words repeat from query to query.
         self._query_terms: dict[tuple[str, int], tuple[QueryTerm, ...]] = {}
@@ -133,18 +140,21 @@ class TextIndex:
     def search(self, triples: list[QueryTerm], limit: int) -> list[Match]:
         """BM25F over the query terms; best ``limit`` documents (ties: lower number first).
 
-        Exact MaxScore: terms are taken largest impact bound first, each posting list whole,
-        until the bounds left cannot lift a document nobody has seen yet into the best
-        ``limit``; the lists left are then only probed for the documents still in the running,
-        which drop out as soon as their bound falls short. The result -- documents, scores
-        and contributions -- is the exhaustive scorer's (``search_exhaustive``), to the bit:
-        the final candidates are scored again in query order.
+        Exact MaxScore. Terms are taken largest impact bound first. The first few lists are
+        added whole and the best documents so far scored in full: the ``limit``-th of those
+        scores is a floor the final ``limit``-th cannot be under. Lists are then added whole
+        only while the bounds of the terms left could still lift a document nobody has
+        seen into the best ``limit`` (the *essential* ones); the rest are only probed for
+        the documents still in the running, which drop out as soon as their bound falls
+        short. Sums are accumulated from stored per-posting impacts (float32, far within
+        ``SLACK``); the final candidates are scored again in query order from the term
+        frequencies, so documents, scores and contributions are the exhaustive scorer's
+        (``search_exhaustive``) to the bit -- a property test holds them to it.
         """
         terms = self._scored_terms(triples)
         if terms is None:
             return self.search_exhaustive(triples, limit)
-        candidates = self._candidates(terms, limit)
-        return self._exact(triples, candidates, limit)
+        return self._exact(triples, self._candidates(terms, limit), limit)
 
     def search_exhaustive(self, triples: list[QueryTerm], limit: int) -> list[Match]:
         """The plain scorer: every posting of every term (the reference ``search`` equals)."""
@@ -155,7 +165,7 @@ class TextIndex:
             if weight is None:
                 continue
             factor, k1p1, norm, scale, lengths = weight
-            docs, tfs = self._posting_arrays(field, term)
+            docs, tfs, _ = self._posting_arrays(field, term)
             for doc, tf in zip(docs, tfs, strict=True):
                 value = factor * (tf * k1p1) / (tf + norm + scale * lengths[doc])
                 scores[doc] = scores.get(doc, 0.0) + value
@@ -179,12 +189,13 @@ class TextIndex:
 
     def _scored_terms(self, triples: list[QueryTerm]) -> list[_Term] | None:
         """The query terms that score, largest bound first; None when pruning cannot be
-        exact (bounds computed with other BM25 parameters, or a boost below zero)."""
+        exact (bounds computed with other BM25 parameters, or a boost of zero or less: then
+        a document can score 0, which the accumulator cannot tell from no match)."""
         if not self._bounded:
             return None
         terms = []
         for field, term, boost in triples:
-            if boost < 0:
+            if boost <= 0:
                 return None
             weight = self._weight(field, term, boost)
             if weight is None:
@@ -197,54 +208,91 @@ class TextIndex:
     def _candidates(self, terms: list[_Term], limit: int) -> dict[int, float]:
         """Documents that may be among the best ``limit``, with approximate scores."""
         # What the terms from each one on can add at most (summed exactly, never running
-        # totals: a rounding below zero would drop a document that ties at zero).
+        # totals, which could round below the truth).
         left = [math.fsum(t.bound for t in terms[i:]) for i in range(len(terms) + 1)]
-        scores: dict[int, float] = {}
-        for number, term in enumerate(terms):
-            if len(scores) >= limit:
-                floor = heapq.nlargest(limit, scores.values())[-1]
-                if left[number] < floor * (1 - SLACK):
-                    return self._probe(terms[number:], scores, floor, left[number:], limit)
-            docs, tfs = self._posting_arrays(term.field, term.term)
-            factor, k1p1, norm, scale, lengths = term.weight
-            get = scores.get
-            for doc, tf in zip(docs, tfs, strict=True):
-                scores[doc] = get(doc, 0.0) + factor * (tf * k1p1) / (tf + norm
-                                                                      + scale * lengths[doc])
-        return scores
+        acc = array.array("d", bytes(8 * self._n))  # approximate score of every document
+        touched: set[int] = set()
+        done, added = 0, 0
+        while done < len(terms) and (done == 0 or added < SEED_POSTINGS):
+            added += self._add(terms[done], acc, touched)
+            done += 1
+        floor = self._seed_floor(terms, acc, touched, limit)
+        while done < len(terms) and left[done] >= floor:
+            self._add(terms[done], acc, touched)
+            done += 1
+        if done < len(terms):  # the best documents now are better seeds: a higher floor
+            floor = max(floor, self._seed_floor(terms, acc, touched, limit))
+        # In the running: documents whose score so far plus what is left reaches the floor
+        # (the floor only rises and what is left only falls: a document out stays out).
+        live = _at_least(acc, touched, floor - left[done])
+        for number in range(done, len(terms)):
+            self._probe(terms[number], acc, live, floor - left[number])
+            if len(live) <= FLOOR_REFRESH and len(live) > limit:
+                floor = max(floor, heapq.nlargest(limit, map(acc.__getitem__, live))[-1]
+                            * (1 - SLACK))
+            live = _at_least(acc, live, floor - left[number + 1])
+        return {doc: acc[doc] for doc in live}
 
-    def _probe(self, terms: list[_Term], scores: dict[int, float], floor: float,
-               left: list[float], limit: int) -> dict[int, float]:
-        """Finish the documents still in the running by looking each up in the lists left
-        (``left[i]``: what ``terms[i:]`` can add at most)."""
-        live = {doc: s for doc, s in scores.items() if s + left[0] >= floor * (1 - SLACK)}
-        for number, term in enumerate(terms, 1):
-            docs, tfs = self._posting_arrays(term.field, term.term)
-            if len(live) * max(1, len(docs).bit_length()) < len(docs):
-                found = _lookup(docs, tfs, live)
-            else:
-                found = [(doc, tf) for doc, tf in zip(docs, tfs, strict=True) if doc in live]
-            for doc, tf in found:
-                live[doc] += term.weight.of(doc, tf)
-            if len(live) > limit:
-                floor = max(floor, heapq.nlargest(limit, live.values())[-1])
-                live = {doc: s for doc, s in live.items()
-                        if s + left[number] >= floor * (1 - SLACK)}
-        return live
+    def _add(self, term: _Term, acc: array.array[float], touched: set[int]) -> int:
+        """Add a whole posting list to the accumulator; its length."""
+        docs, _, impacts = self._posting_arrays(term.field, term.term)
+        factor = term.weight.factor
+        for doc, impact in zip(docs, impacts, strict=True):
+            acc[doc] += factor * impact
+        touched.update(docs)
+        return len(docs)
+
+    def _seed_floor(self, terms: list[_Term], acc: array.array[float], touched: set[int],
+                    limit: int) -> float:
+        """A lower bound of the final ``limit``-th score: the ``limit``-th full score of the
+        best documents so far (0 when fewer documents have been seen)."""
+        if len(touched) < limit:
+            return 0.0
+        best = heapq.nlargest(2 * limit, touched, key=acc.__getitem__)
+        full = sorted((sum(self._contributions(doc, terms)) for doc in best), reverse=True)
+        return full[limit - 1] * (1 - SLACK)
+
+    def _contributions(self, doc: int, terms: list[_Term]) -> list[float]:
+        """A document's contribution from each term (exact formula, any order)."""
+        out = []
+        for term in terms:
+            docs, tfs, _ = self._posting_arrays(term.field, term.term)
+            at = bisect_left(docs, doc)
+            if at < len(docs) and docs[at] == doc:
+                out.append(term.weight.of(doc, tfs[at]))
+        return out
+
+    def _probe(self, term: _Term, acc: array.array[float], live: list[int],
+               threshold: float) -> None:
+        """Add one posting list's contributions to the documents still in the running
+        (``live``: exactly those whose score so far is at least ``threshold``): a binary
+        search per document, or one pass over the list when that is cheaper."""
+        docs, _, impacts = self._posting_arrays(term.field, term.term)
+        factor = term.weight.factor
+        if len(live) * max(1, len(docs).bit_length()) < len(docs):
+            size = len(docs)
+            for doc in live:
+                at = bisect_left(docs, doc)
+                if at < size and docs[at] == doc:
+                    acc[doc] += factor * impacts[at]
+        else:
+            for doc, impact in zip(docs, impacts, strict=True):
+                if acc[doc] >= threshold:
+                    acc[doc] += factor * impact
 
     def _exact(self, triples: list[QueryTerm], candidates: dict[int, float],
                limit: int) -> list[Match]:
         """The best ``limit`` candidates, scored again in query order (the exhaustive
         scorer's sums, to the bit)."""
         if len(candidates) > limit:
-            floor = heapq.nlargest(limit, candidates.values())[-1] * (1 - SLACK)
+            floor = heapq.nlargest(limit, candidates.values())[-1] * (1 - 2 * SLACK)
             candidates = {doc: s for doc, s in candidates.items() if s >= floor}
         parts: dict[int, list[Contribution]] = {doc: [] for doc in candidates}
         for field, term, boost in triples:
             weight = self._weight(field, term, boost)
             if weight is None:
                 continue
-            docs, tfs = self._posting_arrays(field, term)
+            docs, tfs, _ = self._posting_arrays(field, term)
             for doc, tf in _lookup(docs, tfs, parts):
                 parts[doc].append(Contribution(field, term, weight.of(doc, tf)))
         scores = {doc: _total(found) for doc, found in parts.items()}
@@ -253,22 +301,24 @@ class TextIndex:
 
     # -- the index's numbers ---------------------------------------------------------------
 
-    def _posting_arrays(self, field: str, term: str) -> tuple[array.array[int], list[float]]:
-        """A term's posting list: document numbers (ascending) and weights."""
+    def _posting_arrays(self, field: str, term: str) -> _Postings:
+        """A term's posting list: document numbers (ascending), weights (term frequencies)
+        and impacts (``impact`` of each posting)."""
         key = (field, term)
         cached = self._postings.get(key)
         if cached is None:
             info = self._terms.get(field, {}).get(term)
-            docs: array.array[int] = array.array("I")
-            tfs: list[float] = []
+            docs, tfs, impacts = array.array("I"), array.array("f"), array.array("f")
             if info is not None and info[0] != NO_POSTINGS:
-                offset, df = info[0], info[1]
-                end = offset + df * DOC_BYTES
-                docs.frombytes(self._buffer[offset:end])
-                tfs = _floats(self._buffer[end : end + df * DOC_BYTES])
-            if len(self._postings) >= POSTINGS_CACHE:
+                offset, size = info[0], info[1] * DOC_BYTES
+                docs.frombytes(self._buffer[offset : offset + size])
+                tfs.frombytes(self._buffer[offset + size : offset + 2 * size])
+                impacts.frombytes(self._buffer[offset + 2 * size : offset + 3 * size])
+            if self._cached + len(docs) > POSTINGS_CACHE:
                 self._postings.clear()
-            cached = self._postings[key] = (docs, tfs)
+                self._cached = 0
+            self._cached += len(docs)
+            cached = self._postings[key] = _Postings(docs, tfs, impacts)
         return cached
 
     def idf(self, field: str, term: str) -> float:
@@ -296,6 +346,14 @@ class _Weight(NamedTuple):
         return self.factor * (tf * self.k1p1) / (tf + self.norm + self.scale * self.lengths[doc])
 
 
+class _Postings(NamedTuple):
+    """One unpacked posting list."""
+
+    docs: array.array[int]
+    tfs: array.array[float]
+    impacts: array.array[float]
+
+
 class _Term(NamedTuple):
     """A query term that scores: its bound (x boost x idf, with SLACK), field, term, weight."""
 
@@ -305,7 +363,7 @@ class _Term(NamedTuple):
     weight: _Weight
 
 
-def _lookup(docs: array.array[int], tfs: list[float],
+def _lookup(docs: array.array[int], tfs: array.array[float],
             wanted: Iterable[int]) -> list[tuple[int, float]]:
     """(doc, weight) of each wanted document that is in a posting list (binary search)."""
     found = []
@@ -315,6 +373,13 @@ def _lookup(docs: array.array[int], tfs: list[float],
         if at < size and docs[at] == doc:
             found.append((doc, tfs[at]))
     return found
+
+
+def _at_least(acc: array.array[float], docs: list[int] | set[int],
+              threshold: float) -> list[int]:
+    """The documents of ``docs`` whose accumulated score is at least ``threshold`` (two
+    passes over ``docs``, which yield the same order)."""
+    return list(compress(docs, map(threshold.__le__, map(acc.__getitem__, docs))))
 
 
 def _total(parts: list[Contribution]) -> float:

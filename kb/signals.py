@@ -147,7 +147,8 @@ class Signals:
         if self._table.reasons is not None:
             self.__dict__["reasons"] = self._table.reasons  # the cached property, made
         count = len(self._table.regexes)
-        self._literal = [kind == SignatureKind.LITERAL.value for kind in self._table.kinds]
+        literal = SignatureKind.LITERAL.value
+        self._literal = [kind == literal for kind in self._table.kinds]
         # Hits are made on first use; numbers as if all were made in table order: patterns
         # first, then every code's hits, then every reason's.
         self._pattern_hits: dict[int, SignalHit] = {}

@@ -28,7 +28,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from kb.bm25 import DOC_BYTES, NO_POSTINGS, TextIndex, common_cut, impact_bound
+from kb.bm25 import DOC_BYTES, NO_POSTINGS, TextIndex, common_cut, impacts
 from kb.text import analyze
 from kb.weights import WEIGHTS
 
@@ -209,8 +209,8 @@ class Inverter:
                 lists[1].append(count)
 
     def finish(self, out: Sink) -> dict[str, Any]:
-        """Write every posting list to ``out`` (document numbers, then weights) and return
-        the rest of the index (what ``kb.bm25.TextIndex`` reads beside it)."""
+        """Write every posting list to ``out`` (document numbers, weights, impacts: see
+        kb.bm25) and return the rest of the index (what ``kb.bm25.TextIndex`` reads beside it)."""
         n = len(self.ids)
         common = common_cut(n)
         lengths = {name: values.tolist() for name, values in self._lengths.items()}
@@ -224,11 +224,12 @@ class Inverter:
                 if df > common:  # never scored (kb.bm25): its document frequency is enough
                     terms[name][term] = (NO_POSTINGS, df, 0.0)
                     continue
-                bound = impact_bound(docs, weights, lengths[name], average)
-                terms[name][term] = (offset, df, bound)
+                factors = impacts(docs, weights, lengths[name], average)
+                terms[name][term] = (offset, df, max(factors))
                 out.write(docs.tobytes())
                 out.write(weights.tobytes())
-                offset += 2 * df * DOC_BYTES
+                out.write(array.array("f", factors).tobytes())
+                offset += 3 * df * DOC_BYTES
         return {
             "ids": list(self.ids),
             "lengths": {name: values.tobytes() for name, values in self._lengths.items()},
