@@ -57,6 +57,9 @@ class Match:
 
 POSTINGS_CACHE = 20_000_000  # postings kept unpacked (12 bytes each)
 SEED_POSTINGS = 2000  # postings added before the first floor is computed
+# Below this many postings in all, scoring every one is cheaper than pruning (the floors'
+# binary searches): most queries of the shipped FAQ.
+EXHAUSTIVE_POSTINGS = 2000
 FLOOR_REFRESH = 4096  # the floor is raised from the scores so far when this few are left
 TERMS_CACHE = 20_000  # words whose query terms are remembered
 
@@ -152,7 +155,7 @@ class TextIndex:
         (``search_exhaustive``) to the bit -- a property test holds them to it.
         """
         terms = self._scored_terms(triples)
-        if terms is None:
+        if terms is None or sum(t.df for t in terms) <= EXHAUSTIVE_POSTINGS:
             return self.search_exhaustive(triples, limit)
         return self._exact(triples, self._candidates(terms, limit), limit)
 
@@ -200,8 +203,8 @@ class TextIndex:
             weight = self._weight(field, term, boost)
             if weight is None:
                 continue
-            bound = weight.factor * self._terms[field][term][2]
-            terms.append(_Term(bound * (1 + SLACK), field, term, weight))
+            _, df, bound = self._terms[field][term]
+            terms.append(_Term(weight.factor * bound * (1 + SLACK), field, term, weight, df))
         terms.sort(key=lambda t: -t.bound)
         return terms
 
@@ -209,7 +212,8 @@ class TextIndex:
         """Documents that may be among the best ``limit``, with approximate scores."""
         # What the terms from each one on can add at most (summed exactly, never running
         # totals, which could round below the truth).
-        left = [math.fsum(t.bound for t in terms[i:]) for i in range(len(terms) + 1)]
+        bounds = [t.bound for t in terms]
+        left = [math.fsum(bounds[i:]) for i in range(len(terms) + 1)]
         acc = array.array("d", bytes(8 * self._n))  # approximate score of every document
         touched: set[int] = set()
         done, added = 0, 0
@@ -355,12 +359,14 @@ class _Postings(NamedTuple):
 
 
 class _Term(NamedTuple):
-    """A query term that scores: its bound (x boost x idf, with SLACK), field, term, weight."""
+    """A query term that scores: its bound (x boost x idf, with SLACK), field, term, weight
+    and document frequency."""
 
     bound: float
     field: str
     term: str
     weight: _Weight
+    df: int
 
 
 def _lookup(docs: array.array[int], tfs: array.array[float],
