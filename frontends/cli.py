@@ -30,6 +30,7 @@ class ExitCode(IntEnum):
     UNKNOWN_ID = 4
     ERROR = 5
     INTERRUPTED = 130
+    TERMINATED = 143  # SIGTERM (128 + 15)
 
 
 @dataclass

@@ -44,15 +44,18 @@ def entry_markdown(entry: Entry) -> str:
     return markdown
 
 
-def write_markdown(out: IO[str], markdown: str, *, rich: bool, width: int | None = None) -> None:
-    """Markdown rendered for a terminal when ``rich``, else the sanitised source."""
+def write_markdown(out: IO[str], markdown: str, *, rich: bool, width: int | None = None,
+                   color: bool = True) -> None:
+    """Markdown rendered for a terminal when ``rich`` (with colour unless ``color`` is off:
+    NO_COLOR drops colour, not rendering), else the sanitised source."""
     if not rich:
         out.write(clean(markdown).rstrip() + "\n")
         return
     from rich.console import Console
     from rich.markdown import Markdown
 
-    console = Console(file=out, force_terminal=True, width=width, highlight=False)
+    console = Console(file=out, force_terminal=True, width=width, highlight=False,
+                      no_color=not color)
     console.print(Markdown(clean(markdown)))
 
 

@@ -31,6 +31,8 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from kb.diagnose import Diagnoser, Diagnosis, Problem, Unmatched
+    from kb.fillin import fill as fill_in
+    from kb.fillin import values_from
     from kb.knowledgebase import KnowledgeBase, default_content_dir
     from kb.lint import lint as lint_paths
     from kb.lint import lint_warnings
@@ -60,6 +62,8 @@ _LAZY = {
     "Source": "kb.model",
     "Why": "kb.model",
     "Query": "kb.rank",
+    "fill_in": "kb.fillin:fill",
+    "values_from": "kb.fillin:values_from",
 }
 
 
@@ -95,7 +99,9 @@ __all__ = [
     "Why",
     "__version__",
     "default_content_dir",
+    "fill_in",
     "lint_paths",
     "lint_warnings",
     "parse",
+    "values_from",
 ]

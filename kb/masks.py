@@ -159,7 +159,10 @@ def mask(message: str) -> str:
         parts += [_by_tokens(message[start:begin]), kept]
         start = end
     parts.append(_by_tokens(message[start:]))
-    return "".join(parts)
+    masked = "".join(parts)
+    if ("'" in masked or '"' in masked) and _QUOTED.search(masked):
+        return mask_whole(masked)  # placeholders can make a new quoted value: the next pass
+    return masked
 
 
 def _spans(message: str) -> list[tuple[int, int, str]] | None:
@@ -167,7 +170,10 @@ def _spans(message: str) -> list[tuple[int, int, str]] | None:
     message must be masked whole."""
     spans = []
     if "'" in message or '"' in message:
-        spans += [(m.start(), m.end(), "<str>") for m in _QUOTED.finditer(message)]
+        for quoted in _QUOTED.finditer(message):
+            if message[quoted.end() : quoted.end() + 1] in ("'", '"'):
+                return None  # a quote right after: the quoted row sees this one, a token not
+            spans.append((quoted.start(), quoted.end(), "<str>"))
     for literal in ("alert number ", "Error ("):
         at = message.find(literal)
         while at >= 0:

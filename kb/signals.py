@@ -176,7 +176,7 @@ class Signals:
         """
         literal = [p.regex for p in self.patterns if p.signature.kind is SignatureKind.LITERAL]
         literal += [rf"\b{code}\b" for code in self.codes]
-        literal += [_literal_regex(reason) for reason in self.reasons]
+        literal += [literal_regex(reason) for reason in self.reasons]
         literal += list(OPENSSL_MARKERS + QUESTION_MARKERS)
         regexes = [p.regex for p in self.patterns if p.signature.kind is SignatureKind.REGEX]
         groups = [literal[i : i + LITERALS_PER_SCANNER]
@@ -195,10 +195,10 @@ def _ah_codes(text: str) -> list[str]:
 def _regex_of(signature: Signature) -> str:
     if signature.kind is SignatureKind.REGEX:
         return signature.text
-    return _literal_regex(signature.text)
+    return literal_regex(signature.text)
 
 
-def _literal_regex(text: str) -> str:
+def literal_regex(text: str) -> str:
     """A literal as a regex: its words in order, any white space between them."""
     from kb.regexguard import escape
 
