@@ -222,7 +222,7 @@ def brief_line(problem: Problem, style: Style | None = None) -> str:
     start = " [start]" if problem.startup else ""
     head = (f"{problem.count:6d}x {level:9s} {problem.entry.id} ({problem.confidence:.2f})"
             f"{start} ")
-    rest = max(20, style.width - len(head))
+    rest = max(20, style.width - len(head)) if style.render else 100_000  # pipes: whole lines
     return head + one_line(f"{problem.template or '(other variants)'} \u2014 "
                            f"{problem.entry.title}", rest)
 

@@ -326,7 +326,7 @@ class Diagnoser:
         self._table = _ProblemTable(max_variants)
         self._unmatched = _UnmatchedTable(max_unmatched)
         self._open: dict[tuple[str, str], Episode] = {}
-        self._last_startup: Problem | None = None
+        self._last_startup: tuple[Problem, bool] | None = None  # and: was the attempt over
         self._previous: tuple[tuple[str, str], int] | None = None  # the last line's episode
         self.source = source
         self.lines = 0
@@ -509,15 +509,21 @@ class Diagnoser:
         if isinstance(episode.counted, Problem):
             self._finish(episode.counted, cause, episode)
             if episode.startup:
-                self._last_startup = episode.counted
+                self._last_startup = (episode.counted, episode.final)
             return []
-        if (episode.startup and self._last_startup is not None
-                and cause.number - self._last_startup.last_line <= STARTUP_WINDOW):
-            return []  # the outcome lines of a failed start already reported with its cause
+        if episode.startup and self._last_startup is not None:
+            last, finished = self._last_startup
+            if cause.number - last.last_line <= STARTUP_WINDOW and not (
+                    finished and episode.final):
+                # More outcome lines of a failed start reported with its cause: systemd's
+                # after apachectl's, or AH00016 after AH02580's own episode.
+                last.startup = True
+                self._last_startup = (last, finished or episode.final)
+                return []
         problem = self._count(cause, episode)
         self._finish(problem, cause, episode)
         if episode.startup:
-            self._last_startup = problem
+            self._last_startup = (problem, episode.final)
         return [problem] if problem.count == 1 and not problem.other_variants else []
 
     @staticmethod

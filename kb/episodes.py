@@ -48,6 +48,7 @@ class Role:
     announces: bool = False
     ends: bool = False
     startup: bool = False
+    final: bool = False
 
 
 PLAIN = Role()
@@ -72,7 +73,7 @@ def outcomes() -> _Outcomes:
         match, flags, _source = (line.split("\t") + ["", ""])[:3]
         names = set(flags.split(","))
         role = Role(True, "begins" in names, "announces" in names, "ends" in names,
-                    "startup" in names)
+                    "startup" in names, "final" in names)
         if re.fullmatch(r"AH\d{5}", match):
             codes[match] = role
         elif match.startswith("re:"):
@@ -93,7 +94,7 @@ def role_of(line: ParsedLine) -> Role:
         return PLAIN
     outcome = not line.ah_codes or all(c in table.codes for c in line.ah_codes)
     return Role(outcome, *(any(getattr(r, flag) for r in found)
-                           for flag in ("begins", "announces", "ends", "startup")))
+                           for flag in ("begins", "announces", "ends", "startup", "final")))
 
 
 def scanner_patterns() -> list[str]:
@@ -132,6 +133,7 @@ class Episode:
     seen: list[Seen] = field(default_factory=list)
     cause: int | None = None  # index in seen
     startup: bool = False
+    final: bool = False  # holds the end of a start attempt
     counted: object = None  # the problem its cause was counted in (kb.diagnose)
 
     @property
@@ -163,6 +165,7 @@ class Episode:
         answer: once there is one, it stays)."""
         self.seen.append(item)
         self.startup = self.startup or item.role.startup
+        self.final = self.final or item.role.final
         if item.hit is not None and not item.role.outcome and self.cause is None:
             self.cause = len(self.seen) - 1
             return True
