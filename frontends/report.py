@@ -42,7 +42,7 @@ class Style:
 
     def paint(self, text: str, code: str) -> str:
         """``text`` in an ANSI style, when colour is on."""
-        return f"\x1b[{code}m{text}\x1b[0m" if self.color and code else text
+        return f"\x1b[{code}m{text}\x1b[0m" if self.color and code and text else text
 
 
 def one_line(text: str, width: int) -> str:
