@@ -181,6 +181,16 @@ def _diagnose_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--unmatched", metavar="FILE", type=Path,
                    help="write error-looking lines that got no confident answer as a "
                         "Markdown stub for new FAQ entries ('-': to stdout)")
+    p.add_argument("-j", "--jobs", type=int, metavar="N",
+                   help="worker processes: files, and parts of big plain files, in parallel "
+                        "(default: the number of cores for several files or one file over "
+                        "32 MB, else 1); the report is the same as with -j 1")
+    p.add_argument("--dask", metavar="SCHEDULER",
+                   help="run on Dask: 'local' (a local cluster, -j workers) or a scheduler "
+                        "address (tcp://host:8786); FILEs may be globs and fsspec URLs "
+                        "(pip install 'kb[dask]')")
+    p.add_argument("--by-host", action="store_true",
+                   help="group the report by host (a line's own host, else its file)")
 
 
 def diagnose(args: argparse.Namespace, env: Env) -> int:

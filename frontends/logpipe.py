@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import os
 import re
 import shutil
 import signal
@@ -30,7 +31,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, TYPE_CHECKING
 
-from frontends.cli import Env, ExitCode, UsageError, load
+from frontends.cli import Env, ExitCode, UsageError, content_paths, load
 from frontends.loginput import (
     Follower,
     InputError,
@@ -124,6 +125,13 @@ def _diagnose(kb: KnowledgeBase, args: argparse.Namespace, env: Env, files: list
               use_stdin: bool, live: bool, out: _Output, since: str
               ) -> tuple[Diagnosis | None, int]:
     """Every input diagnosed; (merged diagnosis, exit code so far)."""
+    if args.dask:
+        return _diagnose_dask(args, env, files, out, since)
+    from kb import fleet
+
+    jobs = args.jobs if args.jobs is not None else fleet.default_jobs(files)
+    if not live and not use_stdin and jobs > 1:
+        return _diagnose_parallel(args, env, files, jobs, out, since)
     parts: list[Diagnosis] = []
     code: int = ExitCode.OK
     inputs = (["-"] if use_stdin else []) + files
@@ -149,6 +157,74 @@ def _diagnose(kb: KnowledgeBase, args: argparse.Namespace, env: Env, files: list
     for part in parts[1:]:
         merged = merged + part
     return merged, code
+
+
+def _diagnose_parallel(args: argparse.Namespace, env: Env, files: list[str], jobs: int,
+                       out: _Output, since: str) -> tuple[Diagnosis | None, int]:
+    """Files, and ranges of big plain files, in ``jobs`` worker processes (kb.fleet)."""
+    from functools import partial
+
+    from kb import fleet
+
+    factory = partial(fleet.load, [str(p) for p in content_paths(args, env)],
+                      str(env.cache_dir) if env.cache_dir else None)
+    readable = []
+    code: int = ExitCode.OK
+    for name in files:  # the errors a sequential run gives, in the same order
+        path = Path(name)
+        if not path.exists() or path.is_dir() or not os.access(path, os.R_OK):
+            try:
+                open_log(path).close()
+            except InputError as exc:
+                env.stderr.write(f"kb: error: {clean(str(exc), keep_newlines=False)}\n")
+                code = ExitCode.USAGE
+                continue
+        readable.append(name)
+    out.sources.extend(readable)
+    if not readable:
+        return None, code
+    parts = fleet.plan(readable, jobs)
+    options = fleet.Options(collect_unmatched=args.unmatched is not None, since=since)
+    try:
+        diagnosis, errors = fleet.diagnose_parallel(factory, parts, jobs, options)
+    except KeyboardInterrupt:
+        return None, ExitCode.INTERRUPTED
+    for error in errors:
+        env.stderr.write(f"kb: error: {clean(error, keep_newlines=False)}\n")
+        code = ExitCode.USAGE
+    return diagnosis, code
+
+
+def _diagnose_dask(args: argparse.Namespace, env: Env, patterns: list[str], out: _Output,
+                   since: str) -> tuple[Diagnosis | None, int]:
+    """--dask SCHEDULER|local: the map/reduce of kb.dask on a Dask cluster."""
+    try:
+        from distributed import Client, LocalCluster
+
+        from kb import dask as kb_dask
+    except ImportError:
+        raise UsageError("--dask needs the dask extra: pip install 'kb[dask]'") from None
+    out.sources.extend(patterns)
+    content = [str(p) for p in content_paths(args, env)]
+    cache = str(env.cache_dir) if env.cache_dir else None
+    def run() -> Diagnosis:
+        return kb_dask.diagnose(patterns, content=content, cache_dir=cache,
+                                pieces=args.jobs or 1, since=since,
+                                collect_unmatched=args.unmatched is not None)
+
+    try:
+        if args.dask == "local":
+            with LocalCluster(n_workers=args.jobs or os.cpu_count() or 1, threads_per_worker=1,
+                              processes=True, dashboard_address=None) as cluster, \
+                    Client(cluster):
+                return run(), ExitCode.OK
+        with Client(args.dask, timeout="20s"):
+            return run(), ExitCode.OK
+    except InputError as exc:
+        env.stderr.write(f"kb: error: {clean(str(exc), keep_newlines=False)}\n")
+        return None, ExitCode.USAGE
+    except (OSError, TimeoutError) as exc:
+        raise UsageError(f"--dask {args.dask}: cannot reach the scheduler ({exc})") from None
 
 
 def _blocks(name: str, args: argparse.Namespace, env: Env) -> Iterator[bytes]:
@@ -243,7 +319,7 @@ class _Output:
             return Ndjson(out)
         if self.args.brief:
             return Brief(out, self.style)
-        return Text(out, self.style, full=self.args.full)
+        return Text(out, self.style, full=self.args.full, by_host=self.args.by_host)
 
     def feed(self, diagnoser: Diagnoser, blocks: Iterator[bytes]) -> None:
         self.sources.append(diagnoser.source)

@@ -99,6 +99,39 @@ def when(problem: Problem) -> str:
     return problem.first_time
 
 
+def short_names(names: Sequence[str]) -> dict[str, str]:
+    """Names for people: the path parts that tell files apart (``logs/web01/error.log`` and
+    ``logs/web02/error.log`` are ``web01`` and ``web02``); host names stay as they are."""
+    paths = [n for n in names if "/" in n]
+    if len(paths) < 2:
+        return {n: n for n in names}
+    split = [p.split("/") for p in paths]
+
+    def same(index: int) -> bool:
+        return len({parts[index] for parts in split}) == 1
+
+    head = 0
+    while all(len(parts) > head + 1 for parts in split) and same(head):
+        head += 1
+    tail = 0
+    while all(len(parts) > head + tail + 1 for parts in split) and same(-1 - tail):
+        tail += 1
+    short = {p: "/".join(parts[head : len(parts) - tail])
+             for p, parts in zip(paths, split, strict=True)}
+    if len(set(short.values())) < len(short):
+        short = {p: p for p in paths}
+    return {n: short.get(n, n) for n in names}
+
+
+def host_totals(problems: Sequence[Problem]) -> dict[str, int]:
+    """Occurrences per host over these problems, most first."""
+    totals: dict[str, int] = {}
+    for problem in problems:
+        for host, count in problem.hosts.items():
+            totals[host] = totals.get(host, 0) + count
+    return dict(sorted(totals.items(), key=lambda item: (-item[1], item[0])))
+
+
 def summary_line(diagnosis: Diagnosis, sources: Sequence[str]) -> str:
     """The one-line summary: lines read, problems, failed starts, lines matched."""
     starts = sum(1 for p in diagnosis.problems if p.startup)
@@ -111,10 +144,13 @@ def summary_line(diagnosis: Diagnosis, sources: Sequence[str]) -> str:
 class Text:
     """The report for people."""
 
-    def __init__(self, out: IO[str], style: Style, *, full: bool = False) -> None:
+    def __init__(self, out: IO[str], style: Style, *, full: bool = False,
+                 by_host: bool = False) -> None:
         self.out = out
         self.style = style
         self.full = full
+        self.by_host = by_host
+        self.names: dict[str, str] = {}
 
     def report(self, diagnosis: Diagnosis, sources: Sequence[str], problems: Sequence[Problem]
                ) -> None:
@@ -123,17 +159,42 @@ class Text:
         out.write(style.paint(summary_line(diagnosis, sources), "1") + "\n")
         if not problems:
             return
+        hosts = host_totals(problems)
+        self.names = short_names(list(hosts))
+        if len(hosts) > 1:
+            worst = ", ".join(f"{one_line(self.names[h], 40)} ({n:,})"
+                              for h, n in list(hosts.items())[:5])
+            out.write(f"on {len(hosts)} hosts; most affected: {worst}\n")
         out.write("\n")
-        for number, problem in enumerate(problems, 1):
-            out.write(self.row(number, problem) + "\n")
+        if self.by_host and len(hosts) > 1:
+            self.grouped(problems, hosts)
+        else:
+            for number, problem in enumerate(problems, 1):
+                out.write(self.row(number, problem, spread=len(hosts) > 1) + "\n")
         out.write("\n" + self.start_here(problems[0]) + "\n")
         for number, problem in enumerate(problems, 1):
             self.detail(number, problem)
 
-    def row(self, number: int, problem: Problem) -> str:
+    def grouped(self, problems: Sequence[Problem], hosts: dict[str, int]) -> None:
+        """--by-host: each host, worst first, with its own problems and counts."""
+        numbers = {id(p): n for n, p in enumerate(problems, 1)}
+        for host, total in hosts.items():
+            self.out.write(self.style.paint(f"{one_line(self.names[host], 60)}: {total:,} "
+                                            "occurrence(s)",
+                                            "1") + "\n")
+            for problem in problems:
+                count = problem.hosts.get(host)
+                if count:
+                    self.out.write(f"  {count:6,}x #{numbers[id(problem)]:<3d} "
+                                   + one_line(f"{problem.entry.id} \u00b7 {problem.template}",
+                                              self.style.width - 16) + "\n")
+
+    def row(self, number: int, problem: Problem, spread: bool = False) -> str:
         """One line of the summary block."""
         level = problem.level or "-"
         start = " [start]" if problem.startup else ""
+        if spread:
+            start += f" [{len(problem.hosts)} host{'s' if len(problem.hosts) != 1 else ''}]"
         head = f"{number:3d}. {problem.count:6,}x {level:6s} "
         room = max(20, self.style.width - len(head))
         message_width = max(12, room * 3 // 5)
@@ -238,9 +299,13 @@ def problem_json(problem: Problem) -> dict[str, Any]:
 
 
 def summary_json(diagnosis: Diagnosis) -> dict[str, Any]:
-    """The JSON summary of a diagnosis, as every frontend prints it."""
+    """The JSON summary of a diagnosis, as every frontend prints it: with the occurrences per
+    host (the most affected first, at most 20)."""
     data: dict[str, Any] = diagnosis.summary()
     data["startup_failures"] = sum(1 for p in diagnosis.problems if p.startup)
+    hosts = host_totals(diagnosis.problems)
+    data["host_count"] = len(hosts)
+    data["hosts"] = dict(list(hosts.items())[:20])
     return data
 
 

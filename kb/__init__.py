@@ -25,7 +25,14 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from kb.errors import ContentError, IndexStateError, KbError, QueryError, UnknownEntryError
+from kb.errors import (
+    ContentError,
+    IndexStateError,
+    KbError,
+    LogInputError,
+    QueryError,
+    UnknownEntryError,
+)
 
 __version__ = "0.1.0"
 
@@ -36,6 +43,11 @@ if TYPE_CHECKING:
     from kb.knowledgebase import KnowledgeBase, default_content_dir
     from kb.lint import lint as lint_paths
     from kb.lint import lint_warnings
+    from kb.logfiles import BLOCK as LOG_BLOCK
+    from kb.logfiles import check_text as check_log_text
+    from kb.logfiles import open_log
+    from kb.logfiles import read_blocks as log_blocks
+    from kb.logfiles import stdin_blocks as stream_blocks
     from kb.logline import Parsed, ParsedLine, parse
     from kb.model import Entry, Hit, Signature, SignatureKind, Source, Why
     from kb.rank import Query
@@ -63,6 +75,11 @@ _LAZY = {
     "Why": "kb.model",
     "Query": "kb.rank",
     "fill_in": "kb.fillin:fill",
+    "open_log": "kb.logfiles:open_log",
+    "log_blocks": "kb.logfiles:read_blocks",
+    "stream_blocks": "kb.logfiles:stdin_blocks",
+    "check_log_text": "kb.logfiles:check_text",
+    "LOG_BLOCK": "kb.logfiles:BLOCK",
     "values_from": "kb.fillin:values_from",
 }
 
@@ -78,6 +95,12 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "CONFIDENT",
+    "LOG_BLOCK",
+    "LogInputError",
+    "check_log_text",
+    "log_blocks",
+    "open_log",
+    "stream_blocks",
     "ContentError",
     "Diagnoser",
     "Diagnosis",

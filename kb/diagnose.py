@@ -91,6 +91,8 @@ class Problem:
     last_source: str = ""
     startup: bool = False  # the server failed to start (the episode held a start-up outcome)
     context: tuple[str, ...] = ()  # the other lines of the first occurrence's episode
+    # occurrences per host: the line's own host (syslog, journald) or its source
+    hosts: dict[str, int] = field(default_factory=dict)
 
     @property
     def severity(self) -> int:
@@ -107,11 +109,15 @@ class Problem:
         first occurrence (and its sample) is the earlier one, the level the worse one."""
         first, last = sorted((self, other), key=_first_key), sorted((self, other), key=_last_key)
         worse = min(self.level, other.level, key=severity)
+        hosts = dict(self.hosts)
+        for host, count in other.hosts.items():
+            _count_host(hosts, host, count)
         return replace(
             first[0], count=self.count + other.count, level=worse,
             confidence=max(self.confidence, other.confidence),
             last_line=last[1].last_line, last_time=last[1].last_time,
             last_source=last[1].last_source, startup=self.startup or other.startup,
+            hosts=hosts,
         )
 
     def as_json(self) -> dict[str, object]:
@@ -134,7 +140,27 @@ class Problem:
             "where": f"{self.source or '-'}:{self.first_line}",
             "startup": self.startup,
             "context": list(self.context),
+            "hosts": dict(sorted(self.hosts.items(), key=lambda item: (-item[1], item[0]))),
         }
+
+
+MAX_HOSTS = 1000  # hosts counted by name per problem; the rest as OTHER_HOSTS
+OTHER_HOSTS = "(other hosts)"
+
+
+def _count_host(hosts: dict[str, int], host: str, count: int = 1) -> None:
+    """Add occurrences of a host, keeping at most MAX_HOSTS names (the smallest name hashes,
+    so that which ones are kept does not depend on order) and the rest in OTHER_HOSTS."""
+    if host in hosts or len(hosts) < MAX_HOSTS + (OTHER_HOSTS in hosts):
+        hosts[host] = hosts.get(host, 0) + count
+        return
+    named = [h for h in hosts if h != OTHER_HOSTS]
+    worst = max(named, key=lambda h: (_rank(h), h))
+    if (_rank(host), host) < (_rank(worst), worst):
+        hosts[OTHER_HOSTS] = hosts.get(OTHER_HOSTS, 0) + hosts.pop(worst)
+        hosts[host] = count
+    else:
+        hosts[OTHER_HOSTS] = hosts.get(OTHER_HOSTS, 0) + count
 
 
 def _first_key(p: Problem) -> tuple[str, str, int, str]:
@@ -203,6 +229,14 @@ class Diagnosis:
             "problems": len(self.problems),
             "unmatched_templates": len(self.unmatched),
         }
+
+    def shifted(self, lines: int) -> Diagnosis:
+        """The same diagnosis with every line number ``lines`` higher (a later part of a log
+        whose line numbers counted from 1)."""
+        problems = [replace(p, first_line=p.first_line + lines, last_line=p.last_line + lines)
+                    for p in self.problems]
+        unmatched = [replace(u, first_line=u.first_line + lines) for u in self.unmatched]
+        return replace(self, problems=problems, unmatched=unmatched)
 
     def merge(self, other: Diagnosis) -> Diagnosis:
         """The diagnosis of this input and ``other``'s together."""
@@ -333,6 +367,11 @@ class Diagnoser:
         self.candidates = 0
         self.matched = 0
         self._base = first_line - 1
+        self._position = 0  # lines fed in every phase (line numbers count from first_line)
+        # "count" (normal), or for a part of a larger log: "warm" (the lines before the part:
+        # they set up the episodes of the processes that run into it, and count nothing) and
+        # "drain" (the lines after it: they finish the part's own open episodes only).
+        self.phase = "count"
         self._cutter = _LineCutter()
 
     def _make_scanners(self) -> list[Scanner]:
@@ -380,6 +419,10 @@ class Diagnoser:
         new = self._scan(rest + b"\n") if rest else []
         return new + self.settle()
 
+    def owns_open_episodes(self) -> bool:
+        """True while an episode that began in the counted lines is still open."""
+        return any(episode.owned for episode in self._open.values())
+
     def settle(self) -> list[Problem]:
         """End every open episode now (a live log that has gone quiet)."""
         new: list[Problem] = []
@@ -390,8 +433,11 @@ class Diagnoser:
     # -- scanning --------------------------------------------------------------------------
 
     def _scan(self, block: bytes) -> list[Problem]:
-        base = self._base + self.lines
-        self.lines += block.count(b"\n")
+        base = self._base + self._position
+        newline_count = block.count(b"\n")
+        self._position += newline_count
+        if self.phase == "count":
+            self.lines += newline_count
         new: list[Problem] = []
         counted, newlines = 0, 0
         for start, end in self._candidate_spans(block):
@@ -399,7 +445,7 @@ class Diagnoser:
             counted = start
             raw = block[start : min(end, start + MAX_LINE)].decode("utf-8", "replace")
             new += self._line(raw.rstrip("\r").replace("\x00", "\ufffd"), base + newlines + 1)
-        now = self._base + self.lines
+        now = self._base + self._position
         for key in [k for k, ep in self._open.items() if now - ep.last > WINDOW]:
             new += self._close(key)
         return new
@@ -412,7 +458,8 @@ class Diagnoser:
         """Parse and answer one picked line and add it to its episode."""
         if not raw.strip():
             return []
-        self.candidates += 1
+        counting = self.phase == "count"
+        self.candidates += counting
         if "\r" in raw:  # a lone CR: search reads two lines, and so do we
             parsed = parse(raw)
             hit = self._answer(parsed, tuple(self._signals.line_hits(ln.raw)
@@ -423,7 +470,7 @@ class Diagnoser:
         if self._since and (iso(line.fields.get("time", "")) or "~") < self._since:
             return []  # before --since
         if hit is not None:
-            self.matched += 1
+            self.matched += counting
         template = "\n".join(ln.template for ln in parsed.lines)
         return self._add(Seen(number, raw, line, hit, template, role_of(line)))
 
@@ -464,7 +511,8 @@ class Diagnoser:
 
     def _add(self, seen: Seen) -> list[Problem]:
         if seen.hit is None and not seen.role.outcome:
-            self._note_unmatched(seen)  # no answer and no outcome: in no episode
+            if self.phase == "count":
+                self._note_unmatched(seen)  # no answer and no outcome: in no episode
             return []
         fields = seen.line.fields
         pid = fields.get("pid")
@@ -486,10 +534,12 @@ class Diagnoser:
             closed += self._close(key)
             episode = None
         if episode is None:
+            if self.phase == "drain":
+                return closed  # past the part: only its own open episodes go on
             if len(self._open) >= MAX_PIDS:
                 closed += self._close(next(iter(self._open)))
-            episode = self._open[key] = Episode(key)
-        if episode.add(seen):  # a cause: count it now (the rest of the episode is context)
+            episode = self._open[key] = Episode(key, owned=self.phase == "count")
+        if episode.add(seen) and episode.owned:  # a cause: count it now (the rest is context)
             episode.counted = problem = self._count(seen, episode)
             if problem.count == 1 and not problem.other_variants:
                 closed.append(problem)
@@ -501,6 +551,11 @@ class Diagnoser:
         """End an episode: finish its counted problem, or count it under an outcome line."""
         episode = self._open.pop(key)
         cause = episode.resolve()
+        if not episode.owned:  # it began before this part: the previous part counts it
+            if cause is not None and cause.hit is not None and episode.startup:
+                marker = Problem(cause.hit.entry, "", 0.0, "", cause.number, cause.number)
+                self._last_startup = (marker, episode.final)
+            return []
         if cause is None:
             for seen in episode.seen:
                 self._note_unmatched(seen)
@@ -543,17 +598,22 @@ class Diagnoser:
         raw_time = fields.get("time", "")
         time = iso(raw_time) or raw_time
         level = cause.line.level
+        host = fields.get("host") or self.source
         problem = self._table.find(cause.hit.entry.id, cause.template)
         if problem is not None:
+            _count_host(problem.hosts, host)
             problem.count += 1
+            problem.confidence = max(problem.confidence, cause.hit.confidence)  # as merge does
             # Episodes end in any order (a quiet process's episode ends late): keep the
             # earliest and the latest line, whatever order they are counted in.
-            if cause.number < problem.first_line:
+            here = (_sortable(time), self.source, cause.number)
+            if here < (_sortable(problem.first_time), problem.source, problem.first_line):
                 problem.first_line, problem.first_time = cause.number, time
                 problem.sample, problem.context = cause.raw[:MAX_SAMPLE], ()
-            if cause.number >= problem.last_line:
+                problem.source = self.source
+            if here >= (_sortable(problem.last_time), problem.last_source, problem.last_line):
                 problem.last_line, problem.last_source = cause.number, self.source
-                problem.last_time = time or problem.last_time
+                problem.last_time = time
             problem.startup = problem.startup or episode.startup
             if severity(level) < problem.severity:
                 problem.level = level
@@ -561,7 +621,7 @@ class Diagnoser:
         return self._table.add(Problem(
             cause.hit.entry, cause.template, cause.hit.confidence, cause.raw[:MAX_SAMPLE],
             cause.number, cause.number, 1, level, time, time, self.source, self.source,
-            episode.startup))
+            episode.startup, hosts={host: 1}))
 
     def _note_unmatched(self, seen: Seen) -> None:
         if not self._collect or not looks_like_error(seen.line):

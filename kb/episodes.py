@@ -130,6 +130,7 @@ class Episode:
     """The open lines of one process (or of the un-prefixed lines in a row)."""
 
     key: tuple[str, str]
+    owned: bool = True  # False: it began before the part of the log being diagnosed
     seen: list[Seen] = field(default_factory=list)
     cause: int | None = None  # index in seen
     startup: bool = False
