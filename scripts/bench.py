@@ -20,7 +20,8 @@ much less. Sections (targets from the performance issue in brackets):
             error levels and Drain3 (the `bench` extra), in the same run.
 
 Every child process gets KB_CACHE_DIR in a temporary directory, and in-process loads get it as
-cache_dir: the user's cache is never read or written. ``--quick`` uses 100,000 log lines, a 2,000-entry KB and fewer repeats (~1 min).
+cache_dir: the user's cache is never read or written. ``--quick`` uses 100,000 log lines, a
+2,000-entry KB and fewer repeats (~1 min).
 """
 
 from __future__ import annotations
