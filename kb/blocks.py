@@ -154,7 +154,7 @@ def html_heading(content: str) -> tuple[int, str, str] | None:
         return None
     inner = found.group(3)
     attr = _ANCHOR_ATTR.search(found.group(2)) or _ANCHOR_ATTR.search(inner)
-    title = " ".join(html.unescape(_ANY_TAG.sub(" ", inner)).split())
+    title = " ".join(html.unescape(_ANY_TAG.sub(" ", _TAG.sub("", inner))).split())
     return int(found.group(1)), title, attr.group(1) if attr else ""
 
 

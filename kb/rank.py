@@ -38,11 +38,14 @@ class Query:
     terms: list[QueryTerm]
     signals: list[SignalHit]
     caps: list[tuple[str, float]] = field(default_factory=list)
+    # The weight of the query's words that no entry has: unexplained by every hit.
+    unknown: float = 0.0
 
     def key(self) -> Hashable:
         """Everything ``run`` reads: two queries with one key give the same hits."""
         signals = tuple(h.number for h in self.signals)
-        return (self.parsed.kind, tuple(self.terms), signals, tuple(self.caps))
+        return (self.parsed.kind, tuple(self.terms), signals, tuple(self.caps),
+                round(self.unknown, 6))
 
     def as_json(self) -> dict[str, Any]:
         """A JSON-ready view for ``kb explain``."""
@@ -82,10 +85,9 @@ def answer_key(parsed: Parsed, hits: Sequence[SignalHit]) -> Hashable:
 
 
 def may_be_confident(parsed: Parsed, hits: Sequence[SignalHit]) -> bool:
-    """False when no hit for this input can reach WEIGHTS.confident: log text (not a question)
-    without an exact signal is capped below it (``_caps``). The log pipe skips the search then.
-    """
-    return bool(hits) or parsed.kind is Kind.QUESTION
+    """False when no hit for this input can reach WEIGHTS.confident: log text without an exact
+    signal is capped below it (``_caps``). The log pipe skips the search then."""
+    return bool(hits) or parsed.kind is not Kind.LOG
 
 
 def build_query(
@@ -94,10 +96,14 @@ def build_query(
     """The query ``run`` executes for a parsed input (``hits``: its signals, if known)."""
     terms = [t for t in analyze(text_for_terms(parsed)) if not _is_ah_code(t)]
     boosts = WEIGHTS.log_fields if parsed.kind is Kind.LOG else WEIGHTS.question_fields
-    query_terms = index.query_terms(list(dict.fromkeys(terms))[: WEIGHTS.max_terms], boosts)
+    distinct = list(dict.fromkeys(terms))[: WEIGHTS.max_terms]
+    query_terms = index.query_terms(distinct, boosts)
     if hits is None:
         hits = signals.match(parsed)
-    return Query(parsed, query_terms, hits, _caps(parsed, hits))
+    missing = len(distinct) - len({t.term for t in query_terms})
+    unknown = (missing * index.idf("", "") * max(boosts.values()) * WEIGHTS.unknown_factor
+               if missing else 0.0)
+    return Query(parsed, query_terms, hits, _caps(parsed, hits), unknown)
 
 
 def _is_ah_code(term: str) -> bool:
@@ -106,8 +112,9 @@ def _is_ah_code(term: str) -> bool:
 
 
 def _caps(parsed: Parsed, hits: list[SignalHit]) -> list[tuple[str, float]]:
-    """Upper bounds on text-only confidence from what the line says about itself."""
-    if parsed.kind is Kind.QUESTION:
+    """Upper bounds on text-only confidence from what the line says about itself (a question
+    or a statement in words has none: they are read alike)."""
+    if parsed.kind is not Kind.LOG:
         return []
     w = WEIGHTS
     caps = [("log text without an exact signal", w.log_text_cap)]
@@ -149,10 +156,16 @@ def run(query: Query, entries: Sequence[Entry], index: TextIndex, limit: int = 5
         scored.append(_Scored(doc, signal + text_part, text, signal, used))
     scored.sort(key=lambda s: (-s.score, entries[s.doc].id))
     hits = []
-    for item in scored[:limit]:
+    ceiling = WEIGHTS.max_confidence
+    for rank, item in enumerate(scored[:limit]):
         match = matches.get(item.doc)
         cover = coverage.get(item.doc, 0.0)
-        confidence, capped = _confidence(query, item.signal, cover, item.text, best_text)
+        explained = cover * total / (total + query.unknown)
+        others = [s.score for j, s in enumerate(scored[:2]) if j != rank]
+        distinct = 1 - max(others, default=0.0) / item.score if item.score > 0 else 0.0
+        confidence, capped = _confidence(query, item.signal, explained, max(0.0, distinct))
+        confidence = min(confidence, ceiling)  # never above a better-ranked hit
+        ceiling = confidence
         why = _why(query, item, match, cover, capped)
         # Built without validation (a search must not pay for building pydantic's validator):
         # _confidence keeps the value in [0, 0.99]; the property tests validate every hit.
@@ -185,8 +198,10 @@ def _exact_scores(query: Query) -> dict[int, tuple[float, list[SignalHit]]]:
     """Each entry's exact-signal score: its best signal plus a little for a few more."""
     scale = WEIGHTS.question_signal_scale if query.parsed.kind is Kind.QUESTION else 1.0
     by_entry: dict[int, list[SignalHit]] = defaultdict(list)
+    question = query.parsed.kind is Kind.QUESTION
     for hit in query.signals:
-        by_entry[hit.entry].append(hit)
+        if not (question and hit.kind is SignalKind.TITLE):  # a question is its own words
+            by_entry[hit.entry].append(hit)
     out = {}
     extra = WEIGHTS.extra_signals_counted
     for doc, hits in by_entry.items():
@@ -202,20 +217,30 @@ def signal_weight(hit: SignalHit) -> float:
     if hit.kind is SignalKind.SIGNATURE:
         return w.signature + w.signature_length_bonus * min(
             1.0, len(hit.value) / w.signature_length_full)
+    if hit.kind is SignalKind.TITLE:
+        return w.title_signal
     return w.code if hit.kind is SignalKind.CODE else w.reason
 
 
 def _confidence(
-    query: Query, signal_score: float, coverage: float, text: float, best_text: float
+    query: Query, signal_score: float, explained: float, distinct: float
 ) -> tuple[float, str]:
-    """(confidence, what capped it or '')."""
+    """(confidence, what capped it or '').
+
+    With exact signals (log text): 1 - exp(-signal score / scale), plus a little for standing
+    out. Text alone: how much of the query the hit explains (``explained``: the idf-weighted
+    share of the query's words it matches, words no entry has counted as unexplained) and how
+    far its score stands above the next hit's (``distinct``: 1 - next / own; 0 for any hit but
+    the first, whose lead is its own): text_cap * explained ** a * min(1, distinct / full) ** b.
+    Both are relative to the collection searched (idf, scores of its own entries), so the
+    same number means the same on any collection.
+    """
     w = WEIGHTS
-    relative = text / best_text if best_text else 0.0
     signal = 1.0 - math.exp(-signal_score / w.signal_scale) if signal_score > 0 else 0.0
     if signal and query.parsed.kind is not Kind.QUESTION:
-        return min(w.max_confidence, signal + w.signal_text_bonus * relative), ""
-    value = min(w.text_cap, w.text_base + w.text_slope * coverage) * (
-        w.relative_floor + (1 - w.relative_floor) * relative)
+        return min(w.max_confidence, signal + w.signal_text_bonus * distinct), ""
+    lead = min(1.0, distinct / w.distinct_full)
+    value = w.text_cap * explained ** w.explained_power * lead ** w.distinct_power
     value = max(value, signal)
     if query.parsed.kind is Kind.QUESTION and len(query.terms) <= 1:
         value = min(value, w.one_word_question_cap)

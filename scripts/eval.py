@@ -325,7 +325,7 @@ def print_foreign(reports: dict[str, dict[str, Report]], unmatched: list[str],
         both = _answerable(pooled)
         out(f"  answerable n={both.n:3d}  top-1 {both.top1 / (both.n or 1):.3f}  "
             f"top-3 {both.top3 / (both.n or 1):.3f}  MRR {both.rr / (both.n or 1):.3f}")
-    if "bm25s" not in reports:
+    if "whoosh BM25F" in reports and "bm25s" not in reports:
         out("  (bm25s not installed: pip install 'kb[eval]')")
     for label, count in Counter(unmatched).items():
         out(f"  label matches no entry ({count} cases): {label}")
