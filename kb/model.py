@@ -99,6 +99,8 @@ class Why:
     coverage: float = 0.0
     terms: tuple[TermWhy, ...] = field(default_factory=tuple)
     capped_by: str | None = None
+    # The idf-weighted share of the query's words the hit matches (unknown words unexplained).
+    explained: float = 0.0
 
     def as_json(self) -> dict[str, Any]:
         """The JSON-ready form (key order and rounding as ``kb search --json`` prints it)."""
@@ -109,6 +111,7 @@ class Why:
             "text": {
                 "bm25f": round(self.bm25f, 3),
                 "coverage": round(self.coverage, 3),
+                "explained": round(self.explained, 3),
                 "terms": [{"field": t.field, "term": t.term, "boost": t.boost,
                            "score": round(t.score, 3)} for t in self.terms],
             },
@@ -140,6 +143,7 @@ class Hit(BaseModel):
             "title": self.entry.title,
             "score": round(self.score, 4),
             "confidence": round(self.confidence, 3),
+            "collection": self.entry.collection,
             "why": self.why.as_json(),
             "answer": self.entry.answer,
         }

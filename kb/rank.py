@@ -40,10 +40,14 @@ class Query:
     caps: list[tuple[str, float]] = field(default_factory=list)
     # The weight of the query's words that no entry has: unexplained by every hit.
     unknown: float = 0.0
+    # One query per collection when several are searched side by side (MergedSearcher).
+    parts: list[Query] = field(default_factory=list)
 
     def key(self) -> Hashable:
         """Everything ``run`` reads: two queries with one key give the same hits."""
         signals = tuple(h.number for h in self.signals)
+        if self.parts:
+            return tuple(part.key() for part in self.parts)
         return (self.parsed.kind, tuple(self.terms), signals, tuple(self.caps),
                 round(self.unknown, 6))
 
@@ -161,12 +165,17 @@ def run(query: Query, entries: Sequence[Entry], index: TextIndex, limit: int = 5
         match = matches.get(item.doc)
         cover = coverage.get(item.doc, 0.0)
         explained = cover * total / (total + query.unknown)
+        titled = _coverage([c for c in match.terms if c.field == "title"], weight,
+                           total + query.unknown) if match is not None else 0.0
         others = [s.score for j, s in enumerate(scored[:2]) if j != rank]
         distinct = 1 - max(others, default=0.0) / item.score if item.score > 0 else 0.0
-        confidence, capped = _confidence(query, item.signal, explained, max(0.0, distinct))
+        if rank > 0:  # only the first hit can lead
+            titled = 0.0
+        confidence, capped = _confidence(query, item.signal, explained, max(0.0, distinct),
+                                         titled)
         confidence = min(confidence, ceiling)  # never above a better-ranked hit
         ceiling = confidence
-        why = _why(query, item, match, cover, capped)
+        why = _why(query, item, match, cover, capped, explained)
         # Built without validation (a search must not pay for building pydantic's validator):
         # _confidence keeps the value in [0, 0.99]; the property tests validate every hit.
         hits.append(Hit.model_construct(
@@ -223,7 +232,7 @@ def signal_weight(hit: SignalHit) -> float:
 
 
 def _confidence(
-    query: Query, signal_score: float, explained: float, distinct: float
+    query: Query, signal_score: float, explained: float, distinct: float, titled: float = 0.0
 ) -> tuple[float, str]:
     """(confidence, what capped it or '').
 
@@ -231,7 +240,9 @@ def _confidence(
     out. Text alone: how much of the query the hit explains (``explained``: the idf-weighted
     share of the query's words it matches, words no entry has counted as unexplained) and how
     far its score stands above the next hit's (``distinct``: 1 - next / own; 0 for any hit but
-    the first, whose lead is its own): text_cap * explained ** a * min(1, distinct / full) ** b.
+    the first, whose lead is its own) or, for the first hit, how much of the query its title
+    and question phrasings explain (``titled``): text_cap * explained ** a * lead ** b with
+    lead = max(min(1, distinct / full), titled ** c).
     Both are relative to the collection searched (idf, scores of its own entries), so the
     same number means the same on any collection.
     """
@@ -239,7 +250,7 @@ def _confidence(
     signal = 1.0 - math.exp(-signal_score / w.signal_scale) if signal_score > 0 else 0.0
     if signal and query.parsed.kind is not Kind.QUESTION:
         return min(w.max_confidence, signal + w.signal_text_bonus * distinct), ""
-    lead = min(1.0, distinct / w.distinct_full)
+    lead = max(min(1.0, distinct / w.distinct_full), titled ** w.title_lead_power)
     value = w.text_cap * explained ** w.explained_power * lead ** w.distinct_power
     value = max(value, signal)
     if query.parsed.kind is Kind.QUESTION and len(query.terms) <= 1:
@@ -252,7 +263,7 @@ def _confidence(
 
 
 def _why(query: Query, item: _Scored, match: Match | None, coverage: float,
-         capped: str) -> Why:
+         capped: str, explained: float) -> Why:
     boosts = {(t.field, t.term): t.boost for t in query.terms}
     terms = tuple(TermWhy(c.field, c.term, boosts.get((c.field, c.term), 1.0), c.score)
                   for c in (match.terms if match is not None else ()))
@@ -263,6 +274,7 @@ def _why(query: Query, item: _Scored, match: Match | None, coverage: float,
         coverage=coverage,
         terms=terms,
         capped_by=capped or None,
+        explained=explained,
     )
 
 
@@ -290,3 +302,45 @@ class Searcher:
         """The confident top hit of a query, or None."""
         found = self.run(query, limit=1)
         return found[0] if found and found[0].confidence >= WEIGHTS.confident else None
+
+
+@dataclass
+class MergedSearcher(Searcher):
+    """Several collections searched side by side: each with its own index, so its scores and
+    confidences are its own (a big or an off-topic collection cannot outscore another by its
+    word statistics), merged by confidence, then by how much of the query each hit explains,
+    then by its score relative to its own collection's best. ``entries`` and ``signals`` are
+    those of all collections together (the log pipe scans with them); ``parts`` holds each
+    collection's name, searcher and first entry's position."""
+
+    parts: list[tuple[str, Searcher, int]] = field(default_factory=list)
+
+    def query(self, parsed: Parsed, hits: list[SignalHit] | None = None) -> Query:
+        """One query per collection, each with the signals that point into it."""
+        if hits is None:
+            hits = self.signals.match(parsed)
+        parts = []
+        for _, searcher, start in self.parts:
+            stop = start + len(searcher.entries)
+            mine = [SignalHit(h.entry - start, h.kind, h.value, h.signature, h.number)
+                    for h in hits if start <= h.entry < stop]
+            parts.append(searcher.query(parsed, mine))
+        first = parts[0]
+        terms = list(dict.fromkeys(t for part in parts for t in part.terms))
+        return Query(parsed, terms, hits, first.caps, min(p.unknown for p in parts), parts)
+
+    def run(self, query: Query, limit: int = 5) -> list[Hit]:
+        """Each collection's best ``limit`` hits, merged."""
+        if not query.parts:
+            query = self.query(query.parsed, query.signals)
+        lists = []
+        for n, ((_, searcher, _), part) in enumerate(zip(self.parts, query.parts, strict=True)):
+            hits = searcher.run(part, limit)
+            top = hits[0].score if hits and hits[0].score > 0 else 1.0
+            lists.append([((h.confidence, h.why.explained, h.score / top, -n), h) for h in hits])
+        merged: list[Hit] = []
+        while len(merged) < limit and any(lists):
+            # The best of the collections' next hits: each collection keeps its own order.
+            best = max((items for items in lists if items), key=lambda items: items[0][0])
+            merged.append(best.pop(0)[1])
+        return merged

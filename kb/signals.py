@@ -124,7 +124,8 @@ class Signals:
                 self.patterns.append(_Pattern(position, signature, _regex_of(signature)))
         for position, entry in enumerate(entries):
             for phrase in title_phrases(entry):
-                title = Signature(kind=SignatureKind.LITERAL, text=phrase)
+                title = Signature.model_construct(kind=SignatureKind.LITERAL, text=phrase, line=0,
+                                                  versions="")
                 self.patterns.append(_Pattern(position, title, _literal_regex(phrase), True))
         self.codes = dict(codes)
         self._literal = [p.signature.kind is SignatureKind.LITERAL for p in self.patterns]

@@ -82,6 +82,9 @@ class Weights:
     explained_power: float = 1.5
     distinct_full: float = 0.8
     distinct_power: float = 1.0
+    # ... or the first hit's title (and question phrasings) explaining the query: a lead of
+    # titled ** title_lead_power, when that is more.
+    title_lead_power: float = 2.0
     # A word no entry has weighs as much as the rarest word there is, times this.
     unknown_factor: float = 1.0
     # A question of one indexed word ("ssl?") cannot be understood with confidence.
