@@ -101,6 +101,8 @@ class Why:
     capped_by: str | None = None
     # The idf-weighted share of the query's words the hit matches (unknown words unexplained).
     explained: float = 0.0
+    # BM25F over what a perfect match would score in the hit's own collection (kb.rank).
+    strength: float = 0.0
 
     def as_json(self) -> dict[str, Any]:
         """The JSON-ready form (key order and rounding as ``kb search --json`` prints it)."""
@@ -112,6 +114,7 @@ class Why:
                 "bm25f": round(self.bm25f, 3),
                 "coverage": round(self.coverage, 3),
                 "explained": round(self.explained, 3),
+                "strength": round(self.strength, 3),
                 "terms": [{"field": t.field, "term": t.term, "boost": t.boost,
                            "score": round(t.score, 3)} for t in self.terms],
             },
