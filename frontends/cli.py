@@ -141,6 +141,12 @@ def _common(parser: argparse.ArgumentParser, suppress: bool = False) -> None:
         "skipped with a warning, or its last good index is used)",
     )
     parser.add_argument(
+        "--no-semantic",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="rank by kb alone even when the semantic extra (kb[semantic]) is installed",
+    )
+    parser.add_argument(
         "--traceback",
         action="store_true",
         default=argparse.SUPPRESS if suppress else False,
@@ -166,7 +172,8 @@ def load(args: argparse.Namespace, env: Env) -> KnowledgeBase:
     from kb import KnowledgeBase
 
     kb = KnowledgeBase.from_paths(content_paths(args, env), cache_dir=env.cache_dir,
-                                  strict=getattr(args, "strict", False))
+                                  strict=getattr(args, "strict", False),
+                                  semantic=False if getattr(args, "no_semantic", False) else None)
     if getattr(args, "collection", None):
         kb = kb.only(args.collection)
     for warning in kb.warnings:

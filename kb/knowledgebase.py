@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from kb.bm25 import TextIndex
 from kb.cache import IndexCache, default_root
 from kb.errors import ContentError, QueryError, UnknownEntryError
-from kb.logline import Parsed, parse
+from kb.logline import Kind, Parsed, parse
 from kb.model import Entry, Hit
 from kb.rank import MAX_QUERY_CHARS, MergedSearcher, Query, Searcher
 from kb.signals import Signals
@@ -33,9 +33,13 @@ class KnowledgeBase:
     def __init__(
         self, entries: Sequence[Entry], text: TextIndex, warnings: Sequence[str] = (),
         collections: Sequence[tuple[str, Sequence[Entry], TextIndex]] = (),
+        semantic: bool | None = None,
     ) -> None:
         """One collection (``entries`` and ``text``), or several side by side
-        (``collections``: name, entries, index each; ``entries`` is then all of them)."""
+        (``collections``: name, entries, index each; ``entries`` is then all of them).
+        ``semantic``: blend in the semantic extra's ranking (None: when it is installed)."""
+        self._semantic = semantic
+        self._vectors: Any = None
         self._entries = list(entries)
         self._by_id = {e.id: e for e in self._entries}
         signals = Signals(self._entries)
@@ -55,14 +59,15 @@ class KnowledgeBase:
     # -- loading ---------------------------------------------------------------------------
 
     @classmethod
-    def default(cls, *, cache_dir: Path | str | None = None) -> KnowledgeBase:
+    def default(cls, *, cache_dir: Path | str | None = None,
+                semantic: bool | None = None) -> KnowledgeBase:
         """The shipped mod_ssl FAQ."""
-        return cls.from_paths([default_content_dir()], cache_dir=cache_dir)
+        return cls.from_paths([default_content_dir()], cache_dir=cache_dir, semantic=semantic)
 
     @classmethod
     def from_paths(
         cls, paths: Iterable[Path | str], *, rebuild: bool = False, strict: bool = False,
-        cache_dir: Path | str | None = None,
+        cache_dir: Path | str | None = None, semantic: bool | None = None,
     ) -> KnowledgeBase:
         """Load Markdown files or folders, each path one collection with its own index (so
         collections side by side keep their own word statistics and confidences), through
@@ -72,7 +77,7 @@ class KnowledgeBase:
         built from earlier content of the same path exists (then that one is used) or other
         collections load (then the broken one is skipped); ``warnings`` says so, one line
         per collection. A cache that cannot be read or written falls back to an in-memory
-        index.
+        index. ``semantic``: see ``KnowledgeBase``.
         """
         store = IndexCache(Path(cache_dir) if cache_dir is not None else default_root())
         chosen = [Path(p) for p in paths]
@@ -97,9 +102,9 @@ class KnowledgeBase:
         if not loaded:
             raise ContentError([p for exc in failed for p in exc.problems])
         if len(loaded) == 1:
-            return cls(loaded[0][1], loaded[0][2], warnings, loaded)
+            return cls(loaded[0][1], loaded[0][2], warnings, loaded, semantic)
         everything = [e for _, part_entries, _ in loaded for e in part_entries]
-        return cls(everything, loaded[0][2], warnings, loaded)
+        return cls(everything, loaded[0][2], warnings, loaded, semantic)
 
     def collections(self) -> list[str]:
         """The names of the collections, in load order."""
@@ -116,7 +121,7 @@ class KnowledgeBase:
                                     f"{', '.join(known)})")
         parts = [part for part in self._parts if part[0] in wanted] or list(self._parts)
         everything = [e for _, part_entries, _ in parts for e in part_entries]
-        return KnowledgeBase(everything, parts[0][2], self.warnings, parts)
+        return KnowledgeBase(everything, parts[0][2], self.warnings, parts, self._semantic)
 
     @classmethod
     def from_entries(cls, entries: Sequence[Entry]) -> KnowledgeBase:
@@ -149,8 +154,44 @@ class KnowledgeBase:
         return self._searcher.run(query, limit)
 
     def search(self, text: str, limit: int = 5) -> list[Hit]:
-        """Rank entries for a log line, an excerpt or a question; best first."""
-        return self.run(self.build_query(text), limit)
+        """Rank entries for a log line, an excerpt or a question; best first. With the
+        semantic extra (kb.semantic), questions kb has no confident answer for are ranked
+        by kb's score and sentence similarity together."""
+        query = self.build_query(text)
+        hits = self.run(query, limit)
+        if self._semantic is False or not self._entries:
+            return hits
+        from kb import semantic
+
+        if not semantic.should_blend(hits, query.parsed.kind is not Kind.LOG):
+            return hits
+        if self._semantic is None and not semantic.available():
+            self._semantic = False
+            return hits
+        candidates = self.run(query, max(limit, semantic.CANDIDATES))
+        return semantic.blend(query.parsed.text, candidates, self._entries,
+                              self.entry_vectors(), limit)
+
+    def entry_vectors(self) -> Any:
+        """The semantic extra's entry vectors (kb.semantic.EntryVectors), made or read from
+        the cache beside each collection's index on first use."""
+        if self._vectors is None:
+            from kb.semantic import EntryVectors
+
+            parts = self._parts or [("", self._entries, self._searcher.index)]
+            self._vectors = EntryVectors.joined([
+                EntryVectors.of(entries, None if index.where == "memory" else Path(index.where))
+                for _, entries, index in parts])
+        return self._vectors
+
+    @property
+    def semantic(self) -> bool:
+        """True when ``search`` blends in the semantic extra (installed and not turned off)."""
+        if self._semantic is None:
+            from kb.semantic import available
+
+            self._semantic = available()
+        return self._semantic
 
     def search_parsed(self, parsed: Parsed, limit: int = 5) -> list[Hit]:
         """``search`` for an input parsed already (``kb.logline.parse``)."""

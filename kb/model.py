@@ -103,6 +103,8 @@ class Why:
     explained: float = 0.0
     # BM25F over what a perfect match would score in the hit's own collection (kb.rank).
     strength: float = 0.0
+    # Cosine similarity with the question when the semantic extra ranked it (kb.semantic).
+    semantic: float | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The JSON-ready form (key order and rounding as ``kb search --json`` prints it)."""
@@ -119,6 +121,7 @@ class Why:
                            "score": round(t.score, 3)} for t in self.terms],
             },
             "capped_by": self.capped_by,
+            "semantic": None if self.semantic is None else round(self.semantic, 3),
         }
 
 

@@ -271,8 +271,13 @@ def label_ids(entries: Sequence[Entry], labels: Sequence[str]) -> list[str]:
     return found
 
 
+def _semantic(choice: str) -> bool | None:
+    return {"auto": None, "on": True, "off": False}[choice]
+
+
 def foreign_reports(cases: Sequence[Case], faqs: Path, with_default: bool,
-                    baselines: bool) -> tuple[dict[str, dict[str, Report]], list[str]]:
+                    baselines: bool, semantic: bool | None = None
+                    ) -> tuple[dict[str, dict[str, Report]], list[str]]:
     """{system: {faq file: report}} and the labels that match no entry."""
     from kb import default_content_dir
 
@@ -282,7 +287,7 @@ def foreign_reports(cases: Sequence[Case], faqs: Path, with_default: bool,
         mine = [c for c in cases if c.faq == faq]
         paths = ([default_content_dir()] if with_default else []) + [faqs / faq]
         try:
-            kb = KnowledgeBase.from_paths(paths)
+            kb = KnowledgeBase.from_paths(paths, semantic=semantic)
         except ContentError as exc:  # counted as answering nothing
             print(f"kb refused {faq}: {exc.problems[0]}")
             kb = KnowledgeBase.from_entries([])
@@ -295,13 +300,14 @@ def foreign_reports(cases: Sequence[Case], faqs: Path, with_default: bool,
             resolved.append(Case(case.text, case.kind, ids or ["<no such entry>"], faq)
                             if case.kind != "noise" else case)
         seeds = {e.id for e in kb.entries()}
-        systems: dict[str, Ranker | None] = {"kb": kb_ranker(kb)}
+        systems: dict[str, Ranker | None] = {"kb" + (" + semantic" if kb.semantic else ""):
+                                             kb_ranker(kb)}
         if baselines:
             systems["whoosh BM25F"] = baseline_ranker(own)
             systems["bm25s"] = bm25s_ranker(own)
         for name, ranker in systems.items():
             if ranker is not None:
-                conf = CONFIDENT if name == "kb" else 0.0
+                conf = CONFIDENT if name.startswith("kb") else 0.0
                 reports.setdefault(name, {})[faq] = evaluate(ranker, resolved, kb.entries(),
                                                              seeds, conf)
     return reports, unmatched
@@ -318,10 +324,10 @@ def print_foreign(reports: dict[str, dict[str, Report]], unmatched: list[str],
             both = _answerable(report)
             out(f"  {faq:22s} n={both.n:3d}  top-1 {both.top1 / (both.n or 1):.3f}  "
                 f"top-3 {both.top3 / (both.n or 1):.3f}  MRR {both.rr / (both.n or 1):.3f}"
-                + (f"  confident-wrong {report.confident_wrong_rate:.3f}" if name == "kb"
-                   else ""))
+                + (f"  confident-wrong {report.confident_wrong_rate:.3f}"
+                   if name.startswith("kb") else ""))
         print_report(f"{name}: pooled over {len(per_faq)} FAQs", pooled, out,
-                     misses and name == "kb")
+                     misses and name.startswith("kb"))
         both = _answerable(pooled)
         out(f"  answerable n={both.n:3d}  top-1 {both.top1 / (both.n or 1):.3f}  "
             f"top-3 {both.top3 / (both.n or 1):.3f}  MRR {both.rr / (both.n or 1):.3f}")
@@ -366,6 +372,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="figures only, no misses")
     parser.add_argument("--faqs", type=Path, default=FAQS,
                         help="folder of the foreign FAQ files (foreign case sets)")
+    parser.add_argument("--semantic", choices=("auto", "on", "off"), default="auto",
+                        help="blend in the semantic extra: when installed (auto), or not")
     parser.add_argument("--with-default", action="store_true",
                         help="foreign case sets: load each FAQ beside the shipped FAQ")
     args = parser.parse_args(argv)
@@ -375,13 +383,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"skipped: the foreign FAQs are not at {args.faqs} (--faqs DIR)")
             return 0
         reports, unmatched = foreign_reports(cases, args.faqs, args.with_default,
-                                             not args.no_baseline)
+                                             not args.no_baseline, _semantic(args.semantic))
         print_foreign(reports, unmatched, print, not args.quiet)
         return 0
-    kb = KnowledgeBase.from_paths(args.kb) if args.kb else KnowledgeBase.default()
+    semantic = _semantic(args.semantic)
+    kb = (KnowledgeBase.from_paths(args.kb, semantic=semantic) if args.kb
+          else KnowledgeBase.default(semantic=semantic))
     seeds = seed_ids(kb)
     ours = evaluate(kb_ranker(kb), cases, kb.entries(), seeds, CONFIDENT)
-    print_report(f"kb ({len(kb)} entries, {len(cases)} cases)", ours, print, not args.quiet)
+    extra = ", semantic" if kb.semantic else ""
+    print_report(f"kb ({len(kb)} entries{extra}, {len(cases)} cases)", ours, print,
+                 not args.quiet)
     if not args.no_baseline:
         base = evaluate(baseline_ranker(kb.entries()), cases, kb.entries(), seeds, 0.0)
         print_report("baseline: plain whoosh BM25F, no log understanding "
