@@ -86,8 +86,8 @@ class _Pattern:
 
 
 # FAQs titled by error messages ("ERROR: unable to download video", "HTTP Error 429: Too Many
-# Requests or 402: Payment Required") answer the line that prints them: an entry's title and
-# question phrasings are literal signals too, when specific enough to be one.
+# Requests or 402: Payment Required") answer the line that prints them: the title and question
+# phrasings of an entry without signatures are literal signals too, when specific enough.
 TITLE_MIN_WORDS = 3
 TITLE_MIN_CHARS = 12
 _WORDS = re.compile(r"[A-Za-z0-9]+")
@@ -96,7 +96,11 @@ _WORDS = re.compile(r"[A-Za-z0-9]+")
 def title_phrases(entry: Entry) -> list[str]:
     """The phrases of an entry's title and questions that act as literal signals: each without
     its closing punctuation, titles of alternatives ("A or B") split in two, each of at least
-    TITLE_MIN_WORDS words and TITLE_MIN_CHARS characters."""
+    TITLE_MIN_WORDS words and TITLE_MIN_CHARS characters. None for an entry with signatures:
+    its author has said which error strings it answers (and a search then need not compile
+    hundreds of phrasings into the signal set)."""
+    if entry.signatures:
+        return []
     found: list[str] = []
     for text in (entry.title, *entry.questions):
         text = text.strip().rstrip("?!.:;, ").strip("`*_ ")
