@@ -62,13 +62,15 @@ def write_markdown(out: IO[str], markdown: str, *, rich: bool, width: int | None
 def hit_lines(hits: Sequence[Hit], *, confident_at: float) -> list[str]:
     """Numbered hits: title, id, confidence, section and a short excerpt."""
     lines = []
+    several = len({hit.entry.collection for hit in hits}) > 1  # then say where each is from
     for number, hit in enumerate(hits, 1):
         entry = hit.entry
         mark = "" if hit.confidence >= confident_at else "  (low confidence)"
+        where = f"{entry.collection}: " if several else ""
         lines.append(f"{number}. {clean(entry.title, keep_newlines=False)}")
         lines.append(
             f"   id: {entry.id} · confidence {hit.confidence:.2f} · "
-            f"{clean(entry.section, keep_newlines=False)}{mark}"
+            f"{clean(where + entry.section, keep_newlines=False)}{mark}"
         )
         lines.append(f"   {clean(entry.summary(150), keep_newlines=False)}")
     return lines

@@ -7,8 +7,10 @@
 
 Module map (frontends import only from this package's top level):
 
-- content: ``compiler`` (Markdown -> ``model.Entry``), ``lint`` (checks beyond compiling),
-  ``files`` (which files are content);
+- content: ``compiler`` (Markdown -> ``model.Entry``: ``frontmatter`` blanks a page's front
+  matter, ``blocks`` reads markdown-it's tokens into headings, text and navigation,
+  ``layout`` decides which are questions, sections and answers), ``lint`` (checks beyond
+  compiling), ``files`` (which files are content);
 - understanding a line: ``logline`` (one ``ParsedLine`` per line: prefix via ``shapes/``,
   ``masks`` template, AH codes, ``openssl`` errors; ``levels``), ``text`` (tokens and index
   terms);
@@ -17,6 +19,8 @@ Module map (frontends import only from this package's top level):
 - ``rank`` (query from a parse, scores, confidence, why; numbers in ``weights``);
 - the index: ``whoosh_build`` (the only whoosh importer) and ``cache`` (on-disk indexes, the
   one owner of cache policy);
+- the semantic extra (``pip install 'kb[semantic]'``): ``semantic`` (sentence vectors blended
+  into ``search``) and ``wordpiece`` (its tokenizer);
 - ``knowledgebase`` (the facade) and ``diagnose`` (the log pipe: a cache in front of rank).
 """
 

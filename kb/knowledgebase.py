@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kb.bm25 import TextIndex
 from kb.cache import IndexCache, default_root
 from kb.errors import ContentError, QueryError, UnknownEntryError
-from kb.logline import Parsed, parse
+from kb.logline import Kind, Parsed, parse
 from kb.model import Entry, Hit
-from kb.rank import MAX_QUERY_CHARS, Query, Searcher
+from kb.rank import MAX_QUERY_CHARS, MergedSearcher, Query, Searcher
 from kb.signals import Signals
 
 if TYPE_CHECKING:
@@ -31,37 +31,101 @@ class KnowledgeBase:
     """Searchable FAQ entries from one or more Markdown collections."""
 
     def __init__(
-        self, entries: Sequence[Entry], text: TextIndex, warnings: Sequence[str] = ()
+        self, entries: Sequence[Entry], text: TextIndex, warnings: Sequence[str] = (),
+        collections: Sequence[tuple[str, Sequence[Entry], TextIndex]] = (),
+        semantic: bool | None = None,
     ) -> None:
+        """One collection (``entries`` and ``text``), or several side by side
+        (``collections``: name, entries, index each; ``entries`` is then all of them).
+        ``semantic``: blend in the semantic extra's ranking (None: when it is installed)."""
+        self._semantic = semantic
+        self._vectors: Any = None
         self._entries = list(entries)
         self._by_id = {e.id: e for e in self._entries}
-        self._searcher = Searcher(self._entries, Signals(self._entries), text)
+        signals = Signals(self._entries)
+        self._collections = [(name, list(part)) for name, part, _ in collections]
+        if len(collections) > 1:
+            parts, start = [], 0
+            for name, part, index in collections:
+                parts.append((name, Searcher(list(part), signals, index), start))
+                start += len(part)
+            self._searcher: Searcher = MergedSearcher(self._entries, signals, text, parts)
+        else:
+            self._searcher = Searcher(self._entries, signals, text)
+        self._parts = list(collections)
         self.warnings: list[str] = list(warnings)
         self.name = ", ".join(sorted({e.collection for e in self._entries if e.collection}))
 
     # -- loading ---------------------------------------------------------------------------
 
     @classmethod
-    def default(cls, *, cache_dir: Path | str | None = None) -> KnowledgeBase:
+    def default(cls, *, cache_dir: Path | str | None = None,
+                semantic: bool | None = None) -> KnowledgeBase:
         """The shipped mod_ssl FAQ."""
-        return cls.from_paths([default_content_dir()], cache_dir=cache_dir)
+        return cls.from_paths([default_content_dir()], cache_dir=cache_dir, semantic=semantic)
 
     @classmethod
     def from_paths(
         cls, paths: Iterable[Path | str], *, rebuild: bool = False, strict: bool = False,
-        cache_dir: Path | str | None = None,
+        cache_dir: Path | str | None = None, semantic: bool | None = None,
     ) -> KnowledgeBase:
-        """Load Markdown files or folders (several combine), through the index cache in
-        ``cache_dir`` (default: the per-user cache directory).
+        """Load Markdown files or folders, each path one collection with its own index (so
+        collections side by side keep their own word statistics and confidences), through
+        the index cache in ``cache_dir`` (default: the per-user cache directory).
 
-        Broken content raises ContentError, unless an index built from earlier content of the
-        same paths exists and ``strict`` is false: then that one is used and ``warnings`` says
-        so. A cache that cannot be read or written falls back to an in-memory index.
+        Broken content raises ContentError, unless ``strict`` is false and either an index
+        built from earlier content of the same path exists (then that one is used) or other
+        collections load (then the broken one is skipped); ``warnings`` says so, one line
+        per collection. A cache that cannot be read or written falls back to an in-memory
+        index. ``semantic``: see ``KnowledgeBase``.
         """
         store = IndexCache(Path(cache_dir) if cache_dir is not None else default_root())
-        loaded = store.load([Path(p) for p in paths], compile_paths=_compile, export=_export,
-                            in_memory=_in_memory, rebuild=rebuild, strict=strict)
-        return cls(loaded.entries, loaded.text, loaded.warnings)
+        chosen = [Path(p) for p in paths]
+        missing = [p for p in chosen if not p.exists()]
+        if missing:  # a wrong path is the caller's mistake, not broken content: never skipped
+            raise ContentError([f"{p}:0: no such file or folder: check the path (--kb / "
+                                "KB_PATH)" for p in missing])
+        names = collection_names(chosen)
+        loaded, warnings, failed = [], [], []
+        for path, name in zip(chosen, names, strict=True):
+            try:
+                part = store.load([path], compile_paths=_compiler(name), export=_export,
+                                  in_memory=_in_memory, rebuild=rebuild, strict=strict)
+            except ContentError as exc:
+                if strict or len(chosen) == 1:
+                    raise
+                failed.append(exc)
+                more = f" (+{len(exc.problems) - 1} more)" if len(exc.problems) > 1 else ""
+                warnings.append(f"{exc.problems[0]}{more}; collection '{name}' ({path}) "
+                                "skipped (--strict makes this an error)")
+                continue
+            entries = [e if e.collection == name else e.model_copy(update={"collection": name})
+                       for e in part.entries]
+            loaded.append((name, entries, part.text))
+            warnings += part.warnings
+        if not loaded:
+            raise ContentError([p for exc in failed for p in exc.problems])
+        if len(loaded) == 1:
+            return cls(loaded[0][1], loaded[0][2], warnings, loaded, semantic)
+        everything = [e for _, part_entries, _ in loaded for e in part_entries]
+        return cls(everything, loaded[0][2], warnings, loaded, semantic)
+
+    def collections(self) -> list[str]:
+        """The names of the collections, in load order."""
+        return [name for name, _, _ in self._parts] or ([self.name] if self.name else [])
+
+    def only(self, names: Iterable[str]) -> KnowledgeBase:
+        """The same knowledge base restricted to the named collections (``--collection``);
+        UnknownEntryError naming the known ones when a name is unknown."""
+        wanted = list(dict.fromkeys(names))
+        known = self.collections()
+        unknown = [n for n in wanted if n not in known]
+        if unknown:
+            raise UnknownEntryError(f"no collection named {', '.join(unknown)} (loaded: "
+                                    f"{', '.join(known)})")
+        parts = [part for part in self._parts if part[0] in wanted] or list(self._parts)
+        everything = [e for _, part_entries, _ in parts for e in part_entries]
+        return KnowledgeBase(everything, parts[0][2], self.warnings, parts, self._semantic)
 
     @classmethod
     def from_entries(cls, entries: Sequence[Entry]) -> KnowledgeBase:
@@ -94,8 +158,44 @@ class KnowledgeBase:
         return self._searcher.run(query, limit)
 
     def search(self, text: str, limit: int = 5) -> list[Hit]:
-        """Rank entries for a log line, an excerpt or a question; best first."""
-        return self.run(self.build_query(text), limit)
+        """Rank entries for a log line, an excerpt or a question; best first. With the
+        semantic extra (kb.semantic), questions kb has no confident answer for are ranked
+        by kb's score and sentence similarity together."""
+        query = self.build_query(text)
+        hits = self.run(query, limit)
+        if self._semantic is False or not self._entries:
+            return hits
+        from kb import semantic
+
+        if not semantic.should_blend(hits, query.parsed.kind is not Kind.LOG):
+            return hits
+        if self._semantic is None and not semantic.available():
+            self._semantic = False
+            return hits
+        candidates = self.run(query, max(limit, semantic.CANDIDATES))
+        return semantic.blend(query.parsed.text, candidates, self._entries,
+                              self.entry_vectors(), limit)
+
+    def entry_vectors(self) -> Any:
+        """The semantic extra's entry vectors (kb.semantic.EntryVectors), made or read from
+        the cache beside each collection's index on first use."""
+        if self._vectors is None:
+            from kb.semantic import EntryVectors
+
+            parts = self._parts or [("", self._entries, self._searcher.index)]
+            self._vectors = EntryVectors.joined([
+                EntryVectors.of(entries, None if index.where == "memory" else Path(index.where))
+                for _, entries, index in parts])
+        return self._vectors
+
+    @property
+    def semantic(self) -> bool:
+        """True when ``search`` blends in the semantic extra (installed and not turned off)."""
+        if self._semantic is None:
+            from kb.semantic import available
+
+            self._semantic = available()
+        return self._semantic
 
     def search_parsed(self, parsed: Parsed, limit: int = 5) -> list[Hit]:
         """``search`` for an input parsed already (``kb.logline.parse``)."""
@@ -141,11 +241,33 @@ class KnowledgeBase:
         return len(self._entries)
 
 
-# The Markdown parser and whoosh are imported only to (re)build: never on a warm start.
-def _compile(paths: Sequence[Path]) -> list[Entry]:
-    from kb.compiler import compile_paths
+def collection_names(paths: Sequence[Path]) -> list[str]:
+    """A name per content path: a file's stem, a folder's name (the one folder inside it
+    when it holds only that: the shipped ``content/mod_ssl`` is ``mod_ssl``); repeated
+    names get ``-2``, ``-3`` ..."""
+    names: list[str] = []
+    for path in paths:
+        name = path.stem if path.is_file() else path.name
+        if path.is_dir():
+            inside = [p for p in path.iterdir() if not p.name.startswith(".")]
+            if len(inside) == 1 and inside[0].is_dir():
+                name = inside[0].name
+        base, n = name or "faq", 2
+        name = base
+        while name in names:
+            name, n = f"{base}-{n}", n + 1
+        names.append(name)
+    return names
 
-    return compile_paths(paths)
+
+# The Markdown parser and whoosh are imported only to (re)build: never on a warm start.
+def _compiler(collection: str) -> Callable[[Sequence[Path]], list[Entry]]:
+    def compile_collection(paths: Sequence[Path]) -> list[Entry]:
+        from kb.compiler import compile_paths
+
+        return compile_paths(paths, collection=collection)
+
+    return compile_collection
 
 
 def _export(entries: Sequence[Entry], under: Path) -> dict[str, Any]:

@@ -61,6 +61,8 @@ class Entry(BaseModel):
     collection: str = ""
     # What the answer was last checked against ("httpd 2.4.71, OpenSSL 3.0.19"); "" = never.
     verified: str = ""
+    # A short intro of the entry's section or page: searched with the tags, never shown.
+    context: str = ""
 
     def summary(self, width: int = 160) -> str:
         """The first paragraph of the answer as plain text, cut to ``width`` characters."""
@@ -97,6 +99,12 @@ class Why:
     coverage: float = 0.0
     terms: tuple[TermWhy, ...] = field(default_factory=tuple)
     capped_by: str | None = None
+    # The idf-weighted share of the query's words the hit matches (unknown words unexplained).
+    explained: float = 0.0
+    # BM25F over what a perfect match would score in the hit's own collection (kb.rank).
+    strength: float = 0.0
+    # Cosine similarity with the question when the semantic extra ranked it (kb.semantic).
+    semantic: float | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The JSON-ready form (key order and rounding as ``kb search --json`` prints it)."""
@@ -107,10 +115,13 @@ class Why:
             "text": {
                 "bm25f": round(self.bm25f, 3),
                 "coverage": round(self.coverage, 3),
+                "explained": round(self.explained, 3),
+                "strength": round(self.strength, 3),
                 "terms": [{"field": t.field, "term": t.term, "boost": t.boost,
                            "score": round(t.score, 3)} for t in self.terms],
             },
             "capped_by": self.capped_by,
+            "semantic": None if self.semantic is None else round(self.semantic, 3),
         }
 
 
@@ -138,6 +149,7 @@ class Hit(BaseModel):
             "title": self.entry.title,
             "score": round(self.score, 4),
             "confidence": round(self.confidence, 3),
+            "collection": self.entry.collection,
             "why": self.why.as_json(),
             "answer": self.entry.answer,
         }

@@ -10,6 +10,7 @@ lines) into the log pipe's block scanner, so a line the scanner skips can get no
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -39,15 +40,17 @@ OPENSSL_MARKERS = (
     r"(?:^|[^\w:.])[0-9]{8,10}(?:$|[:\s])",
     r"(?:^|[^\w:.\-])[0-9a-f]{8}(?:$|[^\w:.\-])",
 )
-# Lines that kb.logline may read as a question (see guess_kind): only those can be answered
-# confidently without an exact signal. Each alternative accepts at least what guess_kind's
-# question tests do: a question word, a question mark after a word, a first-person word, or a
-# line of a few plain words.
+# Lines that kb.logline may read as a question or a statement in words (see guess_kind): only
+# those can be answered confidently without an exact signal. Each alternative accepts at least
+# what guess_kind's tests do: a question word, a question mark after a word, a first-person
+# word, a line of a few plain words, or a line without log punctuation (a statement: TEXT
+# has none of [ ] { } < > = \ |).
 QUESTION_MARKERS = (
     r"\b(?:how|what|why|where|when|which|who|help|explain|tell|list|show|i|i'm|i've|my|me|we"
     r"|our|us)\b",
     r"[^\s?]\?(?:\s|$)",
     r"^[^a-z0-9\[\n]*[a-z][a-z0-9-]*(?: [a-z][a-z0-9-]*){0,5}[^a-z0-9\n]*$",
+    r"^[^\[\]{}<>=\\|\n]*$",
 )
 LITERALS_PER_SCANNER = 4000
 REGEXES_PER_SCANNER = 64
@@ -60,6 +63,7 @@ class SignalKind(StrEnum):
     CODE = "code"
     REASON = "reason"
     SIGNATURE = "signature"
+    TITLE = "title"  # the whole title (or a question phrasing) of an entry, found in a line
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,37 @@ class _Pattern:
     entry: int
     signature: Signature
     regex: str  # RE2 syntax, matched case-insensitively anywhere in one line
+    title: bool = False  # made from the entry's title or a question phrasing
+
+
+# FAQs titled by error messages ("ERROR: unable to download video", "HTTP Error 429: Too Many
+# Requests or 402: Payment Required") answer the line that prints them: the title and question
+# phrasings of an entry without signatures are literal signals too, when specific enough.
+TITLE_MIN_WORDS = 3
+TITLE_MIN_CHARS = 12
+_WORDS = re.compile(r"[A-Za-z0-9]+")
+
+
+def title_phrases(entry: Entry) -> list[str]:
+    """The phrases of an entry's title and questions that act as literal signals: each without
+    its closing punctuation, titles of alternatives ("A or B") split in two, each of at least
+    TITLE_MIN_WORDS words and TITLE_MIN_CHARS characters. None for an entry with signatures:
+    its author has said which error strings it answers (and a search then need not compile
+    hundreds of phrasings into the signal set)."""
+    if entry.signatures:
+        return []
+    found: list[str] = []
+    for text in (entry.title, *entry.questions):
+        text = text.strip().rstrip("?!.:;, ").strip("`*_ ")
+        parts = re.split(r"\s+or\s+", text)
+        if len(parts) == 1 or not all(_long_enough(p) for p in parts):
+            parts = [text]
+        found += [p for p in parts if _long_enough(p) and p not in found]
+    return found
+
+
+def _long_enough(phrase: str) -> bool:
+    return len(_WORDS.findall(phrase)) >= TITLE_MIN_WORDS and len(phrase) >= TITLE_MIN_CHARS
 
 
 class Signals:
@@ -91,10 +126,16 @@ class Signals:
                 for code in _ah_codes(signature.text):
                     _append_once(codes, code, position)
                 self.patterns.append(_Pattern(position, signature, _regex_of(signature)))
+        for position, entry in enumerate(entries):
+            for phrase in title_phrases(entry):
+                title = Signature.model_construct(kind=SignatureKind.LITERAL, text=phrase, line=0,
+                                                  versions="")
+                self.patterns.append(_Pattern(position, title, literal_regex(phrase), True))
         self.codes = dict(codes)
         self._literal = [p.signature.kind is SignatureKind.LITERAL for p in self.patterns]
         # The hits themselves, made once: matching a line only picks them.
-        self._pattern_hits = [SignalHit(p.entry, SignalKind.SIGNATURE, p.signature.text,
+        self._pattern_hits = [SignalHit(p.entry, SignalKind.TITLE if p.title
+                                        else SignalKind.SIGNATURE, p.signature.text,
                                         p.signature, i) for i, p in enumerate(self.patterns)]
         self._code_hits: dict[str, list[SignalHit]] = {}
         for code, positions in self.codes.items():
@@ -126,7 +167,7 @@ class Signals:
         itself holds an OpenSSL error needs too (a warm start saves loading them)."""
         table: dict[str, list[int]] = {}
         for p in self.patterns:
-            if p.signature.kind is not SignatureKind.LITERAL:
+            if p.signature.kind is not SignatureKind.LITERAL or p.title:
                 continue
             reasons = [e.reason for e in find_errors(p.signature.text)]
             text = normalise(p.signature.text)
