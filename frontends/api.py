@@ -193,7 +193,7 @@ class Api:
     async def diagnose(self, request: Request) -> Response:
         """A log body (plain or gzip, any size up to --max-log) fed to a diagnoser block by
         block as it arrives; the report streams back as ``kb diagnose --json`` NDJSON."""
-        diagnoser = self.live.kb.diagnoser()
+        diagnoser = self.live.kb.diagnoser(source="stdin")
         async for block in self._log_blocks(request):
             await self._run(diagnoser.feed_bytes, block)
         await self._run(diagnoser.flush)

@@ -33,6 +33,7 @@ class ExitCode(IntEnum):
     UNKNOWN_ID = 4
     ERROR = 5
     INTERRUPTED = 130
+    TERMINATED = 143  # SIGTERM (128 + 15)
 
 
 class Env:
@@ -126,6 +127,27 @@ def _common(parser: argparse.ArgumentParser, suppress: bool = False) -> None:
         help="do not load the shipped FAQ (use only --kb / KB_PATH content)",
     )
     parser.add_argument(
+        "--collection",
+        action="append",
+        metavar="NAME",
+        default=default,
+        help="answer from this collection only (repeatable; a collection is one --kb path, "
+        "named after the file or folder; the shipped FAQ is 'mod_ssl')",
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="a content file that does not compile is an error (default: that collection is "
+        "skipped with a warning, or its last good index is used)",
+    )
+    parser.add_argument(
+        "--no-semantic",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="rank by kb alone even when the semantic extra (kb[semantic]) is installed",
+    )
+    parser.add_argument(
         "--traceback",
         action="store_true",
         default=argparse.SUPPRESS if suppress else False,
@@ -150,7 +172,11 @@ def load(args: argparse.Namespace, env: Env) -> KnowledgeBase:
     """The knowledge base for this run; warnings go to stderr, one line each."""
     from kb import KnowledgeBase
 
-    kb = KnowledgeBase.from_paths(content_paths(args, env), cache_dir=env.cache_dir)
+    kb = KnowledgeBase.from_paths(content_paths(args, env), cache_dir=env.cache_dir,
+                                  strict=getattr(args, "strict", False),
+                                  semantic=False if getattr(args, "no_semantic", False) else None)
+    if getattr(args, "collection", None):
+        kb = kb.only(args.collection)
     for warning in kb.warnings:
         from frontends.render import clean
 

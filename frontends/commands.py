@@ -167,16 +167,43 @@ def _diagnose_args(p: argparse.ArgumentParser) -> None:
     """Arguments of ``kb diagnose`` (here, so that building the parser for another command
     does not import the log pipe)."""
     p.add_argument("files", nargs="*", metavar="FILE",
-                   help="log files, plain or gzip (default or '-': stdin)")
+                   help="log files: plain, gzip, xz, bzip2 or zstd (default or '-': stdin)")
     p.add_argument("-f", "--follow", action="store_true",
-                   help="keep reading as the file grows, across rotation and truncation "
-                        "(like tail -F); stop with Ctrl-C")
+                   help="follow one FILE like tail -F: from its end (see --from-start), "
+                        "waiting for it to appear, across rotation, replacement and "
+                        "truncation; stop with Ctrl-C or SIGTERM (a summary is printed)")
+    p.add_argument("--from-start", action="store_true",
+                   help="with --follow: read what the file holds already, then follow")
     p.add_argument("--json", action="store_true",
                    help="NDJSON: one {type: problem} object per problem, then {type: summary}")
-    p.add_argument("--brief", action="store_true", help="one line per problem, no remedy")
+    p.add_argument("--brief", action="store_true",
+                   help="one line per problem: count, level, entry, log message, title")
+    p.add_argument("--full", action="store_true",
+                   help="print each whole answer, not only the first thing to do")
+    p.add_argument("--since", metavar="TIME",
+                   help="only lines from TIME on: ISO 8601 (2026-12-01T07:40) or an age "
+                        "(30m, 2h, 7d)")
+    p.add_argument("--level", choices=("emerg", "alert", "crit", "error", "warn", "notice",
+                                       "info", "debug"),
+                   help="only problems at this level or worse")
+    p.add_argument("--top", type=int, metavar="N", help="only the N worst problems")
+    p.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                   help="colour: auto (a terminal without NO_COLOR), always or never")
+    p.add_argument("--no-pager", action="store_true",
+                   help="never page a long report on a terminal ($PAGER, else less)")
     p.add_argument("--unmatched", metavar="FILE", type=Path,
                    help="write error-looking lines that got no confident answer as a "
-                        "Markdown stub for new FAQ entries")
+                        "Markdown stub for new FAQ entries ('-': to stdout)")
+    p.add_argument("-j", "--jobs", type=int, metavar="N",
+                   help="worker processes: files, and parts of big plain files, in parallel "
+                        "(default: the number of cores for several files or one file over "
+                        "32 MB, else 1); the report is the same as with -j 1")
+    p.add_argument("--dask", metavar="SCHEDULER",
+                   help="run on Dask: 'local' (a local cluster, -j workers) or a scheduler "
+                        "address (tcp://host:8786); FILEs may be globs and fsspec URLs "
+                        "(pip install 'kb[dask]')")
+    p.add_argument("--by-host", action="store_true",
+                   help="group the report by host (a line's own host, else its file)")
 
 
 def diagnose(args: argparse.Namespace, env: Env) -> int:
@@ -204,13 +231,17 @@ def shell(args: argparse.Namespace, env: Env) -> int:
 SPECS: list[Spec] = [
     Spec("diagnose", "read error logs and report each problem once, with its remedy",
          _diagnose_args, diagnose,
-         "Read error logs and report each problem once, with its remedy. Lines "
-         "that map to the same entry and message template are one problem (count, first and "
-         "last line and time, a sample). Files are read to the end, then reported, worst "
-         "first; with --follow or a piped stdin each problem is printed when first seen and "
-         "a summary at the end or on Ctrl-C. Exit codes: 0 no problem found, 1 problems "
-         "found, 2 usage, 3 content error, 5 other error (e.g. unreadable or damaged file), "
-         "130 interrupted."),
+         "Read error logs and report each problem once, with its remedy. The lines of one "
+         "connection or one start-up attempt are one event, reported under its cause (the "
+         "line that says why, not the generic ones around it); events of the same entry and "
+         "message template are one problem (count, first and last file:line and time, a "
+         "sample). Files are read to the end, then reported: a summary block, worst first, "
+         "then each problem's first thing to do, with the log's own host and files filled "
+         "into its commands; with --follow or a piped stdin each problem is printed when "
+         "first seen, changed counts every few seconds, and a summary at the end, on Ctrl-C "
+         "or SIGTERM. Exit codes (like grep's): 0 no problem found, 1 problems found, 2 bad "
+         "arguments or an unreadable, binary or damaged input, 3 content error, 130 "
+         "interrupted, 143 terminated."),
     Spec("search", "rank FAQ entries for a log line, an excerpt or a question", _search_args,
          search),
     Spec("show", "print one entry's answer", _show_args, show),

@@ -1,156 +1,283 @@
-"""``kb diagnose``: read logs (files, gzip, stdin, follow mode) and report problems.
+"""``kb diagnose``: read logs (files, compressed files, stdin, follow mode) and report problems.
 
-All the work is in kb.diagnose; this module opens inputs, follows files like ``tail -F``
-and renders. Live mode (``--follow``, or stdin that is a pipe) prints each problem when it is
-first seen and a summary at the end or on Ctrl-C; batch mode prints one report at the end.
+All the understanding is in kb (Diagnoser, Diagnosis); this module opens inputs
+(frontends.loginput), runs one diagnoser per file and merges their diagnoses, follows a file,
+filters and renders (frontends.report).
+
+- Batch (files, or stdin that is a file): one report at the end; on a terminal it goes
+  through ``$PAGER`` when longer than the screen.
+- Live (``--follow``, or stdin that is a pipe): each problem is printed when first seen,
+  changed counts every few seconds, and a summary at the end: end of input, Ctrl-C or SIGTERM.
+
+Exit codes (like grep's): 0 no problem, 1 problems found, 2 bad arguments or an input that
+cannot be read (missing, unreadable, binary, damaged), 3 content error, 130 interrupted,
+143 terminated.
 """
 
 from __future__ import annotations
 
 import argparse
-import gzip
+import contextlib
+import io
 import os
-import stat
+import re
+import shutil
+import signal
+import subprocess
 import time
-import zlib
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
+from types import FrameType
 from typing import IO, TYPE_CHECKING
 
-from frontends.cli import Env, ExitCode, UsageError, isatty, load
-from frontends.render import clean, dumps, write_markdown
+from frontends.cli import Env, ExitCode, UsageError, content_paths, load
+from frontends.loginput import (
+    Follower,
+    InputError,
+    check_text,
+    is_regular,
+    open_log,
+    read_blocks,
+    stdin_blocks,
+)
+from frontends.render import clean
+from frontends.report import Brief, Ndjson, Style, Text, terminal_size
 
 if TYPE_CHECKING:
-    from kb import Diagnoser, Diagnosis, Problem
+    from kb import Diagnoser, Diagnosis, KnowledgeBase, Problem
 
-BLOCK = 1 << 20
-POLL = 0.25  # seconds between looks at a followed file
-UPDATE_EVERY = 2.0  # seconds between count updates in live NDJSON
+UPDATE_EVERY = 2.0  # seconds between count updates in live mode
+LEVELS = ("emerg", "alert", "crit", "error", "warn", "notice", "info", "debug")
+_RELATIVE = re.compile(r"^(\d+)\s*([smhd])$")
+
+
+class Stopped(Exception):  # noqa: N818 - it is a stop, not an error
+    """SIGTERM (or SIGHUP) arrived: finish like Ctrl-C, with the summary."""
 
 
 def run(args: argparse.Namespace, env: Env) -> int:
     """kb diagnose."""
     files = [f for f in args.files if f != "-"]
     use_stdin = not args.files or "-" in args.files
-    if args.follow and (use_stdin or len(files) != 1):
-        raise UsageError("--follow takes exactly one FILE")
+    _check_args(args, files, use_stdin)
+    since = _since(args.since) if args.since else ""
     kb = load(args, env)
-    diagnoser = kb.diagnoser(collect_unmatched=args.unmatched is not None)
-    live = args.follow or (use_stdin and not _regular(env))
+    live = args.follow or (use_stdin and not _regular_stdin(env))
     out = _Output(env, args, live)
-    damaged = ""
+    previous = signal.getsignal(signal.SIGTERM)
+    _on_stop()
+    code: int = ExitCode.OK
+    diagnosis: Diagnosis | None = None
     try:
-        if use_stdin:
-            out.feed(diagnoser, _stdin_blocks(env))
-        for name in files:
-            out.feed(diagnoser, _file_blocks(Path(name), args.follow, env))
-    except KeyboardInterrupt:
-        out.interrupted = True
-    except DamagedInput as exc:
-        damaged = str(exc)
-    diagnoser.flush()
-    diagnosis = diagnoser.result()
+        diagnosis, code = _diagnose(kb, args, env, files, use_stdin, live, out, since)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if diagnosis is None:
+        return code
     out.finish(diagnosis)
     if args.unmatched is not None:
-        args.unmatched.write_text(unmatched_markdown(diagnosis), encoding="utf-8")
-    if out.interrupted:
-        return ExitCode.INTERRUPTED
-    if damaged:
-        env.stderr.write(f"kb: error: {clean(damaged, keep_newlines=False)}\n")
-        return ExitCode.ERROR
-    return ExitCode.FOUND if diagnosis.problems else ExitCode.OK
+        _write_unmatched(args.unmatched, diagnosis, env)
+    if code != ExitCode.OK:
+        return code
+    return ExitCode.FOUND if out.shown(diagnosis) else ExitCode.OK
 
 
-def _regular(env: Env) -> bool:
+def _check_args(args: argparse.Namespace, files: list[str], use_stdin: bool) -> None:
+    if args.follow and (use_stdin or len(files) != 1):
+        raise UsageError("--follow takes exactly one FILE")
+    if args.from_start and not args.follow:
+        raise UsageError("--from-start goes with --follow")
+    if args.json and args.brief:
+        raise UsageError("--json and --brief: choose one")
+    if args.unmatched is not None and str(args.unmatched) == "-" and args.json:
+        raise UsageError("--unmatched - writes Markdown to stdout: not together with --json")
+    if args.top is not None and args.top < 1:
+        raise UsageError("--top must be at least 1")
+
+
+def _since(text: str) -> str:
+    """--since as an ISO 8601 prefix: '2026-12-01', '2026-12-01T07:40', or '2h' ago."""
+    relative = _RELATIVE.match(text.strip())
+    if relative:
+        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[relative.group(2)]
+        return (datetime.now() - timedelta(**{unit: int(relative.group(1))})).isoformat()
     try:
-        return stat.S_ISREG(os.fstat(env.stdin.fileno()).st_mode)
-    except (AttributeError, OSError, ValueError):
-        return True  # an in-memory stream (tests): behave like a file
+        return datetime.fromisoformat(text.strip()).isoformat()
+    except ValueError:
+        raise UsageError(f"--since {text!r}: give an ISO 8601 time (2026-12-01T07:40) or an "
+                         "age such as 30m, 2h, 7d") from None
+
+
+def _regular_stdin(env: Env) -> bool:
+    return is_regular(env.stdin_binary or getattr(env.stdin, "buffer", env.stdin))
+
+
+def _on_stop() -> None:
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise Stopped
+
+    with contextlib.suppress(ValueError):  # not the main thread (a test's worker)
+        signal.signal(signal.SIGTERM, stop)
+
+
+def _diagnose(kb: KnowledgeBase, args: argparse.Namespace, env: Env, files: list[str],
+              use_stdin: bool, live: bool, out: _Output, since: str
+              ) -> tuple[Diagnosis | None, int]:
+    """Every input diagnosed; (merged diagnosis, exit code so far)."""
+    if args.dask:
+        return _diagnose_dask(args, env, files, out, since)
+    from kb import fleet
+
+    jobs = args.jobs if args.jobs is not None else fleet.default_jobs(files)
+    if not live and not use_stdin and jobs > 1:
+        return _diagnose_parallel(args, env, files, jobs, out, since)
+    parts: list[Diagnosis] = []
+    code: int = ExitCode.OK
+    inputs = (["-"] if use_stdin else []) + files
+    for name in inputs:
+        diagnoser = kb.diagnoser(collect_unmatched=args.unmatched is not None,
+                                 source="stdin" if name == "-" else name, since=since)
+        try:
+            out.feed(diagnoser, _blocks(name, args, env))
+        except InputError as exc:
+            env.stderr.write(f"kb: error: {clean(str(exc), keep_newlines=False)}\n")
+            code = ExitCode.USAGE
+        except KeyboardInterrupt:
+            out.interrupted = ExitCode.INTERRUPTED
+        except Stopped:
+            out.interrupted = ExitCode.TERMINATED
+        out.feed_new(diagnoser.flush())
+        parts.append(diagnoser.result())
+        if out.interrupted:
+            break
+    if out.interrupted:
+        code = out.interrupted
+    merged = parts[0]
+    for part in parts[1:]:
+        merged = merged + part
+    return merged, code
+
+
+def _diagnose_parallel(args: argparse.Namespace, env: Env, files: list[str], jobs: int,
+                       out: _Output, since: str) -> tuple[Diagnosis | None, int]:
+    """Files, and ranges of big plain files, in ``jobs`` worker processes (kb.fleet)."""
+    from functools import partial
+
+    from kb import fleet
+
+    factory = partial(fleet.load, [str(p) for p in content_paths(args, env)],
+                      str(env.cache_dir) if env.cache_dir else None)
+    readable = []
+    code: int = ExitCode.OK
+    for name in files:  # the errors a sequential run gives, in the same order
+        path = Path(name)
+        if not path.exists() or path.is_dir() or not os.access(path, os.R_OK):
+            try:
+                open_log(path).close()
+            except InputError as exc:
+                env.stderr.write(f"kb: error: {clean(str(exc), keep_newlines=False)}\n")
+                code = ExitCode.USAGE
+                continue
+        readable.append(name)
+    out.sources.extend(readable)
+    if not readable:
+        return None, code
+    parts = fleet.plan(readable, jobs)
+    options = fleet.Options(collect_unmatched=args.unmatched is not None, since=since)
+    try:
+        diagnosis, errors = fleet.diagnose_parallel(factory, parts, jobs, options)
+    except KeyboardInterrupt:
+        return None, ExitCode.INTERRUPTED
+    for error in errors:
+        env.stderr.write(f"kb: error: {clean(error, keep_newlines=False)}\n")
+        code = ExitCode.USAGE
+    return diagnosis, code
+
+
+def _diagnose_dask(args: argparse.Namespace, env: Env, patterns: list[str], out: _Output,
+                   since: str) -> tuple[Diagnosis | None, int]:
+    """--dask SCHEDULER|local: the map/reduce of kb.dask on a Dask cluster."""
+    try:
+        from distributed import Client, LocalCluster
+
+        from kb import dask as kb_dask
+    except ImportError:
+        raise UsageError("--dask needs the dask extra: pip install 'kb[dask]'") from None
+    out.sources.extend(patterns)
+    content = [str(p) for p in content_paths(args, env)]
+    cache = str(env.cache_dir) if env.cache_dir else None
+    def run() -> Diagnosis:
+        return kb_dask.diagnose(patterns, content=content, cache_dir=cache,
+                                pieces=args.jobs or 1, since=since,
+                                collect_unmatched=args.unmatched is not None)
+
+    try:
+        if args.dask == "local":
+            with LocalCluster(n_workers=args.jobs or os.cpu_count() or 1, threads_per_worker=1,
+                              processes=True, dashboard_address=None) as cluster, \
+                    Client(cluster):
+                return run(), ExitCode.OK
+        with Client(args.dask, timeout="20s"):
+            return run(), ExitCode.OK
+    except InputError as exc:
+        env.stderr.write(f"kb: error: {clean(str(exc), keep_newlines=False)}\n")
+        return None, ExitCode.USAGE
+    except (OSError, TimeoutError) as exc:
+        raise UsageError(f"--dask {args.dask}: cannot reach the scheduler ({exc})") from None
+
+
+def _blocks(name: str, args: argparse.Namespace, env: Env) -> Iterator[bytes]:
+    if name == "-":
+        return _stdin_blocks(env)
+    path = Path(name)
+    if args.follow:
+        def notice(text: str) -> None:
+            env.stderr.write(f"kb: {clean(text, keep_newlines=False)}\n")
+
+        follower = Follower(path, from_start=args.from_start, notice=notice)
+        return follower.blocks()
+    return _file_blocks(path, env)
 
 
 def _stdin_blocks(env: Env) -> Iterator[bytes]:
     stream: IO[bytes] | None = env.stdin_binary or getattr(env.stdin, "buffer", None)
     if stream is None:  # a text stream (tests)
-        while text := env.stdin.read(BLOCK):
-            yield text.encode("utf-8", "surrogateescape")
+        first = True
+        while text := env.stdin.read(1 << 20):
+            data = text.encode("utf-8", "surrogateescape")
+            if first:
+                check_text(data, "stdin")
+                first = False
+            yield data
         return
-    read = getattr(stream, "read1", stream.read)
-    while chunk := read(BLOCK):
-        yield chunk
+    yield from stdin_blocks(stream)
 
 
-def _open(path: Path) -> IO[bytes]:
-    handle = path.open("rb")
-    if handle.read(2) == b"\x1f\x8b":
-        handle.close()
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    handle.seek(0)
-    return handle
-
-
-class DamagedInput(Exception):
-    """A log file could not be read to its end (damaged compression); what came before it
-    has been diagnosed."""
-
-
-def _file_blocks(path: Path, follow: bool, env: Env) -> Iterator[bytes]:
-    handle = _open(path)
+def _file_blocks(path: Path, env: Env) -> Iterator[bytes]:
+    handle = open_log(path)
     progress = _Progress(env, path)
     try:
-        while chunk := _read(handle, path):
+        for chunk in read_blocks(handle, str(path)):
             progress.show(handle)
             yield chunk
         progress.done()
-        if follow:
-            yield from _follow(path, handle)
     finally:
         handle.close()
-
-
-def _read(handle: IO[bytes], path: Path) -> bytes:
-    try:
-        # read1 on gzip hands over what is decompressed so far, so a damaged tail loses
-        # only itself; plain files read whole blocks.
-        if isinstance(handle, gzip.GzipFile):
-            return handle.read1(BLOCK)
-        return handle.read(BLOCK)
-    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-        raise DamagedInput(f"{path}: damaged gzip data ({exc}); lines before the damage "
-                           "were diagnosed") from None
-
-
-def _follow(path: Path, handle: IO[bytes]) -> Iterator[bytes]:
-    """Like tail -F: wait for more data; reopen on rotation, rewind on truncation."""
-    inode = os.fstat(handle.fileno()).st_ino
-    while True:
-        chunk = handle.read(BLOCK)
-        if chunk:
-            yield chunk
-            continue
-        time.sleep(POLL)
-        yield b""  # a heartbeat: pending count updates go out while the file is quiet
-        try:
-            info = path.stat()
-        except FileNotFoundError:
-            continue  # rotated away, the new file is not there yet
-        if info.st_ino != inode:
-            rest = handle.read()
-            if rest:
-                yield rest
-            handle.close()
-            handle = _open(path)
-            inode = os.fstat(handle.fileno()).st_ino
-        elif info.st_size < handle.tell():
-            handle.seek(0)
 
 
 class _Progress:
     """A progress line on stderr for big files, only when stderr is a terminal."""
 
     def __init__(self, env: Env, path: Path) -> None:
+        from frontends.cli import isatty
+
         self._env = env
-        self._size = path.stat().st_size
-        self._on = isatty(env.stderr) and self._size > 32 * BLOCK
+        try:
+            self._size = path.stat().st_size
+        except OSError:
+            self._size = 0
+        self._on = isatty(env.stderr) and self._size > 32 << 20
         self._last = 0.0
 
     def show(self, handle: IO[bytes]) -> None:
@@ -158,8 +285,12 @@ class _Progress:
         if not self._on or now - self._last < 0.5:
             return
         self._last = now
-        position = getattr(handle, "fileobj", handle).tell()
-        self._env.stderr.write(f"\rkb: reading {100 * position // self._size:3d}%")
+        raw = getattr(handle, "fileobj", None) or getattr(handle, "_fp", None) or handle
+        try:
+            position = raw.tell()
+        except (OSError, ValueError, AttributeError):
+            return
+        self._env.stderr.write(f"\rkb: reading {100 * position // max(1, self._size):3d}%")
         self._env.stderr.flush()
 
     def done(self) -> None:
@@ -168,89 +299,160 @@ class _Progress:
 
 
 class _Output:
-    """Renders problems live or at the end, as text or NDJSON."""
+    """Renders problems live or at the end, in the chosen format, filtered."""
 
     def __init__(self, env: Env, args: argparse.Namespace, live: bool) -> None:
         self.env = env
-        self.json = bool(args.json)
-        self.brief = bool(args.brief)
+        self.args = args
         self.live = live
-        self.interrupted = False
+        self.interrupted = 0
+        columns, self.rows = terminal_size(env.stdout, env.environ)
+        self.style = Style(color=_color(args, env), render=bool(env.stdout_isatty),
+                           width=columns if env.stdout_isatty else 100)
+        self.sources: list[str] = []
         self._printed: dict[tuple[str, str], int] = {}  # problem -> count when last printed
         self._updated = time.monotonic()
+        self._live_diagnoser: Diagnoser | None = None
+
+    def _format(self, out: IO[str]) -> Text | Brief | Ndjson:
+        if self.args.json:
+            return Ndjson(out)
+        if self.args.brief:
+            return Brief(out, self.style)
+        return Text(out, self.style, full=self.args.full, by_host=self.args.by_host)
 
     def feed(self, diagnoser: Diagnoser, blocks: Iterator[bytes]) -> None:
+        self.sources.append(diagnoser.source)
+        self._live_diagnoser = diagnoser
         for data in blocks:
             new = diagnoser.feed_bytes(data)
+            if not data:  # a quiet moment of a followed file: its open episodes are done
+                new += diagnoser.settle()
+            self.feed_new(new)
             if self.live:
-                for problem in new:
-                    self._emit(problem)
                 self._updates(diagnoser)
 
-    def _updates(self, diagnoser: Diagnoser) -> None:
-        """In live NDJSON, problems whose count grew are sent again, at most every few s."""
-        now = time.monotonic()
-        if not self.json or now - self._updated < UPDATE_EVERY:
+    def feed_new(self, problems: list[Problem]) -> None:
+        if not self.live:
             return
-        self._updated = now
-        for problem in diagnoser.result().problems:
-            if self._printed.get(_key(problem), problem.count) != problem.count:
+        for problem in problems:
+            if self.wanted(problem):
                 self._emit(problem)
 
+    def wanted(self, problem: Problem) -> bool:
+        """--level: problems at this level or worse."""
+        level = self.args.level
+        return level is None or problem.severity <= LEVELS.index(level)
+
+    def shown(self, diagnosis: Diagnosis) -> list[Problem]:
+        """The problems the report shows: filtered, and cut to --top."""
+        problems = [p for p in diagnosis.problems if self.wanted(p)]
+        return problems[: self.args.top] if self.args.top else problems
+
+    def _updates(self, diagnoser: Diagnoser) -> None:
+        """Problems whose count grew are shown again, at most every few seconds."""
+        now = time.monotonic()
+        if now - self._updated < UPDATE_EVERY:
+            return
+        self._updated = now
+        fmt = self._format(self.env.stdout)
+        for problem in diagnoser.result().problems:
+            key = (problem.entry.id, problem.template)
+            was = self._printed.get(key)
+            if was is not None and was != problem.count:
+                self._printed[key] = problem.count
+                fmt.update(problem, was)
+        self.env.stdout.flush()
+
     def _emit(self, problem: Problem) -> None:
-        self._printed[_key(problem)] = problem.count
-        if self.json:
-            self.env.stdout.write(dumps(problem.as_json()) + "\n")
-        elif self.brief:
-            self.env.stdout.write(brief_line(problem) + "\n")
+        self._printed[(problem.entry.id, problem.template)] = problem.count
+        fmt = self._format(self.env.stdout)
+        if isinstance(fmt, Ndjson):
+            fmt.problem(problem)
+        elif isinstance(fmt, Brief):
+            self.env.stdout.write(_brief(problem, self.style) + "\n")
         else:
-            self._block(problem)
+            fmt.detail(len(self._printed), problem)
         self.env.stdout.flush()
 
     def finish(self, diagnosis: Diagnosis) -> None:
-        if self.json:
-            for problem in diagnosis.problems:
-                if self._printed.get(_key(problem)) != problem.count:
-                    self.env.stdout.write(dumps(problem.as_json()) + "\n")
-            self.env.stdout.write(dumps(diagnosis.summary()) + "\n")
-            return
+        problems = self.shown(diagnosis)
         if self.live:
-            self.env.stdout.write(_summary_text(diagnosis) + "\n")
-            for problem in diagnosis.problems:
-                self.env.stdout.write("  " + brief_line(problem) + "\n")
+            self._finish_live(diagnosis, problems)
             return
-        self.env.stdout.write(_summary_text(diagnosis) + "\n")
-        for problem in diagnosis.problems:
-            if self.brief:
-                self.env.stdout.write(brief_line(problem) + "\n")
-            else:
-                self._block(problem)
+        buffer = io.StringIO()
+        self._format(buffer).report(diagnosis, self.sources, problems)
+        text = buffer.getvalue()
+        if not self._page(text):
+            self.env.stdout.write(text)
+        self.env.stdout.flush()
 
-    def _block(self, problem: Problem) -> None:
-        out = self.env.stdout
-        out.write("\n" + brief_line(problem) + "\n")
-        when = f"{problem.first_time} .. {problem.last_time}" if problem.first_time else ""
-        out.write(f"   lines {problem.first_line}-{problem.last_line}"
-                  f"{'  ' + clean(when, keep_newlines=False) if when else ''}\n")
-        out.write(f"   sample: {clean(problem.sample[:300], keep_newlines=False)}\n")
-        out.write(f"   remedy ({problem.entry.id}):\n")
-        write_markdown(out, problem.entry.answer, rich=self.env.color)
+    def _finish_live(self, diagnosis: Diagnosis, problems: list[Problem]) -> None:
+        """The end of a live run: the summary, and the counts that changed (no second list)."""
+        fmt = self._format(self.env.stdout)
+        if isinstance(fmt, Ndjson):
+            for problem in problems:
+                if self._printed.get((problem.entry.id, problem.template)) != problem.count:
+                    fmt.problem(problem)
+            fmt.summary(diagnosis)
+            return
+        from frontends.report import summary_line
+
+        self.env.stdout.write("\n" + self.style.paint(summary_line(diagnosis, self.sources),
+                                                      "1") + "\n")
+        for problem in problems:
+            was = self._printed.get((problem.entry.id, problem.template))
+            if was is None:
+                self.env.stdout.write(_brief(problem, self.style) + "\n")
+            elif was != problem.count:
+                fmt.update(problem, was)
+
+    def _page(self, text: str) -> bool:
+        """Show ``text`` through $PAGER on a terminal when it is longer than the screen."""
+        if not self.env.stdout_isatty or self.args.no_pager or self.args.json:
+            return False
+        if text.count("\n") < self.rows - 1:
+            return False
+        pager = self.env.environ.get("KB_PAGER", self.env.environ.get("PAGER", "less"))
+        if not pager.strip() or pager.strip() == "cat":
+            return False
+        command = pager.split()
+        if shutil.which(command[0]) is None:
+            return False
+        environ = dict(self.env.environ)
+        environ.setdefault("LESS", "FRX")  # as git does: quit if one screen, keep colours
+        try:
+            subprocess.run(command, input=text, text=True, env=environ,  # noqa: S603
+                           check=False, stdout=self.env.stdout)
+        except (OSError, ValueError, io.UnsupportedOperation):
+            return False
+        return True
 
 
-def _key(problem: Problem) -> tuple[str, str]:
-    return (problem.entry.id, problem.template)
+def _brief(problem: Problem, style: Style) -> str:
+    from frontends.report import brief_line
+
+    return brief_line(problem, style)
 
 
-def brief_line(problem: Problem) -> str:
-    """One line: count, level, id, confidence, title."""
-    level = f"[{problem.level}]" if problem.level else "[-]"
-    return (f"{problem.count:6d}x {level:9s} {problem.entry.id} ({problem.confidence:.2f}) "
-            f"{clean(problem.entry.title, keep_newlines=False)}")
+def _color(args: argparse.Namespace, env: Env) -> bool:
+    if args.color == "always":
+        return True
+    if args.color == "never":
+        return False
+    return env.color
 
 
-def _summary_text(d: Diagnosis) -> str:
-    return (f"kb diagnose: {d.lines} lines, {len(d.problems)} problem(s), "
-            f"{d.matched_lines} line(s) matched")
+def _write_unmatched(target: Path, diagnosis: Diagnosis, env: Env) -> None:
+    text = unmatched_markdown(diagnosis)
+    if str(target) == "-":
+        env.stdout.write(text)
+        return
+    try:
+        target.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        env.stderr.write(f"kb: error: {clean(str(target), keep_newlines=False)}: "
+                         f"{exc.strerror or exc}\n")
 
 
 def unmatched_markdown(diagnosis: Diagnosis) -> str:
@@ -262,8 +464,8 @@ def unmatched_markdown(diagnosis: Diagnosis) -> str:
     for item in diagnosis.unmatched:
         literal = item.template.split("<", 1)[0].strip() or item.template
         out += [f"## What does \"{_heading(item.template)}\" mean?", "",
-                f"Seen {item.count} time(s), first at line {item.first_line}:", "",
-                "```text", clean(item.example, keep_newlines=False), "```", "",
+                f"Seen {item.count} time(s), first at {item.source or '-'}:{item.first_line}:",
+                "", "```text", clean(item.example, keep_newlines=False), "```", "",
                 "TODO: explain the cause and the remedy.", "",
                 "```kb", "signatures:", f"- {clean(literal, keep_newlines=False)}",
                 "examples:", f"- {clean(item.example, keep_newlines=False)}", "```", ""]
@@ -273,4 +475,3 @@ def unmatched_markdown(diagnosis: Diagnosis) -> str:
 def _heading(template: str) -> str:
     text = clean(template, keep_newlines=False).replace('"', "'")
     return text if len(text) <= 100 else text[:99] + "\u2026"
-

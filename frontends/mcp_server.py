@@ -120,7 +120,7 @@ def _check_size(lines: Sequence[str]) -> None:
 
 
 def _diagnose(live: LiveKb, lines: Sequence[str]) -> dict[str, Any]:
-    diagnoser = live.kb.diagnoser()
+    diagnoser = live.kb.diagnoser(source="stdin")
     diagnoser.feed(lines)
     diagnoser.flush()
     return diagnosis_payload(diagnoser.result())

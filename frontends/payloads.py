@@ -39,15 +39,19 @@ def explain_payload(kb: KnowledgeBase, text: str, limit: int) -> dict[str, Any]:
 def diagnosis_lines(diagnosis: Diagnosis) -> Iterator[str]:
     """``kb diagnose --json`` of a whole file: one NDJSON line per problem (worst first), then
     the summary line."""
+    from frontends.report import problem_json, summary_json
+
     for problem in diagnosis.problems:
-        yield dumps(problem.as_json()) + "\n"
-    yield dumps(diagnosis.summary()) + "\n"
+        yield dumps(problem_json(problem)) + "\n"
+    yield dumps(summary_json(diagnosis)) + "\n"
 
 
 def diagnosis_payload(diagnosis: Diagnosis) -> dict[str, Any]:
     """The same objects as one JSON document (for MCP, whose tools return one result)."""
-    return {"problems": [p.as_json() for p in diagnosis.problems],
-            "summary": diagnosis.summary()}
+    from frontends.report import problem_json, summary_json
+
+    return {"problems": [problem_json(p) for p in diagnosis.problems],
+            "summary": summary_json(diagnosis)}
 
 
 def entry_item(entry: Entry) -> dict[str, Any]:

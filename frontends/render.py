@@ -45,28 +45,33 @@ def entry_markdown(entry: EntryLike) -> str:
     return markdown
 
 
-def write_markdown(out: IO[str], markdown: str, *, rich: bool, width: int | None = None) -> None:
-    """Markdown rendered for a terminal when ``rich``, else the sanitised source."""
+def write_markdown(out: IO[str], markdown: str, *, rich: bool, width: int | None = None,
+                   color: bool = True) -> None:
+    """Markdown rendered for a terminal when ``rich`` (with colour unless ``color`` is off:
+    NO_COLOR drops colour, not rendering), else the sanitised source."""
     if not rich:
         out.write(clean(markdown).rstrip() + "\n")
         return
     from rich.console import Console
     from rich.markdown import Markdown
 
-    console = Console(file=out, force_terminal=True, width=width, highlight=False)
+    console = Console(file=out, force_terminal=True, width=width, highlight=False,
+                      no_color=not color)
     console.print(Markdown(clean(markdown)))
 
 
 def hit_lines(hits: Sequence[HitLike], *, confident_at: float) -> list[str]:
     """Numbered hits: title, id, confidence, section and a short excerpt."""
     lines = []
+    several = len({hit.entry.collection for hit in hits}) > 1  # then say where each is from
     for number, hit in enumerate(hits, 1):
         entry = hit.entry
         mark = "" if hit.confidence >= confident_at else "  (low confidence)"
+        where = f"{entry.collection}: " if several else ""
         lines.append(f"{number}. {clean(entry.title, keep_newlines=False)}")
         lines.append(
             f"   id: {entry.id} · confidence {hit.confidence:.2f} · "
-            f"{clean(entry.section, keep_newlines=False)}{mark}"
+            f"{clean(where + entry.section, keep_newlines=False)}{mark}"
         )
         lines.append(f"   {clean(entry.summary(150), keep_newlines=False)}")
     return lines

@@ -7,8 +7,10 @@
 
 Module map (frontends import only from this package's top level):
 
-- content: ``compiler`` (Markdown -> ``model.Entry``), ``lint`` (checks beyond compiling),
-  ``files`` (which files are content);
+- content: ``compiler`` (Markdown -> ``model.Entry``: ``frontmatter`` blanks a page's front
+  matter, ``blocks`` reads markdown-it's tokens into headings, text and navigation,
+  ``layout`` decides which are questions, sections and answers), ``lint`` (checks beyond
+  compiling), ``files`` (which files are content);
 - understanding a line: ``logline`` (one ``ParsedLine`` per line: prefix via ``shapes/``,
   ``masks`` template, AH codes, ``openssl`` errors; ``levels``), ``text`` (tokens and index
   terms);
@@ -18,9 +20,11 @@ Module map (frontends import only from this package's top level):
 - entries and hits: ``model`` (the pydantic models of the API) and ``records`` (the same as
   plain data: what the cache hands out and ranking returns, so a warm search never imports
   pydantic);
-- the index: ``postings`` (entries -> posting lists, in whoosh's numbers), ``whoosh_build``
-  (the reference build with whoosh itself) and ``cache`` (on-disk indexes, the one owner of
-  cache policy);
+- the index: ``whoosh_build`` (entries -> posting lists in whoosh's numbers, by kb's own
+  inverter; whoosh's build is its reference) and ``cache`` (on-disk indexes, the one owner
+  of cache policy);
+- the semantic extra (``pip install 'kb[semantic]'``): ``semantic`` (sentence vectors blended
+  into ``search``) and ``wordpiece`` (its tokenizer);
 - ``knowledgebase`` (the facade) and ``diagnose`` (the log pipe: a cache in front of rank).
 """
 
@@ -36,10 +40,24 @@ if TYPE_CHECKING:
     from typing import Any
 
     from kb.diagnose import Diagnoser, Diagnosis, Problem, Unmatched
-    from kb.errors import ContentError, IndexStateError, KbError, QueryError, UnknownEntryError
+    from kb.errors import (
+        ContentError,
+        IndexStateError,
+        KbError,
+        LogInputError,
+        QueryError,
+        UnknownEntryError,
+    )
+    from kb.fillin import fill as fill_in
+    from kb.fillin import values_from
     from kb.knowledgebase import KnowledgeBase, default_content_dir
     from kb.lint import lint as lint_paths
     from kb.lint import lint_warnings
+    from kb.logfiles import BLOCK as LOG_BLOCK
+    from kb.logfiles import check_text as check_log_text
+    from kb.logfiles import open_log
+    from kb.logfiles import read_blocks as log_blocks
+    from kb.logfiles import stdin_blocks as stream_blocks
     from kb.logline import Parsed, ParsedLine, parse
     from kb.model import Entry, Hit, Signature, Source
     from kb.rank import Query
@@ -54,6 +72,7 @@ _LAZY = {
     "IndexStateError": "kb.errors",
     "KbError": "kb.errors",
     "QueryError": "kb.errors",
+    "LogInputError": "kb.errors",
     "UnknownEntryError": "kb.errors",
     "Diagnoser": "kb.diagnose",
     "Diagnosis": "kb.diagnose",
@@ -77,6 +96,13 @@ _LAZY = {
     "SignatureKind": "kb.records",
     "Why": "kb.records",
     "Query": "kb.rank",
+    "fill_in": "kb.fillin:fill",
+    "open_log": "kb.logfiles:open_log",
+    "log_blocks": "kb.logfiles:read_blocks",
+    "stream_blocks": "kb.logfiles:stdin_blocks",
+    "check_log_text": "kb.logfiles:check_text",
+    "LOG_BLOCK": "kb.logfiles:BLOCK",
+    "values_from": "kb.fillin:values_from",
 }
 
 
@@ -91,6 +117,12 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "CONFIDENT",
+    "LOG_BLOCK",
+    "LogInputError",
+    "check_log_text",
+    "log_blocks",
+    "open_log",
+    "stream_blocks",
     "ContentError",
     "Diagnoser",
     "Diagnosis",
@@ -116,7 +148,9 @@ __all__ = [
     "Why",
     "__version__",
     "default_content_dir",
+    "fill_in",
     "lint_paths",
     "lint_warnings",
     "parse",
+    "values_from",
 ]

@@ -8,43 +8,26 @@ so one ``kb lint`` shows everything that needs fixing.
 from __future__ import annotations
 
 import re
-from collections import Counter
-from collections.abc import Iterable, Iterator
+import textwrap
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from kb.blocks import Block, BlockKind, blocks_of
 from kb.errors import ContentError
 from kb.files import markdown_files
+from kb.frontmatter import split_front_matter
+from kb.layout import Span, layout
 from kb.model import ID_RE, Entry, Signature, SignatureKind, Source
 from kb.regexguard import RegexRejected, check_pattern
 
-if TYPE_CHECKING:
-    from markdown_it.token import Token
-
 META_INFO = "kb"
+MAX_ANSWER = 12000  # characters: an answer longer than this is probably several (kb lint)
 LIST_KEYS = frozenset({"signatures", "examples", "questions"})
 COMMA_KEYS = frozenset({"tags", "see_also"})
 SCALAR_KEYS = frozenset({"id", "verified"})
 KNOWN_KEYS = LIST_KEYS | COMMA_KEYS | SCALAR_KEYS
 MAX_ITEM = 4000
-
-
-@dataclass
-class _Heading:
-    level: int
-    title: str
-    line: int  # 0-based first line
-    end: int  # 0-based line after the heading
-    followed_by_text: bool = False
-
-
-@dataclass
-class _Fence:
-    info: str
-    content: str
-    line: int  # 0-based line of the opening fence
-    end: int  # 0-based line after the closing fence
 
 
 @dataclass
@@ -58,6 +41,11 @@ class _Problems:
 
     def __init__(self) -> None:
         self.items: list[str] = []
+        self.notes: list[str] = []  # not wrong, worth knowing: kb lint prints them
+        self.generated: set[tuple[str, int]] = set()  # (file, line) of entries with made ids
+
+    def note(self, where: str, line: int, message: str) -> None:
+        self.notes.append(f"{where}:{line}: warning: {message}")
 
     def add(self, where: str, line: int, message: str, col: int | None = None) -> None:
         at = f"{line}:{col}" if col is not None else str(line)
@@ -65,9 +53,12 @@ class _Problems:
 
 
 def slugify(text: str, limit: int = 64) -> str:
-    """An id from a question: ascii, lower case, words joined by '-', cut at a word boundary."""
+    """An id from a question: ascii, lower case, words joined by '-', cut at a word boundary.
+    Apostrophes inside words are dropped, as GitHub's heading anchors do (``doesn't`` gives
+    ``doesnt``), so most ids equal the anchor of the same heading."""
     import unicodedata  # only when an id is made from a title (never on a warm start)
 
+    text = re.sub(r"(?<=\w)['\u2019](?=\w)", "", text)
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     words = re.findall(r"[a-z0-9]+", ascii_text.lower())
     slug = ""
@@ -81,20 +72,35 @@ def slugify(text: str, limit: int = 64) -> str:
 
 def compile_paths(paths: Iterable[Path | str], collection: str = "") -> list[Entry]:
     """Compile every Markdown file under ``paths`` into entries; ContentError lists all problems."""
+    return compile_report(paths, collection)[0]
+
+
+def compile_report(paths: Iterable[Path | str], collection: str = ""
+                   ) -> tuple[list[Entry], list[str], list[str]]:
+    """``compile_paths`` plus what ``kb lint`` reports of content that compiles: notes (text
+    in no entry, answers over MAX_ANSWER characters, probably a missed split, questions
+    without an answer) and files with no entry at all."""
     problems = _Problems()
     entries: list[Entry] = []
+    empty: list[str] = []
     for path in markdown_files(paths):
-        entries.extend(_compile_file(path, problems, collection or path.parent.name))
+        found = _compile_file(path, problems, collection or path.parent.name)
+        if not found and not any(p.startswith(f"{path}:") for p in problems.items):
+            empty.append(f"{path}:1: no entry found: write each question as a heading with "
+                         "its answer below it (docs/content-format.md)")
+        entries.extend(found)
+    entries = _distinct_ids(entries, problems.generated)
     _check_unique(entries, problems)
     if problems.items:
         raise ContentError(problems.items)
-    return entries
+    return entries, problems.notes, empty
 
 
 def compile_text(text: str, name: str = "<text>", collection: str = "") -> list[Entry]:
     """Compile one Markdown document given as text."""
     problems = _Problems()
     entries = _compile_source(text, name, Path(name).stem, problems, collection)
+    entries = _distinct_ids(entries, problems.generated)
     _check_unique(entries, problems)
     if problems.items:
         raise ContentError(problems.items)
@@ -128,107 +134,93 @@ def _compile_source(
     # One line end for markdown-it and for our line list alike (CRLF and lone CR files too).
     text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     lines = text.split("\n")  # as markdown-it counts lines (not str.splitlines' \x0b, \u2028 ...)
+    front = split_front_matter(lines)  # blanked out of ``lines``, which keep their numbers
     from markdown_it import MarkdownIt  # imported here: a warm start never parses Markdown
 
-    headings, fences = _blocks(MarkdownIt("commonmark").parse(text))
-    level = _question_level(headings, fences)
-    if level is None:
-        return []
+    blocks = _demote_setext(blocks_of(MarkdownIt("commonmark").parse("\n".join(lines))))
+    name = stem.replace("_", " ").replace("-", " ")
+    page = front.title or (name.title() if name.islower() else name)
+    plan = layout(blocks, lines, page)
+    contexts = [s for s in plan.spans if s.context]
     entries = []
-    for heading, start, stop, section in _entry_spans(headings, level, len(lines), stem):
-        own = [f for f in fences if start <= f.line < stop and f.info == META_INFO]
-        entry = _entry(heading, lines, start, stop, own, section, where, problems, collection)
+    for span in plan.spans:
+        if span.context or not span.title:
+            continue
+        context = " ".join(c.context for c in contexts if c.start <= span.line < c.stop)
+        entry = _entry(span, lines, where, problems, collection, front.tags, context)
         if entry is not None:
             entries.append(entry)
+            if len(entry.answer) > MAX_ANSWER:
+                problems.note(where, entry.source.line, f"answer of '{entry.title[:60]}' has "
+                              f"{len(entry.answer)} characters (over {MAX_ANSWER}): probably "
+                              "several questions kb did not split; make each a heading")
+    for block in plan.dropped:
+        problems.note(where, block.line + 1, f"text in no entry: '{_first_words(lines, block)}'"
+                      ": put it under a question heading or remove it")
+    for head in plan.unanswered:
+        problems.note(where, head.line + 1, f"question '{head.title[:60]}' has no answer below "
+                      "it: read as a section heading")
     return entries
 
 
-def _blocks(tokens: list[Token]) -> tuple[list[_Heading], list[_Fence]]:
-    headings: list[_Heading] = []
-    fences: list[_Fence] = []
-    for i, tok in enumerate(tokens):
-        if tok.level != 0 or tok.map is None:
-            continue
-        if tok.type == "heading_open":
-            title = tokens[i + 1].content.strip()
-            headings.append(_Heading(int(tok.tag[1]), title, tok.map[0], tok.map[1]))
-        elif tok.type.endswith("_open") or tok.type in {"fence", "code_block", "html_block", "hr"}:
-            if headings:
-                headings[-1].followed_by_text = True
-            if tok.type == "fence":
-                info = tok.info.strip().split(maxsplit=1)[0] if tok.info.strip() else ""
-                fences.append(_Fence(info, tok.content, tok.map[0], tok.map[1]))
-    return headings, fences
+def _demote_setext(blocks: list[Block]) -> list[Block]:
+    """A paragraph underlined with ``---`` right below a heading is that heading's answer
+    followed by a thematic break, not a heading of its own (CommonMark says heading; the
+    author of a FAQ means a rule)."""
+    out: list[Block] = []
+    for block in blocks:
+        if (block.kind is BlockKind.HEADING and block.setext and out
+                and out[-1].kind is BlockKind.HEADING):
+            block = Block(BlockKind.TEXT, block.line, block.end)
+        out.append(block)
+    return out
 
 
-def _question_level(headings: list[_Heading], fences: list[_Fence]) -> int | None:
-    """The heading level that holds questions (see docs/content-format.md)."""
-    meta_levels = []
-    for fence in fences:
-        if fence.info == META_INFO:
-            owner = [h for h in headings if h.line < fence.line]
-            if owner:
-                meta_levels.append(owner[-1].level)
-    if meta_levels:
-        return min(meta_levels)
-    counts = Counter(h.level for h in headings if h.followed_by_text)
-    if not counts:
-        return None
-    best = max(counts.values())
-    return min(level for level, n in counts.items() if n == best)
-
-
-def _entry_spans(
-    headings: list[_Heading], level: int, n_lines: int, stem: str
-) -> Iterator[tuple[_Heading, int, int, str]]:
-    """(question heading, body start, body stop, section) for each question heading."""
-    sections: dict[int, str] = {}
-    default_section = stem.replace("_", " ").replace("-", " ").title()
-    for i, heading in enumerate(headings):
-        if heading.level < level:
-            sections = {k: v for k, v in sections.items() if k < heading.level}
-            sections[heading.level] = heading.title
-            continue
-        if heading.level > level:
-            continue
-        stop = next((h.line for h in headings[i + 1 :] if h.level <= level), n_lines)
-        section = sections[max(sections)] if sections else default_section
-        yield heading, heading.end, stop, section
+def _first_words(lines: list[str], block: Block) -> str:
+    words = " ".join(lines[n].strip() for n in range(block.line, min(block.end, block.line + 3)))
+    return words[:60] + ("..." if len(words) > 60 else "")
 
 
 def _entry(
-    heading: _Heading,
+    span: Span,
     lines: list[str],
-    start: int,
-    stop: int,
-    fences: list[_Fence],
-    section: str,
     where: str,
     problems: _Problems,
     collection: str,
+    page_tags: tuple[str, ...],
+    context: str,
 ) -> Entry | None:
-    line_no = heading.line + 1
-    if not heading.title:
+    line_no = span.line + 1
+    if not span.title:
         problems.add(where, line_no, "empty heading: write the question after the #")
         return None
+    fences = span.metas
     if len(fences) > 1:
         problems.add(where, fences[1].line + 1, "second kb block in one entry: merge them into one")
     meta = _parse_meta(fences[0], where, problems) if fences else _Meta()
-    skip = {n for f in fences for n in range(f.line, f.end)}
-    answer = "\n".join(lines[n] for n in range(start, stop) if n not in skip).strip()
+    skip = {n for f in fences for n in range(f.line, f.end)} | span.skip
+    body = [lines[n] for n in range(span.start, span.stop) if n not in skip]
+    if span.dedent:
+        body = textwrap.dedent("\n".join(body)).split("\n")
+    answer = "\n".join([span.lead, *body]).strip() if span.lead else "\n".join(body).strip()
     if not answer:
-        problems.add(
-            where, line_no, f"empty answer for '{heading.title}': write the answer below it"
-        )
+        if span.heading and fences:
+            problems.add(where, line_no,
+                         f"empty answer for '{span.title}': write the answer below it")
+        else:
+            problems.note(where, line_no, f"question '{span.title[:60]}' has no answer")
         return None
     values = meta.values
-    entry_id = str(values.get("id") or slugify(heading.title))
+    entry_id = str(values.get("id") or _anchor_id(span.anchor) or slugify(span.title))
+    if not values.get("id"):
+        problems.generated.add((where, line_no))
+    tags: tuple[str, ...] = tuple(values.get("tags", ()))  # type: ignore[arg-type]
     return Entry(
         id=entry_id,
-        title=heading.title,
+        title=span.title,
         answer=answer,
-        section=section,
-        tags=tuple(values.get("tags", ())),  # type: ignore[arg-type]
+        section=span.section,
+        tags=tags + tuple(t for t in page_tags if t not in tags),
         questions=tuple(values.get("questions", ())),  # type: ignore[arg-type]
         signatures=tuple(values.get("signatures", ())),  # type: ignore[arg-type]
         examples=tuple(values.get("examples", ())),  # type: ignore[arg-type]
@@ -236,10 +228,37 @@ def _entry(
         source=Source(file=where, line=line_no),
         collection=collection,
         verified=str(values.get("verified", "")),
+        context=context,
     )
 
 
-def _parse_meta(fence: _Fence, where: str, problems: _Problems) -> _Meta:
+def _anchor_id(anchor: str) -> str:
+    """An id from an anchor the author gave (``{#run-android}``, ``name="config"``)."""
+    if not anchor:
+        return ""
+    lowered = anchor.lower()
+    return lowered if ID_RE.fullmatch(lowered) and len(lowered) <= 64 else slugify(anchor)
+
+
+def _distinct_ids(entries: list[Entry], generated: set[tuple[str, int]]) -> list[Entry]:
+    """Ids kb made (not given in a kb block) made distinct: a repeated question under another
+    section gets the section's words in front (``macos-how-do-i-install-it``), then a number."""
+    made = [(e.source.file, e.source.line) in generated for e in entries]
+    seen = {e.id for e, m in zip(entries, made, strict=True) if not m}
+    out = []
+    for entry, was_made in zip(entries, made, strict=True):
+        if was_made and entry.id in seen:
+            new = slugify(f"{entry.section} {entry.title}", limit=80)
+            n = 2
+            while new in seen:
+                new, n = f"{slugify(entry.section + ' ' + entry.title, limit=76)}-{n}", n + 1
+            entry = entry.model_copy(update={"id": new})
+        seen.add(entry.id)
+        out.append(entry)
+    return out
+
+
+def _parse_meta(fence: Block, where: str, problems: _Problems) -> _Meta:
     meta = _Meta()
     current: str | None = None
     for offset, raw in enumerate(fence.content.splitlines()):

@@ -27,18 +27,18 @@ of them merge into one (``a + b``): associative and commutative, for map/reduce 
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from kb.episodes import WINDOW, Episode, Seen, role_of, scanner_patterns
 from kb.levels import ERROR_LEVELS, severity
 from kb.logline import (
     ERROR_WORDS,
     Kind,
     Parsed,
     guess_kind,
-    joined,
     line_of,
     looks_like_error,
     parse,
@@ -46,8 +46,9 @@ from kb.logline import (
 )
 from kb.logline import MAX_LINE as MAX_LINE_CHARS
 from kb.rank import Searcher, answer_key, may_be_confident
-from kb.regexguard import compile_scanner
+from kb.regexguard import Scanner, compile_scanner
 from kb.signals import OPENSSL_MARKERS
+from kb.timestamps import iso
 
 if TYPE_CHECKING:  # (not at run time: pydantic costs a diagnose process ~40 ms to import)
     from kb.model import Entry, Hit
@@ -57,10 +58,11 @@ MAX_SAMPLE = 2000  # characters of a sample line kept in a problem
 ANSWER_CACHE = 4096  # answers remembered, by answer key (bounded LRU)
 MAX_VARIANTS = 50  # templates kept per entry
 MAX_UNMATCHED = 500  # unmatched templates kept
-JOIN_WINDOW = 8  # lines: how far apart lines of one connection may be
-MAX_PIDS = 4096  # processes whose recent lines are remembered
+MAX_PIDS = 4096  # processes whose open episodes are remembered
+STARTUP_WINDOW = 50  # lines: a failed start's outcome lines (systemd's) after its cause
 LINE_CACHE = 2048  # answers remembered by what search reads of a line
 OTHER_VARIANTS = ""  # the template of an entry's "other variants" problem
+LOOSE = ("", "")  # the episode of un-prefixed lines in a row
 
 
 def _rank(template: str) -> int:
@@ -89,6 +91,10 @@ class Problem:
     last_time: str = ""
     source: str = ""  # where the first occurrence was (a file name, a host)
     last_source: str = ""
+    startup: bool = False  # the server failed to start (the episode held a start-up outcome)
+    context: tuple[str, ...] = ()  # the other lines of the first occurrence's episode
+    # occurrences per host: the line's own host (syslog, journald) or its source
+    hosts: dict[str, int] = field(default_factory=dict)
 
     @property
     def severity(self) -> int:
@@ -105,11 +111,15 @@ class Problem:
         first occurrence (and its sample) is the earlier one, the level the worse one."""
         first, last = sorted((self, other), key=_first_key), sorted((self, other), key=_last_key)
         worse = min(self.level, other.level, key=severity)
+        hosts = dict(self.hosts)
+        for host, count in other.hosts.items():
+            _count_host(hosts, host, count)
         return replace(
             first[0], count=self.count + other.count, level=worse,
             confidence=max(self.confidence, other.confidence),
             last_line=last[1].last_line, last_time=last[1].last_time,
-            last_source=last[1].last_source,
+            last_source=last[1].last_source, startup=self.startup or other.startup,
+            hosts=hosts,
         )
 
     def as_json(self) -> dict[str, object]:
@@ -129,15 +139,43 @@ class Problem:
             "first_time": self.first_time or None,
             "last_time": self.last_time or None,
             "source": self.source or None,
+            "where": f"{self.source or '-'}:{self.first_line}",
+            "startup": self.startup,
+            "context": list(self.context),
+            "hosts": dict(sorted(self.hosts.items(), key=lambda item: (-item[1], item[0]))),
         }
 
 
-def _first_key(p: Problem) -> tuple[str, int, str]:
-    return (p.source, p.first_line, p.sample)
+MAX_HOSTS = 1000  # hosts counted by name per problem; the rest as OTHER_HOSTS
+OTHER_HOSTS = "(other hosts)"
 
 
-def _last_key(p: Problem) -> tuple[str, int, str]:
-    return (p.last_source, p.last_line, p.sample)
+def _count_host(hosts: dict[str, int], host: str, count: int = 1) -> None:
+    """Add occurrences of a host, keeping at most MAX_HOSTS names (the smallest name hashes,
+    so that which ones are kept does not depend on order) and the rest in OTHER_HOSTS."""
+    if host in hosts or len(hosts) < MAX_HOSTS + (OTHER_HOSTS in hosts):
+        hosts[host] = hosts.get(host, 0) + count
+        return
+    named = [h for h in hosts if h != OTHER_HOSTS]
+    worst = max(named, key=lambda h: (_rank(h), h))
+    if (_rank(host), host) < (_rank(worst), worst):
+        hosts[OTHER_HOSTS] = hosts.get(OTHER_HOSTS, 0) + hosts.pop(worst)
+        hosts[host] = count
+    else:
+        hosts[OTHER_HOSTS] = hosts.get(OTHER_HOSTS, 0) + count
+
+
+def _first_key(p: Problem) -> tuple[str, str, int, str]:
+    """Earliest first: by time where the lines have one (ISO 8601), then by source and line."""
+    return (_sortable(p.first_time), p.source, p.first_line, p.sample)
+
+
+def _last_key(p: Problem) -> tuple[str, str, int, str]:
+    return (_sortable(p.last_time), p.last_source, p.last_line, p.sample)
+
+
+def _sortable(time: str) -> str:
+    return time if time[:1].isdigit() else "~"  # ISO times sort; others after them
 
 
 @dataclass
@@ -193,6 +231,14 @@ class Diagnosis:
             "problems": len(self.problems),
             "unmatched_templates": len(self.unmatched),
         }
+
+    def shifted(self, lines: int) -> Diagnosis:
+        """The same diagnosis with every line number ``lines`` higher (a later part of a log
+        whose line numbers counted from 1)."""
+        problems = [replace(p, first_line=p.first_line + lines, last_line=p.last_line + lines)
+                    for p in self.problems]
+        unmatched = [replace(u, first_line=u.first_line + lines) for u in self.unmatched]
+        return replace(self, problems=problems, unmatched=unmatched)
 
     def merge(self, other: Diagnosis) -> Diagnosis:
         """The diagnosis of this input and ``other``'s together."""
@@ -297,50 +343,45 @@ class _UnmatchedTable:
                                                           u.template))
 
 
-@dataclass
-class _Seen:
-    """One picked line of a pid, kept for joining with the lines that follow."""
-
-    number: int
-    parsed: Parsed
-    hits: tuple[tuple[int, ...], ...]  # the signature numbers matching each of its lines
-
-
-@dataclass
-class _Recent:
-    """The last picked lines of one pid (for joining a connection's lines)."""
-
-    lines: deque[_Seen] = field(default_factory=lambda: deque(maxlen=4))
-    problem: Problem | None = None
-    problem_line: int = 0
-
-
 class Diagnoser:
     """Incremental diagnosis: feed text or lines, collect problems as they are first seen."""
 
     def __init__(
         self, searcher: Searcher, *, collect_unmatched: bool = False, source: str = "",
         first_line: int = 1, max_variants: int = MAX_VARIANTS,
-        max_unmatched: int = MAX_UNMATCHED,
+        max_unmatched: int = MAX_UNMATCHED, since: str = "",
     ) -> None:
         self._searcher = searcher
+        self._since = since  # ISO 8601: lines with an earlier time are left out
         self._signals = searcher.signals
-        self._scanners = self._signals.prefilter()
-        if collect_unmatched:
-            self._scanners.append(compile_scanner(error_scan()))
         self._collect = collect_unmatched
+        self._scanners = self._make_scanners()
         self._answers: OrderedDict[Hashable, Hit | None] = OrderedDict()  # by answer key
         self._queries: OrderedDict[Hashable, Hit | None] = OrderedDict()  # by query key
         self._lines: dict[Hashable, tuple[Hit | None, Parsed]] = {}  # by what search reads
         self._table = _ProblemTable(max_variants)
         self._unmatched = _UnmatchedTable(max_unmatched)
-        self._recent: dict[str, _Recent] = {}
+        self._open: dict[tuple[str, str], Episode] = {}
+        self._last_startup: tuple[Problem, bool] | None = None  # and: was the attempt over
+        self._previous: tuple[tuple[str, str], int] | None = None  # the last line's episode
         self.source = source
         self.lines = 0
         self.candidates = 0
         self.matched = 0
         self._base = first_line - 1
+        self._position = 0  # lines fed in every phase (line numbers count from first_line)
+        # "count" (normal), or for a part of a larger log: "warm" (the lines before the part:
+        # they set up the episodes of the processes that run into it, and count nothing) and
+        # "drain" (the lines after it: they finish the part's own open episodes only).
+        self.phase = "count"
         self._cutter = _LineCutter()
+
+    def _make_scanners(self) -> list[Scanner]:
+        scanners = self._signals.prefilter()
+        scanners.append(compile_scanner("|".join(f"(?:{p})" for p in scanner_patterns())))
+        if self._collect:
+            scanners.append(compile_scanner(error_scan()))
+        return scanners
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -349,9 +390,7 @@ class Diagnoser:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._scanners = self._signals.prefilter()
-        if self._collect:
-            self._scanners.append(compile_scanner(error_scan()))
+        self._scanners = self._make_scanners()
 
     # -- input -----------------------------------------------------------------------------
 
@@ -360,6 +399,7 @@ class Diagnoser:
 
         Bytes are scanned as they are: only the lines the prefilter picks are decoded
         (invalid UTF-8 becomes U+FFFD). A line longer than MAX_LINE bytes keeps its start.
+        The problems returned are those first seen in an episode that has ended.
         """
         head = self._cutter.push(data)
         return self._scan(head) if head else []
@@ -376,94 +416,83 @@ class Diagnoser:
         return new
 
     def flush(self) -> list[Problem]:
-        """Treat a pending partial line as complete (end of input)."""
+        """End of input: a pending partial line is complete, and every episode ends."""
         rest = self._cutter.rest()
-        return self._scan(rest + b"\n") if rest else []
+        new = self._scan(rest + b"\n") if rest else []
+        return new + self.settle()
+
+    def owns_open_episodes(self) -> bool:
+        """True while an episode that began in the counted lines is still open."""
+        return any(episode.owned for episode in self._open.values())
+
+    def settle(self) -> list[Problem]:
+        """End every open episode now (a live log that has gone quiet)."""
+        new: list[Problem] = []
+        for key in list(self._open):
+            new += self._close(key)
+        return new
 
     # -- scanning --------------------------------------------------------------------------
 
     def _scan(self, block: bytes) -> list[Problem]:
-        base = self._base + self.lines
-        self.lines += block.count(b"\n")
+        base = self._base + self._position
+        newline_count = block.count(b"\n")
+        self._position += newline_count
+        if self.phase == "count":
+            self.lines += newline_count
         new: list[Problem] = []
         counted, newlines = 0, 0
         for start, end in self._candidate_spans(block):
             newlines += block.count(b"\n", counted, start)  # incremental: linear per block
             counted = start
             raw = block[start : min(end, start + MAX_LINE)].decode("utf-8", "replace")
-            problem = self._line(raw.rstrip("\r").replace("\x00", "\ufffd"),
-                                 base + newlines + 1)
-            if problem is not None:
-                new.append(problem)
+            new += self._line(raw.rstrip("\r").replace("\x00", "\ufffd"), base + newlines + 1)
+        now = self._base + self._position
+        for key in [k for k, ep in self._open.items() if now - ep.last > WINDOW]:
+            new += self._close(key)
         return new
 
     def _candidate_spans(self, block: bytes) -> list[tuple[int, int]]:
         """(start, end) of each line a scanner picks, in order."""
-        if len(self._scanners) == 1:
-            return self._scanners[0].lines(block)
         return sorted({span for scanner in self._scanners for span in scanner.lines(block)})
 
-    def _line(self, raw: str, number: int) -> Problem | None:
-        """Parse, answer and count one picked line; the problem when it is new."""
+    def _line(self, raw: str, number: int) -> list[Problem]:
+        """Parse and answer one picked line and add it to its episode."""
         if not raw.strip():
-            return None
-        self.candidates += 1
+            return []
+        counting = self.phase == "count"
+        self.candidates += counting
         if "\r" in raw:  # a lone CR: search reads two lines, and so do we
             parsed = parse(raw)
-            return self._parsed_line(parsed, raw, number, self._line_hits(parsed))
+            hit = self._answer(parsed, tuple(self._signals.line_hits(ln.raw)
+                                             for ln in parsed.lines))
+        else:
+            hit, parsed = self._answer_line(raw)
+        line = parsed.lines[0]
+        if self._since and (iso(line.fields.get("time", "")) or "~") < self._since:
+            return []  # before --since
+        if hit is not None:
+            self.matched += counting
+        template = "\n".join(ln.template for ln in parsed.lines)
+        return self._add(Seen(number, raw, line, hit, template, role_of(line)))
+
+    def _answer_line(self, raw: str) -> tuple[Hit | None, Parsed]:
+        """``search``'s confident answer for one line, remembered by what search reads of it:
+        its shapes, level, message and signals (or the whole line when it has no prefix, as a
+        question is read by its words)."""
         line = raw[:MAX_LINE_CHARS]
         shapes, fields, message = strip_prefix(line)
         hits = self._signals.line_hits(line)
-        # What search reads of a line: its shapes, level, message and signals (or the whole
-        # line when it has no prefix, as a question is read by its words).
         key = (tuple(shapes), fields.get("level", ""), message if shapes else raw, hits)
         known = self._lines.get(key)
-        if known is None:
-            parsed = Parsed(raw, Kind.LOG, [line_of(line, shapes, fields, message)])
-            parsed.kind = guess_kind(raw, parsed.lines)
-            known = self._lines[key] = (self._answer(parsed, (hits,)), parsed)
-            if len(self._lines) > LINE_CACHE:
-                del self._lines[next(iter(self._lines))]
-        hit, seen = known
-        if hit is not None and not self._joinable(fields.get("pid"), number):
-            self.matched += 1
-            return self._count(hit, seen.lines[0].template, fields, raw, number, None)
-        parsed = Parsed(raw, seen.kind, [line_of(line, shapes, fields, message)])
-        return self._parsed_line(parsed, raw, number, (hits,), hit)
-
-    def _joinable(self, pid: str | None, number: int) -> bool:
-        """True when this pid has recent lines within the join window."""
-        if not pid:
-            return False
-        recent = self._recent.get(pid)
-        return recent is not None and (
-            bool(recent.lines) and number - recent.lines[-1].number <= JOIN_WINDOW
-            or recent.problem is not None and number - recent.problem_line <= JOIN_WINDOW)
-
-    def _line_hits(self, parsed: Parsed) -> tuple[tuple[int, ...], ...]:
-        return tuple(self._signals.line_hits(line.raw) for line in parsed.lines)
-
-    def _parsed_line(self, parsed: Parsed, raw: str, number: int,
-                     hits: tuple[tuple[int, ...], ...], hit: Hit | None | bool = False
-                     ) -> Problem | None:
-        """Answer (unless ``hit`` is known), join and count a parsed line."""
-        if hit is False:
-            hit = self._answer(parsed, hits)
-        assert hit is not True  # noqa: S101 - the sentinel is False only
-        recent = self._recent_for(parsed, number)
-        if hit is None and recent is not None and recent.lines:
-            seen = list(recent.lines)
-            together = joined("\n".join([s.parsed.text for s in seen] + [raw]),
-                              [ln for s in seen for ln in s.parsed.lines] + parsed.lines)
-            hit = self._answer(together, tuple(h for s in seen for h in s.hits) + hits)
-        if hit is None:
-            if recent is not None:
-                recent.lines.append(_Seen(number, parsed, hits))
-            self._note_unmatched(parsed, raw, number)
-            return None
-        self.matched += 1
-        template = "\n".join(ln.template for ln in parsed.lines)
-        return self._count(hit, template, parsed.lines[0].fields, raw, number, recent)
+        if known is not None:
+            return known[0], Parsed(raw, known[1].kind, [line_of(line, shapes, fields, message)])
+        parsed = Parsed(raw, Kind.LOG, [line_of(line, shapes, fields, message)])
+        parsed.kind = guess_kind(raw, parsed.lines)
+        known = self._lines[key] = (self._answer(parsed, (hits,)), parsed)
+        if len(self._lines) > LINE_CACHE:
+            del self._lines[next(iter(self._lines))]
+        return known[0], parsed
 
     def _answer(self, parsed: Parsed, line_hits: tuple[tuple[int, ...], ...]) -> Hit | None:
         """The confident top hit ``search`` gives this input, from the cache when known."""
@@ -480,56 +509,132 @@ class Diagnoser:
         _remember(self._answers, key, answer)
         return answer
 
-    def _recent_for(self, parsed: Parsed, number: int) -> _Recent | None:
-        pid = parsed.lines[0].fields.get("pid") if len(parsed.lines) == 1 else None
-        if not pid:
-            return None
-        recent = self._recent.get(pid)
-        if recent is None or (recent.lines and number - recent.lines[-1].number > JOIN_WINDOW):
-            if len(self._recent) >= MAX_PIDS:
-                self._recent.clear()
-            recent = self._recent[pid] = _Recent()
-        return recent
+    # -- episodes --------------------------------------------------------------------------
 
-    def _count(
-        self, hit: Hit, template: str, fields: dict[str, str], raw: str, number: int,
-        recent: _Recent | None,
-    ) -> Problem | None:
-        """Count one matched line; the problem when it is new (else None)."""
-        if (recent is not None and recent.problem is not None
-                and recent.problem.entry.id == hit.entry.id
-                and number - recent.problem_line <= JOIN_WINDOW):
-            recent.problem.last_line = number  # the same failing connection: one occurrence
-            recent.problem_line = number
-            return None
-        time = fields.get("time", "")
-        level = fields.get("level", "").lower()
-        problem = self._table.find(hit.entry.id, template)
+    def _add(self, seen: Seen) -> list[Problem]:
+        if seen.hit is None and not seen.role.outcome:
+            if self.phase == "count":
+                self._note_unmatched(seen)  # no answer and no outcome: in no episode
+            return []
+        fields = seen.line.fields
+        pid = fields.get("pid")
+        if pid:
+            key = (pid, fields.get("tid", ""))
+        elif seen.line.shapes:
+            key = ("", f"line {seen.number}")  # no process to group by: a line of its own
+        elif (self._previous is not None and self._previous[0] in self._open
+              and self._previous[0] is not LOOSE and seen.number - self._previous[1] <= 2):
+            key = self._previous[0]  # what a process printed on stderr in its own log
+        else:
+            key = LOOSE
+        self._previous = (key, seen.number)
+        closed: list[Problem] = []
+        if key is not LOOSE and LOOSE in self._open:
+            closed += self._close(LOOSE)  # un-prefixed lines in a row have ended
+        episode = self._open.get(key)
+        if episode is not None and not episode.takes(seen):
+            closed += self._close(key)
+            episode = None
+        if episode is None:
+            if self.phase == "drain":
+                return closed  # past the part: only its own open episodes go on
+            if len(self._open) >= MAX_PIDS:
+                closed += self._close(next(iter(self._open)))
+            episode = self._open[key] = Episode(key, owned=self.phase == "count")
+        if episode.add(seen) and episode.owned:  # a cause: count it now (the rest is context)
+            episode.counted = problem = self._count(seen, episode)
+            if problem.count == 1 and not problem.other_variants:
+                closed.append(problem)
+        if seen.role.ends or key[1].startswith("line "):
+            closed += self._close(key)
+        return closed
+
+    def _close(self, key: tuple[str, str]) -> list[Problem]:
+        """End an episode: finish its counted problem, or count it under an outcome line."""
+        episode = self._open.pop(key)
+        cause = episode.resolve()
+        if not episode.owned:  # it began before this part: the previous part counts it
+            if cause is not None and cause.hit is not None and episode.startup:
+                marker = Problem(cause.hit.entry, "", 0.0, "", cause.number, cause.number)
+                self._last_startup = (marker, episode.final)
+            return []
+        if cause is None:
+            for seen in episode.seen:
+                self._note_unmatched(seen)
+            return []
+        assert cause.hit is not None  # noqa: S101 - resolve() returns a line with an answer
+        if isinstance(episode.counted, Problem):
+            self._finish(episode.counted, cause, episode)
+            if episode.startup:
+                self._last_startup = (episode.counted, episode.final)
+            return []
+        if episode.startup and self._last_startup is not None:
+            last, finished = self._last_startup
+            if cause.number - last.last_line <= STARTUP_WINDOW and not (
+                    finished and episode.final):
+                # More outcome lines of a failed start reported with its cause: systemd's
+                # after apachectl's, or AH00016 after AH02580's own episode.
+                last.startup = True
+                self._last_startup = (last, finished or episode.final)
+                return []
+        problem = self._count(cause, episode)
+        self._finish(problem, cause, episode)
+        if episode.startup:
+            self._last_startup = (problem, episode.final)
+        return [problem] if problem.count == 1 and not problem.other_variants else []
+
+    @staticmethod
+    def _finish(problem: Problem, cause: Seen, episode: Episode) -> None:
+        """What is known only at an episode's end: start-up failure, level, context."""
+        problem.startup = problem.startup or episode.startup
+        level = min((s.line.level for s in episode.seen), key=severity, default="")
+        if severity(level) < problem.severity:
+            problem.level = level
+        if not problem.context and problem.first_line == cause.number:
+            problem.context = tuple(c[:MAX_SAMPLE] for c in episode.context(cause))
+
+    def _count(self, cause: Seen, episode: Episode) -> Problem:
+        """Count one episode under its cause; the problem that holds it."""
+        assert cause.hit is not None  # noqa: S101 - only lines with an answer are causes
+        fields = cause.line.fields
+        raw_time = fields.get("time", "")
+        time = iso(raw_time) or raw_time
+        level = cause.line.level
+        host = fields.get("host") or self.source
+        problem = self._table.find(cause.hit.entry.id, cause.template)
         if problem is not None:
+            _count_host(problem.hosts, host)
             problem.count += 1
-            problem.last_line, problem.last_source = number, self.source
-            problem.last_time = time or problem.last_time
+            problem.confidence = max(problem.confidence, cause.hit.confidence)  # as merge does
+            # Episodes end in any order (a quiet process's episode ends late): keep the
+            # earliest and the latest line, whatever order they are counted in.
+            here = (_sortable(time), self.source, cause.number)
+            if here < (_sortable(problem.first_time), problem.source, problem.first_line):
+                problem.first_line, problem.first_time = cause.number, time
+                problem.sample, problem.context = cause.raw[:MAX_SAMPLE], ()
+                problem.source = self.source
+            if here >= (_sortable(problem.last_time), problem.last_source, problem.last_line):
+                problem.last_line, problem.last_source = cause.number, self.source
+                problem.last_time = time
+            problem.startup = problem.startup or episode.startup
             if severity(level) < problem.severity:
                 problem.level = level
-        else:
-            problem = self._table.add(Problem(
-                hit.entry, template, hit.confidence, raw[:MAX_SAMPLE], number, number, 1,
-                level, time, time, self.source, self.source))
-        if recent is not None:
-            recent.problem, recent.problem_line = problem, number
-            recent.lines.clear()
-        return problem if problem.count == 1 and not problem.other_variants else None
+            return problem
+        return self._table.add(Problem(
+            cause.hit.entry, cause.template, cause.hit.confidence, cause.raw[:MAX_SAMPLE],
+            cause.number, cause.number, 1, level, time, time, self.source, self.source,
+            episode.startup, hosts={host: 1}))
 
-    def _note_unmatched(self, parsed: Parsed, raw: str, number: int) -> None:
-        if not self._collect or not any(looks_like_error(line) for line in parsed.lines):
+    def _note_unmatched(self, seen: Seen) -> None:
+        if not self._collect or not looks_like_error(seen.line):
             return
-        template = "\n".join(line.template for line in parsed.lines)
-        self._unmatched.add(Unmatched(template, raw[:MAX_SAMPLE], 1, number, self.source))
+        self._unmatched.add(Unmatched(seen.template, seen.raw[:MAX_SAMPLE], 1, seen.number,
+                                      self.source))
 
     # -- results ---------------------------------------------------------------------------
 
     def result(self) -> Diagnosis:
-        """The diagnosis so far: problems worst first, then most frequent."""
+        """The diagnosis so far (episodes still open are not in it: see ``flush``)."""
         return Diagnosis(self._table.problems(), self._unmatched.items(), self.lines,
                          self.candidates, self.matched, self._unmatched.other,
                          self._table.max_variants, self._unmatched.limit)

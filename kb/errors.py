@@ -28,3 +28,7 @@ class QueryError(KbError, ValueError):
 
 class IndexStateError(KbError):
     """The on-disk index cannot be used or written (the caller may fall back to memory)."""
+
+
+class LogInputError(KbError):
+    """A log cannot be read: missing, unreadable, binary, or damaged compressed data."""

@@ -8,15 +8,19 @@ from pathlib import Path
 
 from kb.errors import ContentError
 
+SUFFIXES = (".md", ".markdown", ".mdx")  # Markdown, as docs sites name it
+
 
 def markdown_files(paths: Iterable[Path | str]) -> list[Path]:
-    """Every ``*.md`` file under the given files and folders, sorted; ContentError if missing."""
+    """Every Markdown file (``*.md``, ``*.markdown``, ``*.mdx``) under the given files and
+    folders, sorted; a file named directly counts whatever its name; ContentError if missing."""
     found: list[Path] = []
     missing: list[str] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*.md") if p.is_file()))
+            found.extend(sorted(p for p in path.rglob("*")
+                                if p.suffix.lower() in SUFFIXES and p.is_file()))
         elif path.is_file():
             found.append(path)
         else:

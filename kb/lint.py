@@ -6,7 +6,7 @@ import csv
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from kb.compiler import compile_paths
+from kb.compiler import compile_report
 from kb.errors import ContentError
 from kb.logline import parse
 from kb.model import Entry
@@ -16,22 +16,27 @@ REQUIRED_IDS_FILE = "required-ids.tsv"
 
 
 def lint(paths: Iterable[Path | str]) -> list[str]:
-    """Every problem in the content under ``paths`` as ``file:line: message`` (empty: clean)."""
+    """Every problem in the content under ``paths`` as ``file:line: message`` (empty: clean):
+    what does not compile, broken references and examples, missing required ids, and files
+    in which kb found no entry at all."""
     chosen = [Path(p) for p in paths]
     try:
-        entries = compile_paths(chosen)
+        entries, _, empty = compile_report(chosen)
     except ContentError as exc:
         return exc.problems
-    return [*check_references(entries), *check_examples(entries), *check_required(chosen, entries)]
+    return [*empty, *check_references(entries), *check_examples(entries),
+            *check_required(chosen, entries)]
 
 
 def lint_warnings(paths: Iterable[Path | str]) -> list[str]:
-    """Things worth fixing that do not make content wrong (``kb lint`` prints them, exit 0)."""
+    """Things worth fixing that do not make content wrong (``kb lint`` prints them, exit 0):
+    text that ended up in no entry, answers over the size limit (a missed split), questions
+    without an answer, entries never verified."""
     try:
-        entries = compile_paths([Path(p) for p in paths])
+        entries, notes, _ = compile_report([Path(p) for p in paths])
     except ContentError:
         return []
-    return check_verified(entries)
+    return [*notes, *check_verified(entries)]
 
 
 def check_verified(entries: Sequence[Entry]) -> list[str]:

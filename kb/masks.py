@@ -110,6 +110,7 @@ MAX_TEMPLATE = 2000
 # white space; a span must also end where a token may end. Any other case (a timestamp inside
 # brackets or glued to a word, spans that overlap) sends the whole message to the table.
 _QUOTED = re.compile(next(m.pattern for m in MASKS if m.name == "str"))
+_QUOTE_MARK = re.compile(r"\"|(?<!\w)'|'(?!\w)")  # not the apostrophe inside "can't"
 _KEPT_ROW = re.compile(r"alert number \d+|Error \(\d+\)")
 _TIMES = re.compile("|".join(m.pattern for m in MASKS if m.name == "time"))
 _CLOCK = re.compile(r"\d\d:\d\d:\d\d")  # in every timestamp row ...
@@ -159,7 +160,10 @@ def mask(message: str) -> str:
         parts += [_by_tokens(message[start:begin]), kept]
         start = end
     parts.append(_by_tokens(message[start:]))
-    return "".join(parts)
+    masked = "".join(parts)
+    if ("'" in masked or '"' in masked) and _QUOTED.search(masked):
+        return mask_whole(masked)  # placeholders can make a new quoted value: the next pass
+    return masked
 
 
 def _spans(message: str) -> list[tuple[int, int, str]] | None:
@@ -168,6 +172,13 @@ def _spans(message: str) -> list[tuple[int, int, str]] | None:
     spans = []
     if "'" in message or '"' in message:
         spans += [(m.start(), m.end(), "<str>") for m in _QUOTED.finditer(message)]
+        # Text glued to a quoted value ('"x/y""x/y"'), or a quote mark outside every quoted
+        # value (one the table may pair differently), is masked in its context, not alone.
+        if any(end < len(message) and not message[end].isspace() for _, end, _ in spans):
+            return None
+        inside = sum(len(_QUOTE_MARK.findall(message, a, b)) for a, b, _ in spans)
+        if len(_QUOTE_MARK.findall(message)) != inside:
+            return None
     for literal in ("alert number ", "Error ("):
         at = message.find(literal)
         while at >= 0:

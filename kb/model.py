@@ -61,6 +61,8 @@ class Entry(BaseModel):
     collection: str = ""
     # What the answer was last checked against ("httpd 2.4.71, OpenSSL 3.0.19"); "" = never.
     verified: str = ""
+    # A short intro of the entry's section or page: searched with the tags, never shown.
+    context: str = ""
 
     def summary(self, width: int = 160) -> str:
         """The first paragraph of the answer as plain text, cut to ``width`` characters."""

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from kb.model import Hit
 
 MAX_QUERY_CHARS = 100_000
+REFERENCE_SAMPLE = 24  # other collections' titles asked per collection for its noise level
 _AH_TERM = re.compile(r"^ah\d{5}$")
 
 
@@ -41,11 +42,18 @@ class Query:
     terms: list[QueryTerm]
     signals: list[SignalHit]
     caps: list[tuple[str, float]] = field(default_factory=list)
+    # The weight of the query's words that no entry has: unexplained by every hit.
+    unknown: float = 0.0
+    # One query per collection when several are searched side by side (MergedSearcher).
+    parts: list[Query] = field(default_factory=list)
 
     def key(self) -> Hashable:
         """Everything ``run`` reads: two queries with one key give the same hits."""
         signals = tuple(h.number for h in self.signals)
-        return (self.parsed.kind, tuple(self.terms), signals, tuple(self.caps))
+        if self.parts:
+            return tuple(part.key() for part in self.parts)
+        return (self.parsed.kind, tuple(self.terms), signals, tuple(self.caps),
+                round(self.unknown, 6))
 
     def as_json(self) -> dict[str, Any]:
         """A JSON-ready view for ``kb explain``."""
@@ -85,10 +93,9 @@ def answer_key(parsed: Parsed, hits: Sequence[SignalHit]) -> Hashable:
 
 
 def may_be_confident(parsed: Parsed, hits: Sequence[SignalHit]) -> bool:
-    """False when no hit for this input can reach WEIGHTS.confident: log text (not a question)
-    without an exact signal is capped below it (``_caps``). The log pipe skips the search then.
-    """
-    return bool(hits) or parsed.kind is Kind.QUESTION
+    """False when no hit for this input can reach WEIGHTS.confident: log text without an exact
+    signal is capped below it (``_caps``). The log pipe skips the search then."""
+    return bool(hits) or parsed.kind is not Kind.LOG
 
 
 def build_query(
@@ -97,10 +104,24 @@ def build_query(
     """The query ``run`` executes for a parsed input (``hits``: its signals, if known)."""
     terms = [t for t in analyze(text_for_terms(parsed)) if not _is_ah_code(t)]
     boosts = WEIGHTS.log_fields if parsed.kind is Kind.LOG else WEIGHTS.question_fields
-    query_terms = index.query_terms(list(dict.fromkeys(terms))[: WEIGHTS.max_terms], boosts)
+    distinct = list(dict.fromkeys(terms))[: WEIGHTS.max_terms]
+    query_terms = index.query_terms(distinct, boosts)
     if hits is None:
         hits = signals.match(parsed)
-    return Query(parsed, query_terms, hits, _caps(parsed, hits))
+    missing = len(distinct) - len({t.term for t in query_terms})
+    unknown = (missing * index.idf("", "") * max(boosts.values()) * WEIGHTS.unknown_factor
+               if missing else 0.0)
+    caps = _caps(parsed, hits)
+    if parsed.kind is not Kind.LOG and _known_words(text_for_terms(parsed), query_terms) <= 1:
+        caps.append(("one word the FAQ knows", WEIGHTS.one_word_question_cap))
+    return Query(parsed, query_terms, hits, caps, unknown)
+
+
+def _known_words(text: str, terms: Sequence[QueryTerm]) -> int:
+    """How many words of ``text`` (as written: "mod_ssl", "CSRs", "pass-phrase" are one
+    each) give a term the index has."""
+    known = {t.term for t in terms}
+    return sum(1 for word in set(text.lower().split()) if known.intersection(analyze(word)))
 
 
 def _is_ah_code(term: str) -> bool:
@@ -109,8 +130,9 @@ def _is_ah_code(term: str) -> bool:
 
 
 def _caps(parsed: Parsed, hits: list[SignalHit]) -> list[tuple[str, float]]:
-    """Upper bounds on text-only confidence from what the line says about itself."""
-    if parsed.kind is Kind.QUESTION:
+    """Upper bounds on text-only confidence from what the line says about itself (a question
+    or a statement in words has none: they are read alike)."""
+    if parsed.kind is not Kind.LOG:
         return []
     w = WEIGHTS
     caps = [("log text without an exact signal", w.log_text_cap)]
@@ -155,11 +177,23 @@ def run(query: Query, entries: EntryStore, index: TextIndex, limit: int = 5
     ids = entries.ids
     scored.sort(key=lambda s: (-s.score, ids[s.doc]))
     hits = []
-    for item in scored[:limit]:
+    ceiling = WEIGHTS.max_confidence
+    for rank, item in enumerate(scored[:limit]):
         match = matches.get(item.doc)
         cover = coverage.get(item.doc, 0.0)
-        confidence, capped = _confidence(query, item.signal, cover, item.text, best_text)
-        why = _why(query, item, match, cover, capped)
+        explained = cover * total / (total + query.unknown)
+        titled = _coverage([c for c in match.terms if c.field == "title"], weight,
+                           total + query.unknown) if match is not None else 0.0
+        others = [s.score for j, s in enumerate(scored[:2]) if j != rank]
+        distinct = 1 - max(others, default=0.0) / item.score if item.score > 0 else 0.0
+        if rank > 0:  # only the first hit can lead
+            titled = 0.0
+        confidence, capped = _confidence(query, item.signal, explained, max(0.0, distinct),
+                                         titled)
+        confidence = min(confidence, ceiling)  # never above a better-ranked hit
+        ceiling = confidence
+        why = _why(query, item, match, cover, capped, explained,
+                   item.text / (total + query.unknown))
         # _confidence keeps the value in [0, 0.99]; the property tests validate every hit.
         hits.append(HitRecord(entries[item.doc], item.score, confidence, why))
     return hits
@@ -189,8 +223,10 @@ def _exact_scores(query: Query) -> dict[int, tuple[float, list[SignalHit]]]:
     """Each entry's exact-signal score: its best signal plus a little for a few more."""
     scale = WEIGHTS.question_signal_scale if query.parsed.kind is Kind.QUESTION else 1.0
     by_entry: dict[int, list[SignalHit]] = defaultdict(list)
+    question = query.parsed.kind is Kind.QUESTION
     for hit in query.signals:
-        by_entry[hit.entry].append(hit)
+        if not (question and hit.kind is SignalKind.TITLE):  # a question is its own words
+            by_entry[hit.entry].append(hit)
     out = {}
     extra = WEIGHTS.extra_signals_counted
     for doc, hits in by_entry.items():
@@ -206,23 +242,33 @@ def signal_weight(hit: SignalHit) -> float:
     if hit.kind is SignalKind.SIGNATURE:
         return w.signature + w.signature_length_bonus * min(
             1.0, len(hit.value) / w.signature_length_full)
+    if hit.kind is SignalKind.TITLE:
+        return w.title_signal
     return w.code if hit.kind is SignalKind.CODE else w.reason
 
 
 def _confidence(
-    query: Query, signal_score: float, coverage: float, text: float, best_text: float
+    query: Query, signal_score: float, explained: float, distinct: float, titled: float = 0.0
 ) -> tuple[float, str]:
-    """(confidence, what capped it or '')."""
+    """(confidence, what capped it or '').
+
+    With exact signals (log text): 1 - exp(-signal score / scale), plus a little for standing
+    out. Text alone: how much of the query the hit explains (``explained``: the idf-weighted
+    share of the query's words it matches, words no entry has counted as unexplained) and how
+    far its score stands above the next hit's (``distinct``: 1 - next / own; 0 for any hit but
+    the first, whose lead is its own) or, for the first hit, how much of the query its title
+    and question phrasings explain (``titled``): text_cap * explained ** a * lead ** b with
+    lead = max(min(1, distinct / full), titled ** c).
+    Both are relative to the collection searched (idf, scores of its own entries), so the
+    same number means the same on any collection.
+    """
     w = WEIGHTS
-    relative = text / best_text if best_text else 0.0
     signal = 1.0 - math.exp(-signal_score / w.signal_scale) if signal_score > 0 else 0.0
     if signal and query.parsed.kind is not Kind.QUESTION:
-        return min(w.max_confidence, signal + w.signal_text_bonus * relative), ""
-    value = min(w.text_cap, w.text_base + w.text_slope * coverage) * (
-        w.relative_floor + (1 - w.relative_floor) * relative)
+        return min(w.max_confidence, signal + w.signal_text_bonus * distinct), ""
+    lead = max(min(1.0, distinct / w.distinct_full), titled ** w.title_lead_power)
+    value = w.text_cap * explained ** w.explained_power * lead ** w.distinct_power
     value = max(value, signal)
-    if query.parsed.kind is Kind.QUESTION and len(query.terms) <= 1:
-        value = min(value, w.one_word_question_cap)
     capped = ""
     for why, cap in query.caps:
         if value > cap:
@@ -231,7 +277,7 @@ def _confidence(
 
 
 def _why(query: Query, item: _Scored, match: Match | None, coverage: float,
-         capped: str) -> Why:
+         capped: str, explained: float, strength: float) -> Why:
     boosts = {(t.field, t.term): t.boost for t in query.terms}
     terms = tuple(TermWhy(c.field, c.term, boosts.get((c.field, c.term), 1.0), c.score)
                   for c in (match.terms if match is not None else ()))
@@ -242,6 +288,8 @@ def _why(query: Query, item: _Scored, match: Match | None, coverage: float,
         coverage=coverage,
         terms=terms,
         capped_by=capped or None,
+        explained=explained,
+        strength=strength,
     )
 
 
@@ -273,3 +321,85 @@ class Searcher:
         """The confident top hit of a query, or None."""
         found = self.rank(query, limit=1)
         return found[0].model() if found and found[0].confidence >= WEIGHTS.confident else None
+
+
+@dataclass
+class MergedSearcher(Searcher):
+    """Several collections searched side by side: each with its own index, so its scores and
+    confidences are its own (a big or an off-topic collection cannot outscore another by its
+    word statistics), merged by exact-signal confidence, then by text strength (below),
+    then by score relative to its own collection's best; each collection keeps its order.
+    ``entries`` and ``signals`` are those of all collections together (the log pipe scans
+    with them); ``parts`` holds each collection's name, searcher and first entry's position.
+
+    The text evidence compared across collections is each hit's BM25F over its collection's
+    *noise level*: the median top BM25F that the collection gives to questions that are not
+    about it (a sample of at most REFERENCE_SAMPLE titles of the other collections, computed
+    once on the first merged search, about a millisecond each). Collections written with
+    tags and question phrasings, or on a broad topic, score higher on every question; the
+    noise level takes that out."""
+
+    parts: list[tuple[str, Searcher, int]] = field(default_factory=list)
+    _references: dict[int, float] = field(default_factory=dict, repr=False)
+
+    @staticmethod
+    def _merge_key(hit: HitRecord, noise: float, top: float, n: int
+                   ) -> tuple[float, float, float, int]:
+        """Exact signals first (by confidence), then text by how far it stands above the
+        collection's noise level. (Weighting that by the share of the query explained, or
+        ordering by confidence first, did worse on the foreign FAQs beside the shipped one:
+        a big collection explains more words of any question.)"""
+        signal = hit.confidence if hit.why.signals else 0.0
+        return (signal, hit.why.bm25f / noise, hit.score / top, -n)
+
+    def _reference(self, n: int) -> float:
+        """The noise level of collection ``n`` (see the class)."""
+        known = self._references.get(n)
+        if known is None:
+            from kb.logline import Kind, parse
+
+            searcher = self.parts[n][1]
+            # The other collections' entries as (store, position), read only when sampled.
+            others = [(other.entries, i) for j, (_, other, _) in enumerate(self.parts) if j != n
+                      for i in range(len(other.entries))]
+            step = max(1, len(others) // REFERENCE_SAMPLE)
+            scores = []
+            for store, position in others[::step][:REFERENCE_SAMPLE]:
+                parsed = parse(store[position].title)
+                parsed.kind = Kind.QUESTION
+                hits = searcher.rank(searcher.query(parsed, []), limit=1)
+                scores.append(hits[0].why.bm25f if hits else 0.0)
+            scores.sort()
+            known = self._references[n] = max(scores[len(scores) // 2] if scores else 0.0, 1e-6)
+        return known
+
+    def query(self, parsed: Parsed, hits: list[SignalHit] | None = None) -> Query:
+        """One query per collection, each with the signals that point into it."""
+        if hits is None:
+            hits = self.signals.match(parsed)
+        parts = []
+        for _, searcher, start in self.parts:
+            stop = start + len(searcher.entries)
+            mine = [SignalHit(h.entry - start, h.kind, h.value, h.signature, h.number)
+                    for h in hits if start <= h.entry < stop]
+            parts.append(searcher.query(parsed, mine))
+        first = parts[0]
+        terms = list(dict.fromkeys(t for part in parts for t in part.terms))
+        return Query(parsed, terms, hits, first.caps, min(p.unknown for p in parts), parts)
+
+    def rank(self, query: Query, limit: int = 5) -> list[HitRecord]:
+        """Each collection's best ``limit`` hits, merged."""
+        if not query.parts:
+            query = self.query(query.parsed, query.signals)
+        lists = []
+        for n, ((_, searcher, _), part) in enumerate(zip(self.parts, query.parts, strict=True)):
+            hits = searcher.rank(part, limit)
+            top = hits[0].score if hits and hits[0].score > 0 else 1.0
+            ref = self._reference(n)
+            lists.append([(self._merge_key(h, ref, top, n), h) for h in hits])
+        merged: list[HitRecord] = []
+        while len(merged) < limit and any(lists):
+            # The best of the collections' next hits: each collection keeps its own order.
+            best = max((items for items in lists if items), key=lambda items: items[0][0])
+            merged.append(best.pop(0)[1])
+        return merged

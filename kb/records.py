@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 import zlib
+from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -61,6 +62,12 @@ class Why:
     coverage: float = 0.0
     terms: tuple[TermWhy, ...] = field(default_factory=tuple)
     capped_by: str | None = None
+    # The idf-weighted share of the query's words the hit matches (unknown words unexplained).
+    explained: float = 0.0
+    # BM25F over what a perfect match would score in the hit's own collection (kb.rank).
+    strength: float = 0.0
+    # Cosine similarity with the question when the semantic extra ranked it (kb.semantic).
+    semantic: float | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The JSON-ready form (key order and rounding as ``kb search --json`` prints it)."""
@@ -71,10 +78,13 @@ class Why:
             "text": {
                 "bm25f": round(self.bm25f, 3),
                 "coverage": round(self.coverage, 3),
+                "explained": round(self.explained, 3),
+                "strength": round(self.strength, 3),
                 "terms": [{"field": t.field, "term": t.term, "boost": t.boost,
                            "score": round(t.score, 3)} for t in self.terms],
             },
             "capped_by": self.capped_by,
+            "semantic": None if self.semantic is None else round(self.semantic, 3),
         }
 
 
@@ -89,6 +99,8 @@ class EntryLike(Protocol):
     def answer(self) -> str: ...
     @property
     def section(self) -> str: ...
+    @property
+    def collection(self) -> str: ...
     @property
     def verified(self) -> str: ...
     @property
@@ -165,6 +177,10 @@ class EntryRecord:
         return str(self.data.get("verified", ""))
 
     @property
+    def context(self) -> str:
+        return str(self.data.get("context", ""))
+
+    @property
     def tags(self) -> tuple[str, ...]:
         return tuple(self.data.get("tags", ()))
 
@@ -233,6 +249,12 @@ class HitRecord:
         """The JSON-ready form used by ``kb search --json`` (the same as ``Hit.as_json``)."""
         return hit_json(self)
 
+    @classmethod
+    def of(cls, hit: Hit) -> HitRecord:
+        """The record of a model (its entry's model kept)."""
+        return cls(EntryRecord(hit.entry.model_dump(mode="json"), hit.entry), hit.score,
+                   hit.confidence, hit.why)
+
     def model(self) -> Hit:
         """This hit as the public pydantic model (built without validation: ranking keeps
         the confidence in [0, 0.99]; the property tests validate every hit)."""
@@ -249,6 +271,7 @@ def hit_json(hit: HitLike) -> dict[str, Any]:
         "title": hit.entry.title,
         "score": round(hit.score, 4),
         "confidence": round(hit.confidence, 3),
+        "collection": hit.entry.collection,
         "why": hit.why.as_json(),
         "answer": hit.entry.answer,
     }
@@ -291,9 +314,10 @@ class EntryStore(Sequence[EntryRecord]):
     """
 
     def __init__(self, ids: Sequence[str], read: Callable[[int], dict[str, Any]],
-                 collections: Sequence[str] = ()) -> None:
+                 collections: Sequence[str] = (), name: str = "") -> None:
         self.ids = ids
         self._read = read
+        self._name = name  # the collection every entry belongs to ('' : as stored)
         self._records: dict[int, EntryRecord] = {}
         self._positions: dict[str, int] | None = None
         self._keep_all = False  # entries made in code: every record is kept
@@ -310,6 +334,29 @@ class EntryStore(Sequence[EntryRecord]):
         store._keep_all = True
         return store
 
+    def named(self, name: str) -> EntryStore:
+        """The same entries as members of the collection ``name`` (an index built when the
+        collection had another name holds that one)."""
+        if self.collections == (name,):
+            return self
+        return EntryStore(self.ids, self._read, (name,), name)
+
+    @classmethod
+    def joined(cls, stores: Sequence[EntryStore]) -> EntryStore:
+        """Several collections' entries one after the other."""
+        ids = [i for store in stores for i in store.ids]
+        starts, at = [], 0
+        for store in stores:
+            starts.append(at)
+            at += len(store)
+
+        def read(position: int) -> dict[str, Any]:
+            n = bisect_right(starts, position) - 1
+            return stores[n][position - starts[n]].data
+
+        names = dict.fromkeys(name for store in stores for name in store.collections)
+        return cls(ids, read, list(names))
+
     def __len__(self) -> int:
         return len(self.ids)
 
@@ -320,7 +367,10 @@ class EntryStore(Sequence[EntryRecord]):
                 raise IndexError(position)
             if len(self._records) >= RECORD_CACHE and not self._keep_all:
                 self._records.clear()
-            record = self._records[position] = EntryRecord(self._read(position))
+            data = self._read(position)
+            if self._name and data.get("collection") != self._name:
+                data = {**data, "collection": self._name}
+            record = self._records[position] = EntryRecord(data)
         return record
 
     def __iter__(self) -> Iterator[EntryRecord]:

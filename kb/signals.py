@@ -10,8 +10,9 @@ lines) into the log pipe's block scanner, so a line the scanner skips can get no
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
@@ -39,15 +40,17 @@ OPENSSL_MARKERS = (
     r"(?:^|[^\w:.])[0-9]{8,10}(?:$|[:\s])",
     r"(?:^|[^\w:.\-])[0-9a-f]{8}(?:$|[^\w:.\-])",
 )
-# Lines that kb.logline may read as a question (see guess_kind): only those can be answered
-# confidently without an exact signal. Each alternative accepts at least what guess_kind's
-# question tests do: a question word, a question mark after a word, a first-person word, or a
-# line of a few plain words.
+# Lines that kb.logline may read as a question or a statement in words (see guess_kind): only
+# those can be answered confidently without an exact signal. Each alternative accepts at least
+# what guess_kind's tests do: a question word, a question mark after a word, a first-person
+# word, a line of a few plain words, or a line without log punctuation (a statement: TEXT
+# has none of [ ] { } < > = \ |).
 QUESTION_MARKERS = (
     r"\b(?:how|what|why|where|when|which|who|help|explain|tell|list|show|i|i'm|i've|my|me|we"
     r"|our|us)\b",
     r"[^\s?]\?(?:\s|$)",
     r"^[^a-z0-9\[\n]*[a-z][a-z0-9-]*(?: [a-z][a-z0-9-]*){0,5}[^a-z0-9\n]*$",
+    r"^[^\[\]{}<>=\\|\n]*$",
 )
 LITERALS_PER_SCANNER = 4000
 REGEXES_PER_SCANNER = 64
@@ -60,6 +63,7 @@ class SignalKind(StrEnum):
     CODE = "code"
     REASON = "reason"
     SIGNATURE = "signature"
+    TITLE = "title"  # the whole title (or a question phrasing) of an entry, found in a line
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,7 @@ class _Pattern:
     entry: int
     signature: SignatureRecord
     regex: str  # RE2 syntax, matched case-insensitively anywhere in one line
+    title: bool = False  # made from the entry's title or a question phrasing
 
 
 class _Signed(Protocol):
@@ -85,6 +90,40 @@ class _Signed(Protocol):
 
     @property
     def signatures(self) -> Sequence[Any]: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def questions(self) -> Sequence[str]: ...
+
+
+# FAQs titled by error messages ("ERROR: unable to download video", "HTTP Error 429: Too Many
+# Requests or 402: Payment Required") answer the line that prints them: the title and question
+# phrasings of an entry without signatures are literal signals too, when specific enough.
+TITLE_MIN_WORDS = 3
+TITLE_MIN_CHARS = 12
+_WORDS = re.compile(r"[A-Za-z0-9]+")
+
+
+def title_phrases(entry: _Signed) -> list[str]:
+    """The phrases of an entry's title and questions that act as literal signals: each without
+    its closing punctuation, titles of alternatives ("A or B") split in two, each of at least
+    TITLE_MIN_WORDS words and TITLE_MIN_CHARS characters. None for an entry with signatures:
+    its author has said which error strings it answers (and a search then need not compile
+    hundreds of phrasings into the signal set)."""
+    if entry.signatures:
+        return []
+    found: list[str] = []
+    for text in (entry.title, *entry.questions):
+        text = text.strip().rstrip("?!.:;, ").strip("`*_ ")
+        parts = re.split(r"\s+or\s+", text)
+        if len(parts) == 1 or not all(_long_enough(p) for p in parts):
+            parts = [text]
+        found += [p for p in parts if _long_enough(p) and p not in found]
+    return found
+
+
+def _long_enough(phrase: str) -> bool:
+    return len(_WORDS.findall(phrase)) >= TITLE_MIN_WORDS and len(phrase) >= TITLE_MIN_CHARS
 
 
 @dataclass
@@ -102,30 +141,60 @@ class SignalTable:
     versions: list[str]
     regexes: list[str]
     keys: list[str]  # the chunk(s) a literal's matches must contain ('' for none): see _key
+    titles: list[bool]  # a title phrase (title_phrases), not a signature
     codes: dict[str, list[int]]  # AH code -> entry positions
     reasons: dict[str, list[int]] | None = None  # OpenSSL reason -> entries (None: not yet)
 
     @classmethod
-    def of(cls, entries: Iterable[_Signed], reasons: bool = False) -> SignalTable:
-        """The table of these entries (with the OpenSSL reason table, if asked: that needs
-        OpenSSL's tables)."""
-        table = cls([], [], [], [], [], [], [], {})
+    def of(cls, entries: Sequence[_Signed], reasons: bool = False) -> SignalTable:
+        """The table of these entries: every signature, then every title phrase (with the
+        OpenSSL reason table, if asked: that needs OpenSSL's tables)."""
+        table = cls([], [], [], [], [], [], [], [], {})
         codes: dict[str, list[int]] = defaultdict(list)
         for position, entry in enumerate(entries):
             for signature in entry.signatures:
                 for code in _ah_codes(signature.text):
                     _append_once(codes, code, position)
-                table.entries.append(position)
-                table.kinds.append(str(signature.kind.value))
-                table.texts.append(signature.text)
-                table.lines.append(signature.line)
-                table.versions.append(signature.versions)
-                table.regexes.append(_regex_of(signature))
-                table.keys.append(_key(signature))
+                table._add(position, signature, False)
+        for position, entry in enumerate(entries):
+            for phrase in title_phrases(entry):
+                table._add(position, SignatureRecord(SignatureKind.LITERAL, phrase), True)
         table.codes = dict(codes)
         if reasons:
             table.reasons = Signals(table=table).reasons
         return table
+
+    def _add(self, position: int, signature: Any, title: bool) -> None:
+        self.entries.append(position)
+        self.kinds.append(str(signature.kind.value))
+        self.texts.append(signature.text)
+        self.lines.append(signature.line)
+        self.versions.append(signature.versions)
+        self.regexes.append(_regex_of(signature))
+        self.keys.append(_key(signature))
+        self.titles.append(title)
+
+    @classmethod
+    def joined(cls, tables: Sequence[SignalTable], sizes: Sequence[int]) -> SignalTable:
+        """The tables of collections side by side (``sizes``: their numbers of entries), as
+        the table of all their entries one after the other; an entry's rows keep their
+        order, and codes and reasons list entries in order."""
+        if len(tables) == 1:
+            return tables[0]
+        out = cls([], [], [], [], [], [], [], [], {})
+        reasons: dict[str, list[int]] = {}
+        start = 0
+        for table, size in zip(tables, sizes, strict=True):
+            out.entries += [start + e for e in table.entries]
+            for name in ("kinds", "texts", "lines", "versions", "regexes", "keys", "titles"):
+                getattr(out, name).extend(getattr(table, name))
+            for code, positions in table.codes.items():
+                out.codes.setdefault(code, []).extend(start + e for e in positions)
+            for reason, positions in Signals(table=table).reasons.items():
+                reasons.setdefault(reason, []).extend(start + e for e in positions)
+            start += size
+        out.reasons = reasons
+        return out
 
     def as_data(self) -> dict[str, Any]:
         """Plain data (lists, dicts, str, int) for the index cache."""
@@ -140,7 +209,7 @@ class SignalTable:
 class Signals:
     """The exact-signal tables of a list of entries."""
 
-    def __init__(self, entries: Iterable[_Signed] = (), *, table: SignalTable | None = None
+    def __init__(self, entries: Sequence[_Signed] = (), *, table: SignalTable | None = None
                  ) -> None:
         self._table = table if table is not None else SignalTable.of(entries)
         self.codes = self._table.codes
@@ -164,7 +233,7 @@ class Signals:
     def patterns(self) -> list[_Pattern]:
         """Every signature as a pattern, in table order."""
         t = self._table
-        return [_Pattern(t.entries[i], self._signature(i), t.regexes[i])
+        return [_Pattern(t.entries[i], self._signature(i), t.regexes[i], t.titles[i])
                 for i in range(len(t.regexes))]
 
     def _signature(self, i: int) -> SignatureRecord:
@@ -180,7 +249,8 @@ class Signals:
         hit = self._pattern_hits.get(i)
         if hit is None:
             signature = self._signature(i)
-            hit = self._pattern_hits[i] = SignalHit(self._table.entries[i], SignalKind.SIGNATURE,
+            kind = SignalKind.TITLE if self._table.titles[i] else SignalKind.SIGNATURE
+            hit = self._pattern_hits[i] = SignalHit(self._table.entries[i], kind,
                                                     signature.text, signature, i)
         return hit
 
@@ -216,7 +286,7 @@ class Signals:
         itself holds an OpenSSL error needs too (a warm start saves loading them)."""
         table: dict[str, list[int]] = {}
         for p in self.patterns:
-            if p.signature.kind is not SignatureKind.LITERAL:
+            if p.signature.kind is not SignatureKind.LITERAL or p.title:
                 continue
             reasons = [e.reason for e in find_errors(p.signature.text)]
             text = normalise(p.signature.text)
@@ -266,7 +336,7 @@ class Signals:
         """
         literal = [p.regex for p in self.patterns if p.signature.kind is SignatureKind.LITERAL]
         literal += [rf"\b{code}\b" for code in self.codes]
-        literal += [_literal_regex(reason) for reason in self.reasons]
+        literal += [literal_regex(reason) for reason in self.reasons]
         literal += list(OPENSSL_MARKERS + QUESTION_MARKERS)
         regexes = [p.regex for p in self.patterns if p.signature.kind is SignatureKind.REGEX]
         groups = [literal[i : i + LITERALS_PER_SCANNER]
@@ -285,7 +355,7 @@ def _ah_codes(text: str) -> list[str]:
 def _regex_of(signature: Any) -> str:
     if signature.kind is SignatureKind.REGEX:
         return signature.text
-    return _literal_regex(signature.text)
+    return literal_regex(signature.text)
 
 
 def _key(signature: Any) -> str:
@@ -302,7 +372,7 @@ def _key(signature: Any) -> str:
     return max(pairs or singles or [""], key=len)
 
 
-def _literal_regex(text: str) -> str:
+def literal_regex(text: str) -> str:
     """A literal as a regex: its words in order, any white space between them."""
     from kb.regexguard import escape
 

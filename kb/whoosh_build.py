@@ -116,7 +116,7 @@ def _document(entry: Entry) -> dict[str, str]:
         "id": entry.id,
         "signatures": "\n".join([s.text for s in entry.signatures] + list(entry.examples)),
         "title": "\n".join((entry.title, *entry.questions)),
-        "tags": "\n".join((*entry.tags, entry.section)),
+        "tags": "\n".join((*entry.tags, entry.section, entry.context)),
         "answer": entry.answer,
     }
 

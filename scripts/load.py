@@ -256,9 +256,10 @@ def bench_diagnose(server: Server, megabytes: float, work: Path) -> tuple[list[s
     log = work / "big-error.log"
     lines = make_big_log(log, megabytes)
     size = log.stat().st_size
-    cli = subprocess.run([sys.executable, "-m", "frontends.cli", "diagnose", "--json", str(log)],
-                         cwd=ROOT, capture_output=True, text=True, check=False,
-                         env={**os.environ, "KB_CACHE_DIR": str(work / "cache")})
+    with log.open("rb") as stdin:  # the body is stdin to kb diagnose (source "stdin")
+        cli = subprocess.run([sys.executable, "-m", "frontends.cli", "diagnose", "--json"],
+                             cwd=ROOT, capture_output=True, text=True, check=False, stdin=stdin,
+                             env={**os.environ, "KB_CACHE_DIR": str(work / "cache")})
     report = [f"diagnose: a generated log of {size / 1e6:.1f} MB, {lines} lines, streamed in "
               f"{CHUNK >> 20} MiB chunks"]
     ok = True

@@ -88,7 +88,7 @@ def test_cli_report_json_and_exit_codes(tmp_path: Path) -> None:
     quiet = tmp_path / "quiet.log"
     quiet.write_text(NOISE + "\n", encoding="utf-8")
     assert _cli(["diagnose", str(quiet)])[0] == ExitCode.OK
-    assert _cli(["diagnose", str(tmp_path / "missing.log")])[0] == ExitCode.ERROR
+    assert _cli(["diagnose", str(tmp_path / "missing.log")])[0] == ExitCode.USAGE  # as grep
 
 
 def test_unmatched_stub(tmp_path: Path) -> None:
@@ -99,7 +99,7 @@ def test_unmatched_stub(tmp_path: Path) -> None:
     stub = tmp_path / "stub.md"
     _cli(["diagnose", "--unmatched", str(stub), str(log)])
     text = stub.read_text(encoding="utf-8")
-    assert "Seen 2 time(s), first at line 1" in text and "AH00940" in text
+    assert f"Seen 2 time(s), first at {log}:1" in text and "AH00940" in text
     from kb.compiler import compile_paths
 
     assert compile_paths([stub])  # the stub is valid kb Markdown
@@ -110,8 +110,8 @@ def test_follow_survives_append_rotation_and_truncation(tmp_path: Path) -> None:
     log.write_text(NOISE + "\n", encoding="utf-8")
     env = {**os.environ, "KB_CACHE_DIR": os.environ["KB_CACHE_DIR"], "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "frontends.cli", "diagnose", "--json", "-f",
-                             str(log)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env)
+                             "--from-start", str(log)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
     try:
         with log.open("a", encoding="utf-8") as handle:
             handle.write(PASS.format(n=1) + "\n")

@@ -71,7 +71,8 @@ def test_forced_rebuild(tmp_path: Path, cache_dir: Path) -> None:
 def test_several_collections_combine(tmp_path: Path, cache_dir: Path) -> None:
     content = _copy(tmp_path)
     kb = KnowledgeBase.from_paths([content / "plain.md", content / "annotated.md"])
-    assert {e.collection for e in kb.entries()} == {"faq"}
+    assert [e.collection for e in kb.entries()] == ["plain"] * 3 + ["annotated"] * 2
+    assert kb.collections() == ["plain", "annotated"]
     assert len(kb) == 5
 
 

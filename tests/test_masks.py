@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -65,7 +66,8 @@ WORDS = st.sampled_from([
 ])
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=int(os.environ.get("KB_MASK_EXAMPLES", "400")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @example(["[Wed", "Sep", "28", "22:12:29", "2016]"], " ")
 @example(["x", "'a", "Error (20)", "b'", "c"], " ")
 @given(st.lists(WORDS, max_size=14), st.sampled_from([" ", "  ", "", "\t"]))

@@ -69,8 +69,9 @@ def test_search_explain_show_give_the_cli_answers(server: Any) -> None:
 
 def test_diagnose_takes_lines_and_gives_the_cli_problems(server: Any) -> None:
     lines = LAB_EXCERPT.read_text(encoding="utf-8").splitlines()
+    excerpt = LAB_EXCERPT.read_text(encoding="utf-8")
     expected = [json.loads(line) for line in
-                run_cli("diagnose", "--json", str(LAB_EXCERPT))[1].splitlines()]
+                run_cli("diagnose", "--json", stdin=excerpt)[1].splitlines()]
 
     async def test(client: Client) -> None:
         result = await client.call_tool("diagnose", {"lines": lines})

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from kb import KnowledgeBase
 from kb.records import SignatureKind, SignatureRecord
 from kb.regexguard import PatternSet
-from kb.signals import _key, _literal_regex
+from kb.signals import _key, literal_regex
 
 WORDS = ["no", "shared", "cipher", "Key", "values", "mismatch", "SSL3_GET", "ſession",
          "ticket", "AH02565", "ünïcode", "x", "certificate", "verify", "failed", "k", "s",
@@ -32,7 +32,7 @@ def _variants(word: str, rng: random.Random) -> str:
 
 def _sets(texts: list[str]) -> tuple[PatternSet, PatternSet]:
     signatures = [SignatureRecord(SignatureKind.LITERAL, t) for t in texts]
-    regexes = [_literal_regex(t) for t in texts]
+    regexes = [literal_regex(t) for t in texts]
     keys = [_key(s) for s in signatures]
     return PatternSet(regexes, list, keys), PatternSet(regexes, list)
 

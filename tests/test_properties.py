@@ -470,7 +470,7 @@ def test_diagnose_a_megabyte_line_with_a_polynomial_signature(tmp_path: Path,
     content = _regex_kb(tmp_path)
     code, out, err = _cli(["diagnose", "--no-default", "--kb", str(content)], "a" * 1_000_000)
     assert code == 0 and err == ""
-    assert out.startswith("kb diagnose: 1 lines, 0 problem(s)")
+    assert out.startswith("kb diagnose: 1 lines from stdin: 0 problem(s)")
 
 
 def test_search_a_megabyte_line_with_a_polynomial_signature(tmp_path: Path,
@@ -520,7 +520,7 @@ def test_diagnose_a_gzip_bomb_line(tmp_path: Path, cache_dir: Path) -> None:
     code, out, err = _cli(["diagnose", "--brief", "--no-default", "--kb",
                            str(_gzip_kb(tmp_path)), str(log)])
     assert (code, err) == (1, "")
-    assert out.startswith("kb diagnose: 1 lines, 1 problem(s)")
+    assert out.startswith(f"kb diagnose: 1 lines from {log}: 1 problem(s)")
 
 
 @pytest.mark.parametrize("damage", ["truncated", "not-gzip"])

@@ -110,7 +110,7 @@ def test_entries_and_one_entry(client: Client, shipped: KnowledgeBase) -> None:
 
 def test_diagnose_is_kb_diagnose_json(client: Client) -> None:
     response = client().post("/v1/diagnose", content=LAB_EXCERPT.read_bytes())
-    code, out, _ = run_cli("diagnose", "--json", str(LAB_EXCERPT))
+    code, out, _ = run_cli("diagnose", "--json", stdin=LAB_EXCERPT.read_text(encoding="utf-8"))
     assert code == 1 and response.status_code == 200
     assert response.headers["content-type"].startswith("application/x-ndjson")
     assert response.text == out
@@ -172,7 +172,7 @@ def test_diagnose_fed_in_small_pieces_gives_the_same_report(live: LiveKb) -> Non
     """Pieces split mid-line and mid-gzip-member: the diagnoser is fed as the body arrives."""
     app = create_app(live, ServeSettings(allowed_hosts=LOOPBACK_NAMES))
     data = LAB_EXCERPT.read_bytes()
-    _, out, _ = run_cli("diagnose", "--json", str(LAB_EXCERPT))
+    _, out, _ = run_cli("diagnose", "--json", stdin=LAB_EXCERPT.read_text(encoding="utf-8"))
     plain = [data[i:i + 97] for i in range(0, len(data), 97)]
     packed = gzip.compress(data)
     zipped = [packed[i:i + 13] for i in range(0, len(packed), 13)]
@@ -581,7 +581,8 @@ def test_kb_serve_end_to_end(tmp_path: Path) -> None:
         pieces = (packed[i:i + 500] for i in range(0, len(packed), 500))
         status, headers, body = http_request(url, "POST", "/v1/diagnose", body=pieces,
                                          headers=auth, chunked=True)
-        _, expected, _ = run_cli("diagnose", "--json", str(LAB_EXCERPT))
+        excerpt = LAB_EXCERPT.read_text(encoding="utf-8")
+        _, expected, _ = run_cli("diagnose", "--json", stdin=excerpt)
         assert status == 200 and body.decode() == expected
 
         status, _, body = http_request(url, "POST", "/v1/search",

@@ -1,0 +1,139 @@
+"""The log pipe as a Dask map/reduce: ``pip install 'kb[dask]'``.
+
+    from kb.dask import diagnose
+    diagnosis = diagnose(["/logs/web*/error.log*", "s3://bucket/fleet/*.gz"], content=["faq/"])
+
+Local paths and globs are planned like ``kb diagnose -j`` (whole files; big plain files in
+ranges, kb.fleet), every other fsspec URL Dask can read (s3://, gcs://, http(s)://, gzip
+included) is one part per file. Each part is diagnosed where it runs (``kb.fleet.diagnose_part``)
+and the diagnoses are combined with the associative merge, in a tree (``Bag.reduction``).
+
+The knowledge base travels to the workers once, by its content key: a task carries only the
+content paths and cache directory, and each worker process loads that knowledge base once from
+its own cache (``kb.fleet.load``, remembered per process), so nothing big is pickled per task.
+The content paths must be readable on the workers (a shared folder, or the same files on every
+host); with a KnowledgeBase object instead, it is scattered to every worker once
+(``Client.scatter(..., broadcast=True)``).
+"""
+
+from __future__ import annotations
+
+import glob
+from collections.abc import Iterable, Sequence
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kb.fleet import Options, Part, PartResult, combine, diagnose_part, load, plan
+
+if TYPE_CHECKING:
+    from kb.diagnose import Diagnosis
+    from kb.knowledgebase import KnowledgeBase
+
+
+def parts_of(patterns: Iterable[str], pieces: int = 1) -> list[Part]:
+    """The parts of local files and globs (ranges of big plain files) and of other URLs."""
+    local: list[str] = []
+    remote: list[Part] = []
+    for pattern in patterns:
+        if "://" in pattern and not pattern.startswith("file://"):
+            remote.extend(Part(url, url) for url in _expand_remote(pattern))
+            continue
+        path = pattern.removeprefix("file://")
+        matches = sorted(glob.glob(path)) if glob.has_magic(path) else [path]
+        local.extend(matches)
+    return plan(local, pieces) + remote
+
+
+def _expand_remote(pattern: str) -> list[str]:
+    import fsspec
+
+    if not glob.has_magic(pattern):
+        return [pattern]
+    fs, _, paths = fsspec.get_fs_token_paths(pattern)
+    protocol = pattern.split("://", 1)[0]
+    return sorted(f"{protocol}://{p}" if "://" not in p else p for p in paths)
+
+
+def _diagnose(part: Part, spec: Any, options: Options) -> PartResult:
+    """One task: the part, with the worker's knowledge base (loaded once per process)."""
+    from kb.fleet import _worker_kb
+
+    kb = spec if not isinstance(spec, partial) else _worker_kb(spec)
+    if Path(part.path).exists() or "://" not in part.path:
+        return diagnose_part(kb, part, options)
+    return _diagnose_url(kb, part, options)
+
+
+def _diagnose_url(kb: KnowledgeBase, part: Part, options: Options) -> PartResult:
+    """A whole remote file, read through fsspec (compression by name, as Dask does)."""
+    import fsspec
+
+    diagnoser = kb.diagnoser(collect_unmatched=options.collect_unmatched, source=part.source,
+                             since=options.since)
+    with fsspec.open(part.path, "rb", compression="infer") as handle:
+        while block := handle.read(1 << 20):
+            diagnoser.feed_bytes(block)
+    diagnoser.flush()
+    return PartResult(part, diagnoser.result())
+
+
+def diagnose(paths_or_bag: Sequence[str] | Any, *, content: Sequence[str | Path] | None = None,
+             kb: KnowledgeBase | None = None, cache_dir: str | Path | None = None,
+             pieces: int = 1, collect_unmatched: bool = False, since: str = "",
+             scheduler: str | None = None) -> Diagnosis:
+    """Diagnose a fleet's logs on Dask: ``paths_or_bag`` is a list of paths, globs and URLs,
+    or a ``dask.bag`` of them. ``content`` (FAQ paths; default: the shipped FAQ) or ``kb``
+    says which knowledge base; ``pieces`` cuts big plain files into that many ranges;
+    ``scheduler`` is passed to ``compute`` (None: the active client or Dask's default)."""
+    import dask.bag as db
+
+    if kb is not None:
+        spec: Any = _scattered(kb)
+    else:
+        from kb.knowledgebase import default_content_dir
+
+        chosen = [str(p) for p in content] if content else [str(default_content_dir())]
+        spec = partial(load, chosen, str(cache_dir) if cache_dir is not None else None)
+    options = Options(collect_unmatched=collect_unmatched, since=since)
+    if isinstance(paths_or_bag, db.Bag):
+        bag = paths_or_bag.map(lambda p: parts_of([p], pieces)).flatten()
+    else:
+        parts = parts_of(paths_or_bag, pieces)
+        bag = db.from_sequence(parts, npartitions=max(1, len(parts)))
+    results = bag.map(_diagnose, spec, options)
+    merged = results.reduction(_merge_results, _merge_results, split_every=8)
+    whole, ranges = merged.compute(scheduler=scheduler) if scheduler else merged.compute()
+    if ranges:
+        shifted = combine(ranges)
+        whole = shifted if whole is None else whole + shifted
+    if whole is None:
+        raise ValueError("no logs to diagnose")
+    return whole
+
+
+Partial = tuple["Diagnosis | None", list[PartResult]]
+
+
+def _merge_results(items: Iterable[PartResult | Partial]) -> Partial:
+    """Merge in the tree: whole files into one Diagnosis at once; the ranges of a big file
+    stay apart until the end, where their line numbers are shifted (kb.fleet.combine)."""
+    whole: Diagnosis | None = None
+    ranges: list[PartResult] = []
+    for item in items:
+        if isinstance(item, PartResult):
+            item = (item.diagnosis, []) if item.part.whole else (None, [item])
+        diagnosis, more = item
+        if diagnosis is not None:
+            whole = diagnosis if whole is None else whole + diagnosis
+        ranges.extend(more)
+    return whole, ranges
+
+
+def _scattered(kb: KnowledgeBase) -> Any:
+    try:
+        from distributed import get_client
+
+        return get_client().scatter(kb, broadcast=True)
+    except (ImportError, ValueError):  # no distributed client: the object itself
+        return kb

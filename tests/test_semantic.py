@@ -1,0 +1,108 @@
+"""The semantic extra (kb/semantic.py, kb/wordpiece.py): offline model, tokenizer, cached
+entry vectors, and where it is (not) used."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kb import CONFIDENT, KnowledgeBase
+from kb.wordpiece import encode
+
+SHAPES = Path(__file__).parent / "data" / "shapes"
+
+
+def test_wordpiece_matches_berts_tokenizer() -> None:
+    # ids as HuggingFace's BertTokenizer (tokenizer.json of all-MiniLM-L6-v2) gives them
+    assert encode("How do I reset my password?") == [
+        101, 2129, 2079, 1045, 25141, 2026, 20786, 1029, 102]
+    assert encode("Naïve café: SSL_CTX_use_PrivateKey_file() failed!") == [
+        101, 15743, 7668, 1024, 7020, 2140, 1035, 14931, 2595, 1035, 2224, 1035, 2797, 14839,
+        1035, 5371, 1006, 1007, 3478, 999, 102]
+    assert encode("日本語") == [101, 1864, 1876, 1950, 102]
+    assert len(encode("word " * 1000)) == 256
+
+
+semantic = pytest.importorskip("kb.semantic")
+if not semantic.available():  # pragma: no cover - the test extra installs it
+    pytest.skip("the semantic extra is not installed (pip install -e '.[semantic]')",
+                allow_module_level=True)
+
+
+def test_embeddings_put_paraphrases_close() -> None:
+    vectors = semantic.embedder().embed([
+        "How do I reset my password?", "I forgot my login password", "The printer is on fire"])
+    assert vectors.shape == (3, 384)
+    same, other = float(vectors[0] @ vectors[1]), float(vectors[0] @ vectors[2])
+    assert same > 0.5 > other
+
+
+def test_a_paraphrase_finds_its_entry(tmp_path: Path) -> None:
+    plain = KnowledgeBase.from_paths([SHAPES / "mixed-levels.md"], cache_dir=tmp_path,
+                                     semantic=False)
+    smart = KnowledgeBase.from_paths([SHAPES / "mixed-levels.md"], cache_dir=tmp_path)
+    assert smart.semantic and not plain.semantic
+    question = "is it risky to use it with administrator privileges"  # no word in common
+    (hit,) = smart.search(question, limit=1)
+    assert hit.entry.id == "why-shouldnt-i-run-knob-as-root"
+    assert hit.why.semantic is not None and hit.confidence < CONFIDENT
+    # The vectors are cached beside the index and read back next time.
+    cached = list(Path(smart.index_location).parent.glob("*.minilm-*.npy"))
+    assert len(cached) == 1
+    again = KnowledgeBase.from_paths([SHAPES / "mixed-levels.md"], cache_dir=tmp_path)
+    assert again.search(question, limit=1)[0].entry.id == hit.entry.id
+
+
+def test_confident_answers_and_log_lines_are_left_to_kb(shipped: KnowledgeBase,
+                                                        tmp_path: Path) -> None:
+    smart = KnowledgeBase.default(cache_dir=tmp_path)
+    for text in ("AH02565: Certificate and private key do not match",
+                 "[Thu Jun 06 08:17:54.258635 2024] [ssl:warn] [pid 1] AH01909: "
+                 "www.example.com:443:0 server certificate does NOT include an ID which "
+                 "matches the server name",
+                 "How can I get rid of the pass-phrase dialog at Apache startup time?"):
+        assert ([(h.entry.id, h.confidence) for h in smart.search(text)]
+                == [(h.entry.id, h.confidence) for h in shipped.search(text)])
+
+
+def test_diagnose_never_uses_it(tmp_path: Path) -> None:
+    import sys
+
+    smart = KnowledgeBase.from_paths([SHAPES / "details.md"], cache_dir=tmp_path)
+    before = "onnxruntime" in sys.modules
+    smart.diagnose(["why does sync stop at 99 percent", "sync halts near the end"])
+    assert ("onnxruntime" in sys.modules) == before
+
+
+def test_a_damaged_model_is_a_kb_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kb import KbError
+
+    monkeypatch.setattr(semantic, "MODEL_SHA256", "0" * 64)
+    with pytest.raises(KbError, match="is not the pinned"):
+        semantic.Embedder()
+
+
+FAQS = Path(__file__).resolve().parent.parent.parent / "shared" / "faqs"
+
+
+@pytest.mark.skipif(not FAQS.is_dir(), reason="../shared/faqs not beside the repo")
+def test_semantic_foreign_gate() -> None:
+    """eval/foreign.jsonl with the extra: top-1 0.657 when added (kb alone 0.586)."""
+    import importlib.util
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("kb_eval_sem", root / "scripts" / "eval.py")
+    assert spec and spec.loader
+    ev = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = ev
+    spec.loader.exec_module(ev)
+    reports, _ = ev.foreign_reports(ev.load_cases(root / "eval" / "foreign.jsonl"), FAQS,
+                                    False, False, True)
+    pooled = ev.Report()
+    for report in next(iter(reports.values())).values():
+        pooled.add(report)
+    answerable = ev._answerable(pooled)
+    assert answerable.top1 / answerable.n >= 0.64
+    assert pooled.confident_wrong_rate <= 0.03
