@@ -49,6 +49,7 @@ class KnowledgeBase:
         ``signals``: the signal tables of all the entries, when known (else built)."""
         self._semantic = semantic
         self._vectors: Any = None
+        self._all: list[Entry] | None = None
         parts: list[Part] = [(name, _store(part), index) for name, part, index in collections]
         if len(parts) > 1:
             self._entries = EntryStore.joined([part for _, part, _ in parts])
@@ -165,7 +166,14 @@ class KnowledgeBase:
 
     def entries(self) -> list[Entry]:
         """All entries, in content order."""
-        return [self._entries.model(i) for i in range(len(self._entries))]
+        return list(self._models())
+
+    def _models(self) -> list[Entry]:
+        """Every entry as a model, made on first use and kept (the semantic extra reads
+        them all on every search it blends; nothing else needs them all)."""
+        if self._all is None:
+            self._all = [self._entries.model(i) for i in range(len(self._entries))]
+        return self._all
 
     def get(self, entry_id: str) -> Entry:
         """The entry with this id; UnknownEntryError (a KbError) when there is none."""
@@ -213,7 +221,7 @@ class KnowledgeBase:
             self._semantic = False
             return hits
         candidates = self.run(query, max(limit, semantic.CANDIDATES))
-        blended = semantic.blend(query.parsed.text, candidates, self.entries(),
+        blended = semantic.blend(query.parsed.text, candidates, self._models(),
                                  self.entry_vectors(), limit)
         return [HitRecord.of(hit) for hit in blended]
 
@@ -224,10 +232,13 @@ class KnowledgeBase:
             from kb.semantic import EntryVectors
 
             parts = self._parts or [("", self._entries, self._searcher.index)]
-            self._vectors = EntryVectors.joined([
-                EntryVectors.of([entries.model(i) for i in range(len(entries))],
-                                None if index.where == "memory" else Path(index.where))
-                for _, entries, index in parts])
+            models, vectors, start = self._models(), [], 0
+            for _, entries, index in parts:
+                vectors.append(EntryVectors.of(models[start : start + len(entries)],
+                                               None if index.where == "memory"
+                                               else Path(index.where)))
+                start += len(entries)
+            self._vectors = EntryVectors.joined(vectors)
         return self._vectors
 
     @property

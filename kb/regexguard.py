@@ -12,6 +12,8 @@ Either way every line is cut to ``MAX_MATCH_CHARS`` before a signature regex run
 from __future__ import annotations
 
 import re
+from array import array
+from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -26,6 +28,7 @@ except ImportError:  # pragma: no cover - exercised by setting LINEAR = False in
     re2 = None
 
 MAX_PATTERN_CHARS = 1000
+_RE2_SPACE = re.compile(rb"[\t\f\r ]+")  # what RE2 means by [^\S\n]: its \s is ASCII
 MAX_MATCH_CHARS = 8192
 LINEAR = re2 is not None
 _REPEATS = {"MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"}
@@ -148,6 +151,76 @@ def escape(text: str) -> str:
     return re2.escape(text) if LINEAR else re.escape(text)  # type: ignore[no-any-return]
 
 
+class KeyIndex:
+    """Which patterns each key names (PatternSet's keyed patterns), as plain data: the
+    sorted distinct keys, each key's pattern numbers in one array, and the unkeyed ones.
+    Made once with the index and looked up by binary search, so a process builds no
+    dictionary of 200,000 keys to answer one line."""
+
+    def __init__(self, keys: list[str], starts: array[int], numbers: array[int],
+                 unkeyed: array[int]) -> None:
+        self.keys = keys
+        self._starts = starts
+        self._numbers = numbers
+        self.unkeyed = unkeyed
+
+    @classmethod
+    def of(cls, keys: Sequence[str]) -> KeyIndex:
+        """The index of one key per pattern ('' for none)."""
+        order = sorted((key, number) for number, key in enumerate(keys) if key)
+        distinct: list[str] = []
+        starts, numbers = array("I"), array("I")
+        for position, (key, number) in enumerate(order):
+            if not distinct or distinct[-1] != key:
+                distinct.append(key)
+                starts.append(position)
+            numbers.append(number)
+        starts.append(len(order))
+        unkeyed = array("I", (n for n, key in enumerate(keys) if not key))
+        return cls(distinct, starts, numbers, unkeyed)
+
+    @classmethod
+    def joined(cls, parts: Sequence[KeyIndex], sizes: Sequence[int]) -> KeyIndex:
+        """The indexes of pattern lists one after the other (``sizes``: their lengths)."""
+        named: dict[str, list[int]] = {}
+        unkeyed, start = array("I"), 0
+        for part, size in zip(parts, sizes, strict=True):
+            for n, key in enumerate(part.keys):
+                named.setdefault(key, []).extend(start + i for i in part.named(key, n))
+            unkeyed.extend(start + i for i in part.unkeyed)
+            start += size
+        keys = sorted(named)
+        starts, numbers = array("I"), array("I")
+        for key in keys:
+            starts.append(len(numbers))
+            numbers.extend(sorted(named[key]))
+        starts.append(len(numbers))
+        return cls(keys, starts, numbers, unkeyed)
+
+    def named(self, key: str, at: int | None = None) -> Sequence[int]:
+        """The patterns ``key`` names (``at``: its position, when known)."""
+        if at is None:
+            at = bisect_left(self.keys, key)
+            if at == len(self.keys) or self.keys[at] != key:
+                return ()
+        return self._numbers[self._starts[at] : self._starts[at + 1]]
+
+    def as_data(self) -> dict[str, Any]:
+        """Plain data for the index cache."""
+        return {"keys": self.keys, "starts": self._starts.tobytes(),
+                "numbers": self._numbers.tobytes(), "unkeyed": self.unkeyed.tobytes()}
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> KeyIndex:
+        """``as_data``'s inverse."""
+        arrays = []
+        for name in ("starts", "numbers", "unkeyed"):
+            values = array("I")
+            values.frombytes(data[name])
+            arrays.append(values)
+        return cls(list(data["keys"]), *arrays)
+
+
 class PatternSet:
     """Many patterns matched against one text in one pass: which of them match anywhere.
 
@@ -157,33 +230,36 @@ class PatternSet:
     separated chunks (consecutive, for two) of any text the pattern matches -- the inner
     words of a literal signature do. Those are not compiled into the set (compiling 60,000
     patterns takes a second): a text's chunks are looked up and only the patterns they name
-    are searched for, each compiled on first use. The answer is the set's, exactly. Without
-    RE2, ``fallbacks()`` are used one by one: a folded literal string (tested with ``in`` on
-    the folded text) or a compiled pattern.
+    are tried. ``literals(i)`` is the words of keyed pattern ``i`` joined by single spaces (it
+    matches them with RE2's white space, ``[^\\S\\n]+``, between): on ASCII text and words that
+    is a substring test of the lower-cased text with each run of that white space made one
+    space; otherwise the pattern is compiled (on first use) and searched. The answer is the
+    set's, exactly. Without RE2, ``fallbacks()`` are used one by one: a folded literal string
+    (tested with ``in`` on the folded text) or a compiled pattern.
     """
 
     CHUNK = 2000
     COMPILED = 8192  # keyed patterns kept compiled
 
     def __init__(self, patterns: Sequence[str], fallbacks: Callable[[], Sequence[Any]],
-                 keys: Sequence[str] = ()) -> None:
+                 keys: Sequence[str] | KeyIndex = (),
+                 literals: Callable[[int], str] | None = None) -> None:
+        self._literals = literals
+        self._patterns = patterns
+        self._folded: dict[int, bytes] = {}  # keyed pattern -> its ASCII literal (b"": none)
         self._fallbacks: list[Any] = []
         self._sets: list[tuple[int, Any]] = []
-        self._numbers: dict[str, list[int]] = {}  # distinct pattern -> its numbers
-        self._keyed: dict[str, list[str]] = {}  # key -> distinct patterns
+        self._numbers: dict[str, list[int]] = {}  # distinct unkeyed pattern -> its numbers
         self._compiled: dict[str, Any] = {}
         if not LINEAR:
             self._fallbacks = list(fallbacks())
             return
-        for number, pattern in enumerate(patterns):
-            self._numbers.setdefault(pattern, []).append(number)
-        self._rest = []
-        for pattern, numbers in self._numbers.items():
-            key = keys[numbers[0]] if keys else ""
-            if key:
-                self._keyed.setdefault(key, []).append(pattern)
-            else:
-                self._rest.append(pattern)
+        if not isinstance(keys, KeyIndex):
+            keys = KeyIndex.of(keys or [""] * len(patterns))
+        self._keyed = keys
+        for number in keys.unkeyed:
+            self._numbers.setdefault(patterns[number], []).append(number)
+        self._rest = list(self._numbers)
         for start in range(0, len(self._rest), self.CHUNK):
             options = _re2_options(case_sensitive=False)
             options.max_mem = 32 << 20
@@ -202,7 +278,7 @@ class PatternSet:
         for start, chunk in self._sets:
             for n in chunk.Match(data) or ():
                 found += self._numbers[self._rest[start + n]]
-        if self._keyed:
+        if self._keyed.keys:
             found += self._match_keyed(data)
         return tuple(sorted(set(found)))
 
@@ -213,12 +289,26 @@ class PatternSet:
                  for w in data.decode("utf-8").split()]
         keys = set(words)
         keys.update(f"{a} {b}" for a, b in zip(words, words[1:], strict=False))
+        # RE2's view of ASCII text for a literal: case folded, runs of [\t\f\r ] as one.
+        folded = _RE2_SPACE.sub(b" ", data.lower()) if data.isascii() else b""
         found: list[int] = []
         for key in keys:
-            for pattern in self._keyed.get(key, ()):
-                if self._compiled_pattern(pattern).search(data) is not None:
-                    found += self._numbers[pattern]
+            for number in self._keyed.named(key):
+                literal = self._literal(number) if folded else b""
+                if (literal in folded if literal else self._compiled_pattern(
+                        self._patterns[number]).search(data) is not None):
+                    found.append(number)
         return found
+
+    def _literal(self, number: int) -> bytes:
+        """A keyed pattern's words joined by spaces, if ASCII (b"" when not, or unknown)."""
+        known = self._folded.get(number)
+        if known is None:
+            if len(self._folded) >= 8 * self.COMPILED:
+                self._folded.clear()
+            text = self._literals(number) if self._literals else ""
+            known = self._folded[number] = text.encode() if text.isascii() else b""
+        return known
 
     def _compiled_pattern(self, pattern: str) -> Any:
         compiled = self._compiled.get(pattern)

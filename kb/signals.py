@@ -11,7 +11,7 @@ lines) into the log pipe's block scanner, so a line the scanner skips can get no
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from kb.openssl import canonical, find_errors, is_known_reason
 from kb.records import SignatureKind, SignatureRecord
-from kb.regexguard import MAX_MATCH_CHARS, PatternSet, compile_pattern, compile_scanner
+from kb.regexguard import (
+    MAX_MATCH_CHARS,
+    KeyIndex,
+    PatternSet,
+    compile_pattern,
+    compile_scanner,
+)
 from kb.text import normalise
 
 if TYPE_CHECKING:
@@ -140,7 +146,7 @@ class SignalTable:
     lines: list[int]
     versions: list[str]
     regexes: list[str]
-    keys: list[str]  # the chunk(s) a literal's matches must contain ('' for none): see _key
+    keys: dict[str, Any]  # KeyIndex data: the chunk(s) a literal's matches hold (_key_choices)
     titles: list[bool]  # a title phrase (title_phrases), not a signature
     codes: dict[str, list[int]]  # AH code -> entry positions
     reasons: dict[str, list[int]] | None = None  # OpenSSL reason -> entries (None: not yet)
@@ -149,7 +155,7 @@ class SignalTable:
     def of(cls, entries: Sequence[_Signed], reasons: bool = False) -> SignalTable:
         """The table of these entries: every signature, then every title phrase (with the
         OpenSSL reason table, if asked: that needs OpenSSL's tables)."""
-        table = cls([], [], [], [], [], [], [], [], {})
+        table = cls([], [], [], [], [], [], {}, [], {})
         codes: dict[str, list[int]] = defaultdict(list)
         for position, entry in enumerate(entries):
             for signature in entry.signatures:
@@ -159,6 +165,7 @@ class SignalTable:
         for position, entry in enumerate(entries):
             for phrase in title_phrases(entry):
                 table._add(position, SignatureRecord(SignatureKind.LITERAL, phrase), True)
+        table._choose_keys()
         table.codes = dict(codes)
         if reasons:
             table.reasons = Signals(table=table).reasons
@@ -171,8 +178,16 @@ class SignalTable:
         self.lines.append(signature.line)
         self.versions.append(signature.versions)
         self.regexes.append(_regex_of(signature))
-        self.keys.append(_key(signature))
         self.titles.append(title)
+
+    def _choose_keys(self) -> None:
+        """Each literal's key: of the chunks any of its matches holds (``_key_choices``),
+        the one fewest other rows could use too (the fewest candidates a line can name)."""
+        choices = [_key_choices(kind, text) for kind, text in zip(self.kinds, self.texts,
+                                                                   strict=True)]
+        counts = Counter(key for keys in choices for key in set(keys))
+        self.keys = KeyIndex.of([min(keys, key=lambda k: (counts[k], -len(k))) if keys else ""
+                                 for keys in choices]).as_data()
 
     @classmethod
     def joined(cls, tables: Sequence[SignalTable], sizes: Sequence[int]) -> SignalTable:
@@ -181,12 +196,14 @@ class SignalTable:
         order, and codes and reasons list entries in order."""
         if len(tables) == 1:
             return tables[0]
-        out = cls([], [], [], [], [], [], [], [], {})
+        out = cls([], [], [], [], [], [], {}, [], {})
+        out.keys = KeyIndex.joined([KeyIndex.from_data(t.keys) for t in tables],
+                                   [len(t.regexes) for t in tables]).as_data()
         reasons: dict[str, list[int]] = {}
         start = 0
         for table, size in zip(tables, sizes, strict=True):
             out.entries += [start + e for e in table.entries]
-            for name in ("kinds", "texts", "lines", "versions", "regexes", "keys", "titles"):
+            for name in ("kinds", "texts", "lines", "versions", "regexes", "titles"):
                 getattr(out, name).extend(getattr(table, name))
             for code, positions in table.codes.items():
                 out.codes.setdefault(code, []).extend(start + e for e in positions)
@@ -242,8 +259,9 @@ class Signals:
 
     @cached_property
     def _set(self) -> PatternSet:
+        texts = self._table.texts
         return PatternSet(self._table.regexes, lambda: [_fallback(p) for p in self.patterns],
-                          self._table.keys)
+                          KeyIndex.from_data(self._table.keys), lambda i: normalise(texts[i]))
 
     def _pattern_hit(self, i: int) -> SignalHit:
         hit = self._pattern_hits.get(i)
@@ -358,18 +376,17 @@ def _regex_of(signature: Any) -> str:
     return literal_regex(signature.text)
 
 
-def _key(signature: Any) -> str:
-    """The chunk(s) every match of a literal signature holds whole (PatternSet's key): two of
-    its inner words in a row (white space on both sides of each in any match) or one, ASCII
-    only (so folding them as RE2 does is plain lower case); '' for regexes and literals of
-    one or two words."""
-    if signature.kind is not SignatureKind.LITERAL:
-        return ""
-    inner = [w for w in normalise(signature.text).split(" ") if w][1:-1]
+def _key_choices(kind: str, text: str) -> list[str]:
+    """The chunks every match of a literal signature holds whole (PatternSet's keys): two
+    of its inner words in a row (white space on both sides of each in any match), else one,
+    ASCII only (so folding them as RE2 does is plain lower case); none for regexes and
+    literals of one or two words."""
+    if kind != SignatureKind.LITERAL.value:
+        return []
+    inner = [w for w in normalise(text).split(" ") if w][1:-1]
     pairs = [f"{a} {b}" for a, b in zip(inner, inner[1:], strict=False)
              if a.isascii() and b.isascii()]
-    singles = [w for w in inner if w.isascii()]
-    return max(pairs or singles or [""], key=len)
+    return pairs or [w for w in inner if w.isascii()]
 
 
 def literal_regex(text: str) -> str:

@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 
 from kb import KnowledgeBase
 from kb.records import SignatureKind, SignatureRecord
-from kb.regexguard import PatternSet
-from kb.signals import _key, literal_regex
+from kb.regexguard import KeyIndex, PatternSet
+from kb.signals import SignalTable, literal_regex
+from kb.text import normalise
 
 WORDS = ["no", "shared", "cipher", "Key", "values", "mismatch", "SSL3_GET", "ſession",
          "ticket", "AH02565", "ünïcode", "x", "certificate", "verify", "failed", "k", "s",
@@ -30,11 +31,17 @@ def _variants(word: str, rng: random.Random) -> str:
     return out
 
 
-def _sets(texts: list[str]) -> tuple[PatternSet, PatternSet]:
-    signatures = [SignatureRecord(SignatureKind.LITERAL, t) for t in texts]
+def _sets(texts: list[str]) -> tuple[PatternSet, PatternSet, PatternSet]:
+    """Keyed and verified by substring where it can, keyed and verified by RE2, one set."""
+    table = SignalTable([], [], [], [], [], [], {}, [], {})
+    for text in texts:
+        table._add(0, SignatureRecord(SignatureKind.LITERAL, text), False)
+    table._choose_keys()
     regexes = [literal_regex(t) for t in texts]
-    keys = [_key(s) for s in signatures]
-    return PatternSet(regexes, list, keys), PatternSet(regexes, list)
+    assert regexes == table.regexes
+    keys = KeyIndex.from_data(table.keys)
+    return (PatternSet(regexes, list, keys, lambda i: normalise(texts[i])),
+            PatternSet(regexes, list, keys), PatternSet(regexes, list))
 
 
 @settings(max_examples=300, deadline=None)
@@ -43,23 +50,33 @@ def test_keyed_patterns_match_as_one_set(seed: int) -> None:
     rng = random.Random(seed)
     texts = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 5)))
              for _ in range(rng.randint(1, 30))]
-    keyed, plain = _sets(texts)
+    keyed, compiled, plain = _sets(texts)
     for _ in range(10):
         source = rng.choice(texts).split(" ")
         words = [_variants(w, rng) for w in source] + [rng.choice(WORDS) for _ in range(3)]
         rng.shuffle(words) if rng.random() < 0.3 else None
         line = rng.choice(["", "x", "pre"]) + "".join(
             w + rng.choice(SEPARATORS) for w in words) + rng.choice(["", "\udcff", "post"])
-        assert keyed.match(line) == plain.match(line), line
+        assert keyed.match(line) == compiled.match(line) == plain.match(line), line
 
 
 def test_keyed_matching_agrees_on_the_shipped_faq(shipped: KnowledgeBase) -> None:
     signals = shipped.signals
     table = signals._table
     plain = PatternSet(table.regexes, list)
+    assert signals._set._literals is not None
     texts = [x for e in shipped.entries() for x in (*e.examples, e.title, *e.questions)]
     texts += [s.text for e in shipped.entries() for s in e.signatures]
-    assert sum(1 for k in table.keys if k) > len(table.keys) // 2
+    keys = KeyIndex.from_data(table.keys)
+    assert len(keys.unkeyed) < len(table.regexes) // 2
     for text in texts:
         for line in text.splitlines() or [""]:
             assert signals.line_hits(line) == plain.match(line[:8192]), line
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(["", "a", "b b", "c", "d e"]), max_size=12),
+                min_size=1, max_size=4))
+def test_joined_key_indexes_are_the_index_of_the_joined_keys(parts: list[list[str]]) -> None:
+    joined = KeyIndex.joined([KeyIndex.of(p) for p in parts], [len(p) for p in parts])
+    assert joined.as_data() == KeyIndex.of([k for p in parts for k in p]).as_data()
