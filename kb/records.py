@@ -264,6 +264,23 @@ class HitRecord:
                                    confidence=self.confidence, why=self.why)
 
 
+class _Joined:
+    """Reads entry ``position`` of stores one after the other (picklable, unlike a closure:
+    a log worker may get a searcher by pickle)."""
+
+    def __init__(self, stores: Sequence[EntryStore]) -> None:
+        self._stores = list(stores)
+        self._starts: list[int] = []
+        at = 0
+        for store in self._stores:
+            self._starts.append(at)
+            at += len(store)
+
+    def __call__(self, position: int) -> dict[str, Any]:
+        n = bisect_right(self._starts, position) - 1
+        return self._stores[n][position - self._starts[n]].data
+
+
 def hit_json(hit: HitLike) -> dict[str, Any]:
     """The ``--json`` object of a hit, either form."""
     return {
@@ -345,17 +362,8 @@ class EntryStore(Sequence[EntryRecord]):
     def joined(cls, stores: Sequence[EntryStore]) -> EntryStore:
         """Several collections' entries one after the other."""
         ids = [i for store in stores for i in store.ids]
-        starts, at = [], 0
-        for store in stores:
-            starts.append(at)
-            at += len(store)
-
-        def read(position: int) -> dict[str, Any]:
-            n = bisect_right(starts, position) - 1
-            return stores[n][position - starts[n]].data
-
         names = dict.fromkeys(name for store in stores for name in store.collections)
-        return cls(ids, read, list(names))
+        return cls(ids, _Joined(stores), list(names))
 
     def __len__(self) -> int:
         return len(self.ids)
