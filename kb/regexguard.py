@@ -240,10 +240,12 @@ class PatternSet:
 
     CHUNK = 2000
     COMPILED = 8192  # keyed patterns kept compiled
-    # Fewer patterns than this all go into the set: it compiles in tens of milliseconds and
-    # answers a line in microseconds, where the lookups of keyed ones take ten times that
-    # (the log pipe matches every line it picks: the shipped FAQ has ~500).
+    # Fewer patterns than this all go into the set once this many texts have been matched:
+    # the set answers a text in microseconds, where the lookups of keyed patterns take ten
+    # times that (the log pipe matches every line it picks), but compiling it costs a
+    # one-search process more than the lookups (the shipped FAQ's ~500: 12 ms).
     KEYED_FROM = 2000
+    WHOLE_AFTER = 256
 
     def __init__(self, patterns: Sequence[str], fallbacks: Callable[[], Sequence[Any]],
                  keys: Sequence[str] | KeyIndex = (),
@@ -253,43 +255,52 @@ class PatternSet:
         self._patterns = patterns
         self._folded: dict[int, bytes] = {}  # keyed pattern -> its ASCII literal (b"": none)
         self._fallbacks: list[Any] = []
-        self._sets: list[tuple[int, Any]] = []
-        self._numbers: dict[str, list[int]] = {}  # distinct unkeyed pattern -> its numbers
         self._compiled: dict[str, Any] = {}
         if not LINEAR:
             self._fallbacks = list(fallbacks())
             return
-        if len(patterns) < (self.KEYED_FROM if keyed_from is None else keyed_from):
-            keys = ()
-        if not isinstance(keys, KeyIndex):
-            keys = KeyIndex.of(keys or [""] * len(patterns))
-        self._keyed = keys
+        self._matched = 0
+        self._whole_after = (self.WHOLE_AFTER if len(patterns) < (
+            self.KEYED_FROM if keyed_from is None else keyed_from) else None)
+        self._build(keys if isinstance(keys, KeyIndex) else KeyIndex.of(
+            keys or [""] * len(patterns)))
+
+    def _build(self, keys: KeyIndex) -> None:
+        """The RE2 sets of the patterns ``keys`` leaves unkeyed, swapped in at once (a server
+        may match from several threads)."""
+        numbers: dict[str, list[int]] = {}  # distinct unkeyed pattern -> its numbers
         for number in keys.unkeyed:
-            self._numbers.setdefault(patterns[number], []).append(number)
-        self._rest = list(self._numbers)
-        for start in range(0, len(self._rest), self.CHUNK):
+            numbers.setdefault(self._patterns[number], []).append(number)
+        rest = list(numbers)
+        sets = []
+        for start in range(0, len(rest), self.CHUNK):
             options = _re2_options(case_sensitive=False)
             options.max_mem = 32 << 20
             chunk = re2.Set.SearchSet(options)
-            for pattern in self._rest[start : start + self.CHUNK]:
+            for pattern in rest[start : start + self.CHUNK]:
                 chunk.Add(pattern)
             chunk.Compile()
-            self._sets.append((start, chunk))
+            sets.append((start, chunk))
+        self._state = (keys, sets, [numbers[p] for p in rest])
 
     def match(self, text: str) -> tuple[int, ...]:
         """The numbers of the patterns that match somewhere in ``text``, ascending."""
         if not LINEAR:
             return self._match_slowly(text)
+        self._matched += 1
+        if self._matched == self._whole_after and self._state[0].keys:
+            self._build(KeyIndex.of([""] * len(self._patterns)))  # every pattern in the set
+        keys, sets, numbers = self._state
         data = text.encode("utf-8", "replace")
         found: list[int] = []
-        for start, chunk in self._sets:
+        for start, chunk in sets:
             for n in chunk.Match(data) or ():
-                found += self._numbers[self._rest[start + n]]
-        if self._keyed.keys:
-            found += self._match_keyed(data)
+                found += numbers[start + n]
+        if keys.keys:
+            found += self._match_keyed(keys, data)
         return tuple(sorted(set(found)))
 
-    def _match_keyed(self, data: bytes) -> list[int]:
+    def _match_keyed(self, index: KeyIndex, data: bytes) -> list[int]:
         # The chunks of the text as RE2 reads it (invalid code points became '?'), folded as
         # RE2 folds case (casefold also maps KELVIN SIGN and LONG S to ASCII).
         words = [w.lower() if w.isascii() else w.casefold()
@@ -300,7 +311,7 @@ class PatternSet:
         folded = _RE2_SPACE.sub(b" ", data.lower()) if data.isascii() else b""
         found: list[int] = []
         for key in keys:
-            for number in self._keyed.named(key):
+            for number in index.named(key):
                 literal = self._literal(number) if folded else b""
                 if (literal in folded if literal else self._compiled_pattern(
                         self._patterns[number]).search(data) is not None):

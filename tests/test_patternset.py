@@ -31,6 +31,18 @@ def _variants(word: str, rng: random.Random) -> str:
     return out
 
 
+def test_a_small_keyed_set_becomes_one_set_after_some_texts() -> None:
+    texts = [f"alpha {w} gamma delta" for w in WORDS]
+    keyed, _, plain = _sets(texts)
+    small = PatternSet([literal_regex(t) for t in texts], list, keyed._state[0],
+                       lambda i: normalise(texts[i]))
+    assert small._state[0].keys
+    lines = [f"x Alpha {w}\tgamma  delta y" for w in WORDS] * 30
+    for line in lines:
+        assert small.match(line) == plain.match(line), line
+    assert not small._state[0].keys and small._matched > PatternSet.WHOLE_AFTER
+
+
 def _sets(texts: list[str]) -> tuple[PatternSet, PatternSet, PatternSet]:
     """Keyed and verified by substring where it can, keyed and verified by RE2, one set."""
     table = SignalTable([], [], [], [], [], [], {}, [], {})
