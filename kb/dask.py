@@ -24,14 +24,15 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kb.fleet import Options, Part, PartResult, combine, diagnose_part, load, plan
+from kb.fleet import SPLIT_ABOVE, Options, Part, PartResult, combine, diagnose_part, load, plan
 
 if TYPE_CHECKING:
     from kb.diagnose import Diagnosis
     from kb.knowledgebase import KnowledgeBase
 
 
-def parts_of(patterns: Iterable[str], pieces: int = 1) -> list[Part]:
+def parts_of(patterns: Iterable[str], pieces: int = 1, split_above: int = SPLIT_ABOVE
+             ) -> list[Part]:
     """The parts of local files and globs (ranges of big plain files) and of other URLs."""
     local: list[str] = []
     remote: list[Part] = []
@@ -42,7 +43,7 @@ def parts_of(patterns: Iterable[str], pieces: int = 1) -> list[Part]:
         path = pattern.removeprefix("file://")
         matches = sorted(glob.glob(path)) if glob.has_magic(path) else [path]
         local.extend(matches)
-    return plan(local, pieces) + remote
+    return plan(local, pieces, split_above=split_above) + remote
 
 
 def _expand_remote(pattern: str) -> list[str]:
@@ -80,11 +81,12 @@ def _diagnose_url(kb: KnowledgeBase, part: Part, options: Options) -> PartResult
 
 def diagnose(paths_or_bag: Sequence[str] | Any, *, content: Sequence[str | Path] | None = None,
              kb: KnowledgeBase | None = None, cache_dir: str | Path | None = None,
-             pieces: int = 1, collect_unmatched: bool = False, since: str = "",
-             scheduler: str | None = None) -> Diagnosis:
+             pieces: int = 1, split_above: int = SPLIT_ABOVE, collect_unmatched: bool = False,
+             since: str = "", scheduler: str | None = None) -> Diagnosis:
     """Diagnose a fleet's logs on Dask: ``paths_or_bag`` is a list of paths, globs and URLs,
     or a ``dask.bag`` of them. ``content`` (FAQ paths; default: the shipped FAQ) or ``kb``
-    says which knowledge base; ``pieces`` cuts big plain files into that many ranges;
+    says which knowledge base; ``pieces`` cuts plain files bigger than ``split_above``
+    bytes into that many ranges;
     ``scheduler`` is passed to ``compute`` (None: the active client or Dask's default)."""
     import dask.bag as db
 
@@ -97,9 +99,9 @@ def diagnose(paths_or_bag: Sequence[str] | Any, *, content: Sequence[str | Path]
         spec = partial(load, chosen, str(cache_dir) if cache_dir is not None else None)
     options = Options(collect_unmatched=collect_unmatched, since=since)
     if isinstance(paths_or_bag, db.Bag):
-        bag = paths_or_bag.map(lambda p: parts_of([p], pieces)).flatten()
+        bag = paths_or_bag.map(lambda p: parts_of([p], pieces, split_above)).flatten()
     else:
-        parts = parts_of(paths_or_bag, pieces)
+        parts = parts_of(paths_or_bag, pieces, split_above)
         bag = db.from_sequence(parts, npartitions=max(1, len(parts)))
     results = bag.map(_diagnose, spec, options)
     merged = results.reduction(_merge_results, _merge_results, split_every=8)

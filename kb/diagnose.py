@@ -34,6 +34,7 @@ from typing import Any
 
 from kb.episodes import WINDOW, Episode, Seen, role_of, scanner_patterns
 from kb.levels import ERROR_LEVELS, severity
+from kb.logfiles import host_of
 from kb.logline import (
     ERROR_WORDS,
     Kind,
@@ -347,7 +348,7 @@ class Diagnoser:
     def __init__(
         self, searcher: Searcher, *, collect_unmatched: bool = False, source: str = "",
         first_line: int = 1, max_variants: int = MAX_VARIANTS,
-        max_unmatched: int = MAX_UNMATCHED, since: str = "",
+        max_unmatched: int = MAX_UNMATCHED, since: str = "", host: str = "",
     ) -> None:
         self._searcher = searcher
         self._since = since  # ISO 8601: lines with an earlier time are left out
@@ -363,6 +364,8 @@ class Diagnoser:
         self._last_startup: tuple[Problem, bool] | None = None  # and: was the attempt over
         self._previous: tuple[tuple[str, str], int] | None = None  # the last line's episode
         self.source = source
+        # The server problems are counted under (Problem.hosts) when a line names none.
+        self.host = host or host_of(source)
         self.lines = 0
         self.candidates = 0
         self.matched = 0
@@ -598,7 +601,7 @@ class Diagnoser:
         raw_time = fields.get("time", "")
         time = iso(raw_time) or raw_time
         level = cause.line.level
-        host = fields.get("host") or self.source
+        host = fields.get("host") or self.host
         problem = self._table.find(cause.hit.entry.id, cause.template)
         if problem is not None:
             _count_host(problem.hosts, host)
