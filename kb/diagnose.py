@@ -27,6 +27,7 @@ of them merge into one (``a + b``): associative and commutative, for map/reduce 
 from __future__ import annotations
 
 import hashlib
+import heapq
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -62,6 +63,18 @@ STARTUP_WINDOW = 50  # lines: a failed start's outcome lines (systemd's) after i
 LINE_CACHE = 2048  # answers remembered by what search reads of a line
 OTHER_VARIANTS = ""  # the template of an entry's "other variants" problem
 LOOSE = ("", "")  # the episode of un-prefixed lines in a row
+
+
+class _Ranked:
+    """A template in a heap that keeps the highest (rank, template) on top."""
+
+    __slots__ = ("rank", "template")
+
+    def __init__(self, rank: int, template: str) -> None:
+        self.rank, self.template = rank, template
+
+    def __lt__(self, other: _Ranked) -> bool:
+        return (self.rank, self.template) > (other.rank, other.template)
 
 
 def _rank(template: str) -> int:
@@ -319,23 +332,22 @@ class _UnmatchedTable:
         self.limit = limit
         self.other = 0
         self._kept: dict[str, Unmatched] = {}
-        self._ranks: dict[str, int] = {}
+        self._worst: list[_Ranked] = []  # a heap of the kept templates, worst (highest) first
 
     def add(self, item: Unmatched) -> None:
         known = self._kept.get(item.template)
         if known is not None:
             self._kept[item.template] = known.combined(item)
             return
-        rank = _rank(item.template)
+        ranked = _Ranked(_rank(item.template), item.template)
         if len(self._kept) >= self.limit:
-            worst = max(self._ranks, key=lambda t: (self._ranks[t], t))
-            if (rank, item.template) > (self._ranks[worst], worst):
+            if ranked < self._worst[0]:  # ranks after every kept one (heap order: worst first)
                 self.other += item.count
                 return
-            self.other += self._kept.pop(worst).count
-            del self._ranks[worst]
+            worst = heapq.heappop(self._worst)
+            self.other += self._kept.pop(worst.template).count
         self._kept[item.template] = item
-        self._ranks[item.template] = rank
+        heapq.heappush(self._worst, ranked)
 
     def items(self) -> list[Unmatched]:
         return sorted(self._kept.values(), key=lambda u: (-u.count, u.source, u.first_line,
