@@ -6,7 +6,8 @@
 Local paths and globs are planned like ``kb diagnose -j`` (whole files; big plain files in
 ranges, kb.fleet), every other fsspec URL Dask can read (s3://, gcs://, http(s)://, gzip
 included) is one part per file. Each part is diagnosed where it runs (``kb.fleet.diagnose_part``)
-and the diagnoses are combined with the associative merge, in a tree (``Bag.reduction``).
+and the diagnoses are combined with the associative merge, in a tree (``Bag.reduction`` with
+kb.fleet.merge_results; the same step serves Spark's ``treeReduce``, docs/scale.md).
 
 The knowledge base travels to the workers once, by its content key: a task carries only the
 content paths and cache directory, and each worker process loads that knowledge base once from
@@ -20,11 +21,22 @@ from __future__ import annotations
 
 import glob
 from collections.abc import Iterable, Sequence
-from functools import partial
+from functools import partial, reduce
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kb.fleet import SPLIT_ABOVE, Options, Part, PartResult, combine, diagnose_part, load, plan
+from kb.fleet import (
+    SPLIT_ABOVE,
+    Options,
+    Part,
+    Partial,
+    PartResult,
+    diagnose_part,
+    finish,
+    load,
+    merge_results,
+    plan,
+)
 
 if TYPE_CHECKING:
     from kb.diagnose import Diagnosis
@@ -104,32 +116,16 @@ def diagnose(paths_or_bag: Sequence[str] | Any, *, content: Sequence[str | Path]
         parts = parts_of(paths_or_bag, pieces, split_above)
         bag = db.from_sequence(parts, npartitions=max(1, len(parts)))
     results = bag.map(_diagnose, spec, options)
-    merged = results.reduction(_merge_results, _merge_results, split_every=8)
-    whole, ranges = merged.compute(scheduler=scheduler) if scheduler else merged.compute()
-    if ranges:
-        shifted = combine(ranges)
-        whole = shifted if whole is None else whole + shifted
-    if whole is None:
+    merged = results.reduction(_merge_all, _merge_all, split_every=8)
+    done = merged.compute(scheduler=scheduler) if scheduler else merged.compute()
+    if isinstance(done, Partial) and done.whole is None and not done.ranges:
         raise ValueError("no logs to diagnose")
-    return whole
+    return finish(done)
 
 
-Partial = tuple["Diagnosis | None", list[PartResult]]
-
-
-def _merge_results(items: Iterable[PartResult | Partial]) -> Partial:
-    """Merge in the tree: whole files into one Diagnosis at once; the ranges of a big file
-    stay apart until the end, where their line numbers are shifted (kb.fleet.combine)."""
-    whole: Diagnosis | None = None
-    ranges: list[PartResult] = []
-    for item in items:
-        if isinstance(item, PartResult):
-            item = (item.diagnosis, []) if item.part.whole else (None, [item])
-        diagnosis, more = item
-        if diagnosis is not None:
-            whole = diagnosis if whole is None else whole + diagnosis
-        ranges.extend(more)
-    return whole, ranges
+def _merge_all(items: Iterable[PartResult | Partial]) -> Partial:
+    """One node of the reduction tree (kb.fleet.merge_results over its inputs)."""
+    return reduce(merge_results, items, Partial(None, []))
 
 
 def _scattered(kb: KnowledgeBase) -> Any:

@@ -169,6 +169,43 @@ def combine(results: Iterable[PartResult]) -> Diagnosis:
     return merged
 
 
+@dataclass
+class Partial:
+    """Results merged so far in a tree (a reduction of Dask, Spark's ``treeReduce``): whole
+    files already merged into one diagnosis; the ranges of big files kept apart until the end,
+    where their line numbers are shifted (``finish``)."""
+
+    whole: Diagnosis | None
+    ranges: list[PartResult]
+
+
+def merge_results(a: PartResult | Partial, b: PartResult | Partial) -> Partial:
+    """The associative, commutative step of a tree reduction over part results."""
+    left, right = _partial(a), _partial(b)
+    if left.whole is None or right.whole is None:
+        whole = left.whole if right.whole is None else right.whole
+    else:
+        whole = left.whole + right.whole
+    return Partial(whole, left.ranges + right.ranges)
+
+
+def _partial(item: PartResult | Partial) -> Partial:
+    if isinstance(item, Partial):
+        return item
+    return Partial(item.diagnosis, []) if item.part.whole else Partial(None, [item])
+
+
+def finish(merged: PartResult | Partial) -> Diagnosis:
+    """The diagnosis of a finished reduction."""
+    done = _partial(merged)
+    if done.ranges:
+        ranges = combine(done.ranges)
+        return ranges if done.whole is None else done.whole + ranges
+    if done.whole is None:
+        raise ValueError("no parts to combine")
+    return done.whole
+
+
 # -- all local cores ----------------------------------------------------------------------------
 
 KbFactory = Callable[[], "KnowledgeBase"]

@@ -7,6 +7,7 @@ import gzip
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from functools import partial
@@ -297,3 +298,19 @@ def test_dask_on_the_command_line(fleet_dir: Path) -> None:
                "logs/*/error.log", "logs/*/error.log.*.gz", cwd=fleet_dir)
     assert dask.returncode == plain.returncode == 1, dask.stderr[-2000:]
     assert dask.stdout == plain.stdout
+
+
+def test_spark_example(fleet_dir: Path) -> None:
+    """examples/spark_diagnose.py (mapPartitions + treeReduce on local[2]) prints what
+    kb diagnose --json prints. Needs pyspark and a Java runtime, which the test extra does not
+    install (hundreds of MB): skipped without them."""
+    pytest.importorskip("pyspark")
+    if shutil.which("java") is None:
+        pytest.skip("no Java runtime for Spark")
+    files = _files(fleet_dir)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SPARK_LOCAL_IP": "127.0.0.1"}
+    spark = subprocess.run([sys.executable, str(ROOT / "examples" / "spark_diagnose.py"),
+                            "--split-above", "100000", *files], cwd=fleet_dir, env=env,
+                           capture_output=True, text=True, timeout=300, check=False)
+    assert spark.returncode == 0, spark.stderr[-3000:]
+    assert spark.stdout == _kb("diagnose", "--no-pager", "--json", *files, cwd=fleet_dir).stdout
