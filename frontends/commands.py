@@ -190,7 +190,9 @@ def _diagnose_args(p: argparse.ArgumentParser) -> None:
                         "address (tcp://host:8786); FILEs may be globs and fsspec URLs "
                         "(pip install 'kb[dask]')")
     p.add_argument("--by-host", action="store_true",
-                   help="group the report by host (a line's own host, else its file)")
+                   help="group the report by host, most affected first (a host is the one a "
+                        "syslog or journald line names, else its file without rotation "
+                        "suffixes: error.log.2.gz is error.log)")
 
 
 def diagnose(args: argparse.Namespace, env: Env) -> int:
