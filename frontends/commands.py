@@ -196,14 +196,17 @@ def _diagnose_args(p: argparse.ArgumentParser) -> None:
                         "Markdown stub for new FAQ entries ('-': to stdout)")
     p.add_argument("-j", "--jobs", type=int, metavar="N",
                    help="worker processes: files, and parts of big plain files, in parallel "
-                        "(default: the number of cores for several files or one file over "
-                        "32 MB, else 1); the report is the same as with -j 1")
+                        "(default: the number of cores for several files or one plain file "
+                        "over 32 MB, when they hold over 16 MB of text; else 1); the report "
+                        "is the same as with -j 1")
     p.add_argument("--dask", metavar="SCHEDULER",
                    help="run on Dask: 'local' (a local cluster, -j workers) or a scheduler "
                         "address (tcp://host:8786); FILEs may be globs and fsspec URLs "
                         "(pip install 'kb[dask]')")
     p.add_argument("--by-host", action="store_true",
-                   help="group the report by host (a line's own host, else its file)")
+                   help="group the report by host, most affected first (a host is the one a "
+                        "syslog or journald line names, else its file without rotation "
+                        "suffixes: error.log.2.gz is error.log)")
 
 
 def diagnose(args: argparse.Namespace, env: Env) -> int:

@@ -143,6 +143,8 @@ def _diagnose(kb: KnowledgeBase, args: argparse.Namespace, env: Env, files: list
         except InputError as exc:
             env.stderr.write(f"kb: error: {clean(str(exc), keep_newlines=False)}\n")
             code = ExitCode.USAGE
+            if not diagnoser.lines and out.sources[-1:] == [diagnoser.source]:
+                out.sources.pop()  # nothing was read from it: not one of the report's inputs
         except KeyboardInterrupt:
             out.interrupted = ExitCode.INTERRUPTED
         except Stopped:

@@ -6,7 +6,8 @@
 Local paths and globs are planned like ``kb diagnose -j`` (whole files; big plain files in
 ranges, kb.fleet), every other fsspec URL Dask can read (s3://, gcs://, http(s)://, gzip
 included) is one part per file. Each part is diagnosed where it runs (``kb.fleet.diagnose_part``)
-and the diagnoses are combined with the associative merge, in a tree (``Bag.reduction``).
+and the diagnoses are combined with the associative merge, in a tree (``Bag.reduction`` with
+kb.fleet.merge_results; the same step serves Spark's ``treeReduce``, docs/scale.md).
 
 The knowledge base travels to the workers once, by its content key: a task carries only the
 content paths and cache directory, and each worker process loads that knowledge base once from
@@ -20,18 +21,30 @@ from __future__ import annotations
 
 import glob
 from collections.abc import Iterable, Sequence
-from functools import partial
+from functools import partial, reduce
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kb.fleet import Options, Part, PartResult, combine, diagnose_part, load, plan
+from kb.fleet import (
+    SPLIT_ABOVE,
+    Options,
+    Part,
+    Partial,
+    PartResult,
+    diagnose_part,
+    finish,
+    load,
+    merge_results,
+    plan,
+)
 
 if TYPE_CHECKING:
     from kb.diagnose import Diagnosis
     from kb.knowledgebase import KnowledgeBase
 
 
-def parts_of(patterns: Iterable[str], pieces: int = 1) -> list[Part]:
+def parts_of(patterns: Iterable[str], pieces: int = 1, split_above: int = SPLIT_ABOVE
+             ) -> list[Part]:
     """The parts of local files and globs (ranges of big plain files) and of other URLs."""
     local: list[str] = []
     remote: list[Part] = []
@@ -42,7 +55,7 @@ def parts_of(patterns: Iterable[str], pieces: int = 1) -> list[Part]:
         path = pattern.removeprefix("file://")
         matches = sorted(glob.glob(path)) if glob.has_magic(path) else [path]
         local.extend(matches)
-    return plan(local, pieces) + remote
+    return plan(local, pieces, split_above=split_above) + remote
 
 
 def _expand_remote(pattern: str) -> list[str]:
@@ -80,11 +93,12 @@ def _diagnose_url(kb: KnowledgeBase, part: Part, options: Options) -> PartResult
 
 def diagnose(paths_or_bag: Sequence[str] | Any, *, content: Sequence[str | Path] | None = None,
              kb: KnowledgeBase | None = None, cache_dir: str | Path | None = None,
-             pieces: int = 1, collect_unmatched: bool = False, since: str = "",
-             scheduler: str | None = None) -> Diagnosis:
+             pieces: int = 1, split_above: int = SPLIT_ABOVE, collect_unmatched: bool = False,
+             since: str = "", scheduler: str | None = None) -> Diagnosis:
     """Diagnose a fleet's logs on Dask: ``paths_or_bag`` is a list of paths, globs and URLs,
     or a ``dask.bag`` of them. ``content`` (FAQ paths; default: the shipped FAQ) or ``kb``
-    says which knowledge base; ``pieces`` cuts big plain files into that many ranges;
+    says which knowledge base; ``pieces`` cuts plain files bigger than ``split_above``
+    bytes into that many ranges;
     ``scheduler`` is passed to ``compute`` (None: the active client or Dask's default)."""
     import dask.bag as db
 
@@ -97,37 +111,21 @@ def diagnose(paths_or_bag: Sequence[str] | Any, *, content: Sequence[str | Path]
         spec = partial(load, chosen, str(cache_dir) if cache_dir is not None else None)
     options = Options(collect_unmatched=collect_unmatched, since=since)
     if isinstance(paths_or_bag, db.Bag):
-        bag = paths_or_bag.map(lambda p: parts_of([p], pieces)).flatten()
+        bag = paths_or_bag.map(lambda p: parts_of([p], pieces, split_above)).flatten()
     else:
-        parts = parts_of(paths_or_bag, pieces)
+        parts = parts_of(paths_or_bag, pieces, split_above)
         bag = db.from_sequence(parts, npartitions=max(1, len(parts)))
     results = bag.map(_diagnose, spec, options)
-    merged = results.reduction(_merge_results, _merge_results, split_every=8)
-    whole, ranges = merged.compute(scheduler=scheduler) if scheduler else merged.compute()
-    if ranges:
-        shifted = combine(ranges)
-        whole = shifted if whole is None else whole + shifted
-    if whole is None:
+    merged = results.reduction(_merge_all, _merge_all, split_every=8)
+    done = merged.compute(scheduler=scheduler) if scheduler else merged.compute()
+    if isinstance(done, Partial) and done.whole is None and not done.ranges:
         raise ValueError("no logs to diagnose")
-    return whole
+    return finish(done)
 
 
-Partial = tuple["Diagnosis | None", list[PartResult]]
-
-
-def _merge_results(items: Iterable[PartResult | Partial]) -> Partial:
-    """Merge in the tree: whole files into one Diagnosis at once; the ranges of a big file
-    stay apart until the end, where their line numbers are shifted (kb.fleet.combine)."""
-    whole: Diagnosis | None = None
-    ranges: list[PartResult] = []
-    for item in items:
-        if isinstance(item, PartResult):
-            item = (item.diagnosis, []) if item.part.whole else (None, [item])
-        diagnosis, more = item
-        if diagnosis is not None:
-            whole = diagnosis if whole is None else whole + diagnosis
-        ranges.extend(more)
-    return whole, ranges
+def _merge_all(items: Iterable[PartResult | Partial]) -> Partial:
+    """One node of the reduction tree (kb.fleet.merge_results over its inputs)."""
+    return reduce(merge_results, items, Partial(None, []))
 
 
 def _scattered(kb: KnowledgeBase) -> Any:

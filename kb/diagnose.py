@@ -27,6 +27,7 @@ of them merge into one (``a + b``): associative and commutative, for map/reduce 
 from __future__ import annotations
 
 import hashlib
+import heapq
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from kb.episodes import WINDOW, Episode, Seen, role_of, scanner_patterns
 from kb.levels import ERROR_LEVELS, severity
+from kb.logfiles import host_of
 from kb.logline import (
     ERROR_WORDS,
     Kind,
@@ -63,6 +65,18 @@ STARTUP_WINDOW = 50  # lines: a failed start's outcome lines (systemd's) after i
 LINE_CACHE = 2048  # answers remembered by what search reads of a line
 OTHER_VARIANTS = ""  # the template of an entry's "other variants" problem
 LOOSE = ("", "")  # the episode of un-prefixed lines in a row
+
+
+class _Ranked:
+    """A template in a heap that keeps the highest (rank, template) on top."""
+
+    __slots__ = ("rank", "template")
+
+    def __init__(self, rank: int, template: str) -> None:
+        self.rank, self.template = rank, template
+
+    def __lt__(self, other: _Ranked) -> bool:
+        return (self.rank, self.template) > (other.rank, other.template)
 
 
 def _rank(template: str) -> int:
@@ -320,23 +334,22 @@ class _UnmatchedTable:
         self.limit = limit
         self.other = 0
         self._kept: dict[str, Unmatched] = {}
-        self._ranks: dict[str, int] = {}
+        self._worst: list[_Ranked] = []  # a heap of the kept templates, worst (highest) first
 
     def add(self, item: Unmatched) -> None:
         known = self._kept.get(item.template)
         if known is not None:
             self._kept[item.template] = known.combined(item)
             return
-        rank = _rank(item.template)
+        ranked = _Ranked(_rank(item.template), item.template)
         if len(self._kept) >= self.limit:
-            worst = max(self._ranks, key=lambda t: (self._ranks[t], t))
-            if (rank, item.template) > (self._ranks[worst], worst):
+            if ranked < self._worst[0]:  # ranks after every kept one (heap order: worst first)
                 self.other += item.count
                 return
-            self.other += self._kept.pop(worst).count
-            del self._ranks[worst]
+            worst = heapq.heappop(self._worst)
+            self.other += self._kept.pop(worst.template).count
         self._kept[item.template] = item
-        self._ranks[item.template] = rank
+        heapq.heappush(self._worst, ranked)
 
     def items(self) -> list[Unmatched]:
         return sorted(self._kept.values(), key=lambda u: (-u.count, u.source, u.first_line,
@@ -349,7 +362,7 @@ class Diagnoser:
     def __init__(
         self, searcher: Searcher, *, collect_unmatched: bool = False, source: str = "",
         first_line: int = 1, max_variants: int = MAX_VARIANTS,
-        max_unmatched: int = MAX_UNMATCHED, since: str = "",
+        max_unmatched: int = MAX_UNMATCHED, since: str = "", host: str = "",
     ) -> None:
         self._searcher = searcher
         self._since = since  # ISO 8601: lines with an earlier time are left out
@@ -365,6 +378,8 @@ class Diagnoser:
         self._last_startup: tuple[Problem, bool] | None = None  # and: was the attempt over
         self._previous: tuple[tuple[str, str], int] | None = None  # the last line's episode
         self.source = source
+        # The server problems are counted under (Problem.hosts) when a line names none.
+        self.host = host or host_of(source)
         self.lines = 0
         self.candidates = 0
         self.matched = 0
@@ -600,7 +615,7 @@ class Diagnoser:
         raw_time = fields.get("time", "")
         time = iso(raw_time) or raw_time
         level = cause.line.level
-        host = fields.get("host") or self.source
+        host = fields.get("host") or self.host
         problem = self._table.find(cause.hit.entry.id, cause.template)
         if problem is not None:
             _count_host(problem.hosts, host)

@@ -255,10 +255,13 @@ class KnowledgeBase:
         return self.run(self._searcher.query(parsed), limit)
 
     def diagnoser(self, *, collect_unmatched: bool = False, source: str = "",
-                  first_line: int = 1, since: str = "", **limits: int) -> Diagnoser:
+                  first_line: int = 1, since: str = "", host: str = "",
+                  **limits: int) -> Diagnoser:
         """An incremental log diagnoser: feed text or lines, get problems as first seen.
 
-        ``source`` names the input (a file, a host) in its problems; ``first_line`` is the
+        ``source`` names the input (a file, a host) in its problems; ``host`` is the server
+        its lines are counted under when a line names none (default: the source's name
+        without rotation suffixes, kb.logfiles.host_of); ``first_line`` is the
         number of its first line (for a part of a larger log); ``since`` (ISO 8601) leaves
         out lines with an earlier time; ``limits`` are ``max_variants`` (templates kept per
         entry) and ``max_unmatched``.
@@ -266,7 +269,7 @@ class KnowledgeBase:
         from kb.diagnose import Diagnoser
 
         return Diagnoser(self._searcher, collect_unmatched=collect_unmatched, source=source,
-                         first_line=first_line, since=since, **limits)
+                         first_line=first_line, since=since, host=host, **limits)
 
     def diagnose(self, lines: Iterable[str]) -> Diagnosis:
         """Diagnose a whole log: problems (one per entry and template), worst first."""

@@ -9,6 +9,7 @@ import bz2
 import gzip
 import io
 import lzma
+import re
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -96,6 +97,25 @@ def stdin_blocks(stream: IO[bytes]) -> Iterator[bytes]:
     kind = next((name for magic, name in _MAGIC if head.startswith(magic)), "")
     yield from read_blocks(_decompressing(stream, kind, Path("stdin")) if kind else stream,
                            "stdin")
+
+
+# What log rotation appends to a file's name: logrotate's ".1" and "-20240305" (dateext),
+# cronolog's and rotatelogs' dates and epoch seconds, then a compressor's suffix.
+_ROTATED = re.compile(
+    r"(?:[.-](?:\d{1,4}|\d{8}(?:-\d{1,10})?|\d{4}-\d{2}-\d{2}(?:[-_T]\d{2}(?:[-:]?\d{2}){0,2})?"
+    r"|\d{10}))?(?:\.(?:gz|xz|bz2|zst|zstd|z))?$", re.IGNORECASE)
+
+
+def host_of(source: str) -> str:
+    """The server a log file is from, by its name: the file without what rotation added
+    (``logs/web01/error.log.2.gz`` and ``logs/web01/error.log`` are one server; a name
+    without "log" in it is left as it is). Lines with a
+    host of their own (syslog, journald) are counted under that one instead (kb.diagnose)."""
+    folder, _, name = source.rpartition("/")
+    stem = _ROTATED.sub("", name)
+    if "log" not in stem.lower():  # "web-2", "10.0.0.5": a name, not a rotated log file
+        stem = name
+    return f"{folder}/{stem}" if folder else stem
 
 
 def is_compressed(path: Path) -> bool:

@@ -48,6 +48,13 @@ MASKS: tuple[Mask, ...] = (
     # Kept: numbers whose value is the message (alert 42 = bad certificate, verify error 20).
     Mask(KEEP, r"alert number \d+|error:num=\d+|Error \(\d+\)|\(\d{1,3}\)(?=[A-Z])",
          "SSL alert number 42", "SSL alert number 42"),
+    # mod_ssl's certificate details after a verify message (ssl_engine_log.c, ssl_log_cxerror:
+    # " [subject: DN / issuer: DN / serial: N / notbefore: T / notafter: T]"): one client's
+    # certificate, not the kind of failure; before the timestamps and paths inside it.
+    Mask("cert", r"(?<=\[)subject: [^\]\n]{0,4000}? / issuer: [^\]\n]{0,4000}? / serial: "
+                 r"[^\]\n]{0,200}? / notbefore: [^\]\n]{0,64}? / notafter: [^\]\n]{0,64}(?=\])",
+         "expired [subject: CN=ann,O=Ex / issuer: CN=CA 1 / serial: 0A1B / notbefore: Mar  5 "
+         "10:12:01 2024 GMT / notafter: Mar  5 10:12:01 2025 GMT]", "expired [<cert>]"),
     # Apache 2.x timestamps `[Tue Mar 05 10:12:01.123456 2024]`, before numbers eat them.
     Mask("time", r"\b(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) [A-Z][a-z]{2} [ \d]\d "
                  r"\d\d:\d\d:\d\d(?:\.\d+)? \d{4}",
@@ -169,6 +176,8 @@ def mask(message: str) -> str:
 def _spans(message: str) -> list[tuple[int, int, str]] | None:
     """The spaced spans of a message, in order, as (start, end, replacement); None when the
     message must be masked whole."""
+    if "[subject: " in message:  # a certificate's details (the "cert" row) span spaces
+        return None
     spans = []
     if "'" in message or '"' in message:
         spans += [(m.start(), m.end(), "<str>") for m in _QUOTED.finditer(message)]

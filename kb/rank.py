@@ -201,7 +201,7 @@ def run(query: Query, entries: EntryStore, index: TextIndex, limit: int = 5
 
 def _coverage(terms: list[Contribution], weight: dict[str, float], total: float) -> float:
     """The share of the query's weight that a document's matched terms carry."""
-    return sum(weight.get(t, 0.0) for t in {c.term for c in terms}) / total
+    return sum(weight.get(t, 0.0) for t in dict.fromkeys(c.term for c in terms)) / total
 
 
 def _coverage_factor(coverage: float) -> float:

@@ -27,6 +27,10 @@ much less. Sections (targets from the performance issues in brackets):
             production variety) [>= 150,000 lines/s, >= 5x Drain3], peak RSS [<= 100 MB],
             and a log of 100,000 distinct templates [RSS <= 100 MB]; baselines `grep -c -E` for
             error levels and Drain3 (the `bench` extra), in the same run.
+- fleet:    `kb diagnose -j 2` against `-j 1` on the realistic log (one big file, cut in two) and
+            on 20 gzipped files [>= 1.8x, identical output, <= 100 MB per process]; kb.dask on
+            a LocalCluster of 2 workers against 1 [>= 1.6x, results = the CLI's] (the `dask`
+            extra).
 
 In-process searches are kb's own ranking (semantic=False): with the semantic extra installed,
 kb.search also embeds questions it has no confident answer for, which these figures leave out.
@@ -38,6 +42,7 @@ cache_dir: the user's cache is never read or written. ``--quick`` uses 100,000 l
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import platform
@@ -62,13 +67,13 @@ import make_log  # noqa: E402
 
 from kb import Entry, KbError, KnowledgeBase  # noqa: E402
 
-Section = Literal["search", "big", "large", "process", "open", "diagnose"]
-SECTIONS: tuple[Section, ...] = ("search", "big", "large", "process", "open", "diagnose")
+Section = Literal["search", "big", "large", "process", "open", "diagnose", "fleet"]
+SECTIONS: tuple[Section, ...] = ("search", "big", "large", "process", "open", "diagnose",
+                                 "fleet")
 DEFAULT_SECTIONS = tuple(s for s in SECTIONS if s != "large")
 GREP_PATTERN = r"\[(error|crit|alert|emerg)\]|:(error|crit|alert|emerg)\]"
 PROCESS_QUERY = "AH02565: Certificate and private key do not match"
 LARGE_ENTRIES = 100_000
-LARGE_QUERIES = 110  # texts timed at 100,000 entries (FTS5 takes ~0.2 s for each)
 
 
 @dataclass
@@ -82,6 +87,7 @@ class Sizes:
     diagnose_runs: int
     templates: int = 100_000  # distinct templates of the cardinality sweep
     sweep_lines: int = 400_000
+    fleet_files: int = 20  # gzipped files of the fleet section (log_lines in all)
 
 
 FULL = Sizes(log_lines=1_000_000, big_entries=10_000, rounds=7, processes=11, diagnose_runs=3)
@@ -661,6 +667,121 @@ def _summary(ndjson: str) -> dict[str, int]:
     return {}
 
 
+# -- fleet: all cores and Dask --------------------------------------------------------------------
+
+# A child process: a distributed.LocalCluster of N single-threaded worker processes, warmed
+# (each worker loads the knowledge base from the cache once), then kb.dask.diagnose timed over
+# the files; prints the seconds, the workers' peak RSS and the problems as kb's NDJSON.
+_DASK = """
+import json, resource, sys, time
+from distributed import Client, LocalCluster
+from kb import dask as kb_dask
+from frontends.report import problem_json
+workers, files = int(sys.argv[1]), sys.argv[2:]
+with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                  dashboard_address=None) as cluster, Client(cluster) as client:
+    kb_dask.diagnose(files[:1] * workers, pieces=1)
+    start = time.perf_counter()
+    diagnosis = kb_dask.diagnose(files)
+    seconds = time.perf_counter() - start
+    rss = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+problems = [json.dumps(problem_json(p), sort_keys=True) for p in diagnosis.problems]
+print(json.dumps({"seconds": seconds, "rss_kb": max(rss.values()), "problems": problems}))
+"""
+
+
+def _dask_ok() -> bool:
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _problems(ndjson: str) -> list[str]:
+    """The problem objects of kb's NDJSON, canonical (for comparing runs)."""
+    found = []
+    for line in ndjson.splitlines():
+        item = json.loads(line)
+        if item.get("type") == "problem":
+            found.append(json.dumps(item, sort_keys=True))
+    return found
+
+
+def bench_fleet(sizes: Sizes, work: Path) -> Result:
+    """kb diagnose -j 1 against -j 2 on one big log and on many gzipped files, and kb.dask on a
+    LocalCluster of one against two workers."""
+    env = child_env(work / "cache")
+    kb = kb_command()
+    big = work / "realistic.log"
+    lines = _realistic_log(big, sizes.log_lines)
+    fleet = work / "fleet"
+    fleet.mkdir()
+    files = []
+    each = max(1, sizes.log_lines // sizes.fleet_files)
+    for number in range(sizes.fleet_files):
+        path = fleet / f"web{number + 1:02d}" / "error.log.1.gz"
+        path.parent.mkdir()
+        made = make_log.realistic_lines(each, seed=100 + number)
+        with gzip.open(path, "wt", encoding="utf-8", compresslevel=6) as handle:
+            handle.write("\n".join(made) + "\n")
+        files.append(str(path))
+    empty = work / "empty.log"
+    empty.write_text("")
+    run_child([*kb, "diagnose", "--brief", str(empty)], env)  # warm the cache
+    result = Result("fleet", f"`kb diagnose --json -j N` (stdout to a file), median wall of "
+                    f"{sizes.diagnose_runs} runs, -j 1 and -j 2 interleaved; peak RSS = the "
+                    "largest single process (RUSAGE_CHILDREN ru_maxrss: the parent or a worker). "
+                    f"Inputs: the realistic log ({lines:,} lines, one plain file: -j 2 cuts it "
+                    f"in two ranges) and {len(files)} gzipped files of {each:,} realistic lines "
+                    "each (whole files per worker). Dask: kb.dask.diagnose on a "
+                    "distributed.LocalCluster of 1 and of 2 single-threaded worker processes, "
+                    "after a warm-up task per worker; wall of the diagnose call; workers' peak "
+                    "RSS (ru_maxrss).")
+    outputs: dict[tuple[str, int], str] = {}
+    for name, inputs, count in (("1 big file", [str(big)], lines),
+                                (f"{len(files)} gz files", files, each * len(files))):
+        times: dict[int, list[float]] = {1: [], 2: []}
+        rss: dict[int, float] = {1: 0.0, 2: 0.0}
+        for number in range(sizes.diagnose_runs):
+            for jobs in (1, 2):
+                progress(f"fleet: {name}, -j {jobs}, run {number + 1} of "
+                         f"{sizes.diagnose_runs}")
+                out = work / f"j{jobs}.out"
+                done = run_child([*kb, "diagnose", "--json", "-j", str(jobs), *inputs], env,
+                                 stdout=out)
+                times[jobs].append(done.seconds)
+                rss[jobs] = max(rss[jobs], done.max_rss_mb)
+                outputs[(name, jobs)] = out.read_text(encoding="utf-8")
+        one, two = (statistics.median(times[j]) for j in (1, 2))
+        same = outputs[(name, 1)] == outputs[(name, 2)]
+        result.add(Figure(f"{name}: -j 2", count / two, "lines/s", "-j 1", count / one,
+                          one / two, ">= 1.8x, identical output", one / two >= 1.8 and same))
+        result.add(Figure(f"{name}: -j 2 peak RSS", rss[2], "MB", "", None, None,
+                          "<= 100 MB per process", rss[2] <= 100))
+        result.notes.append(f"{name}: -j 2 output {'identical to' if same else 'DIFFERS from'} "
+                            "-j 1")
+    if not _dask_ok():
+        result.notes.append("Dask is not installed: pip install '.[dask]' for its figures")
+        return result
+    cli = _problems(outputs[(f"{len(files)} gz files", 1)])
+    dask: dict[int, dict[str, Any]] = {}
+    for workers in (1, 2):
+        progress(f"fleet: Dask LocalCluster, {workers} worker(s)")
+        text = child_output([sys.executable, "-c", _DASK, str(workers), *files], env, ok=(0,))
+        dask[workers] = json.loads(text.strip().splitlines()[-1])
+    total = each * len(files)
+    one, two = dask[1]["seconds"], dask[2]["seconds"]
+    same = dask[1]["problems"] == dask[2]["problems"] == cli
+    result.add(Figure(f"Dask {len(files)} gz: 2 workers", total / two, "lines/s", "1 worker",
+                      total / one, one / two, ">= 1.6x, results = CLI", one / two >= 1.6 and same))
+    worker_rss = max(dask[w]["rss_kb"] for w in (1, 2)) / 1024
+    result.add(Figure("Dask: worker peak RSS", worker_rss, "MB", "", None, None, "<= 100 MB",
+                      worker_rss <= 100))
+    result.notes.append(f"Dask results {'identical to' if same else 'DIFFER from'} the CLI's")
+    return result
+
+
 # -- the generated big KB ----------------------------------------------------------------------
 
 
@@ -839,6 +960,8 @@ def _run(chosen: Sequence[str], sizes: Sizes, work: Path) -> list[Result]:
             result = bench_process(sizes, work)
         elif section == "open":
             result = bench_open(sizes, work)
+        elif section == "fleet":
+            result = bench_fleet(sizes, work)
         else:
             result = bench_diagnose(sizes, work)
         results.append(result)
