@@ -319,8 +319,13 @@ class Searcher:
 
     def best(self, query: Query) -> Hit | None:
         """The confident top hit of a query, or None."""
+        found = self.best_record(query)
+        return found.model() if found is not None else None
+
+    def best_record(self, query: Query) -> HitRecord | None:
+        """``best`` as plain data (the log pipe's form: no pydantic model is built)."""
         found = self.rank(query, limit=1)
-        return found[0].model() if found and found[0].confidence >= WEIGHTS.confident else None
+        return found[0] if found and found[0].confidence >= WEIGHTS.confident else None
 
 
 @dataclass

@@ -1,10 +1,10 @@
 """What each command may import (issue 17): a process pays only for what its command uses.
 
 Each command runs in a fresh interpreter on a warm index cache, then lists ``sys.modules``.
-`kb --version` and `kb --help` load nothing of the library; a search, show, explain or an
-empty diagnose never imports pydantic (the API's models are built only when asked for),
-whoosh beyond its stemmer, the Markdown parser, rich (not on a terminal), the REPL or the
-other commands' modules.
+`kb --version` and `kb --help` load nothing of the library; a search, show, explain or a
+diagnose (of an empty file or of a log with problems) never imports pydantic (the API's models
+are built only when asked for), whoosh beyond its stemmer, the Markdown parser, rich (not on
+a terminal), the REPL or the other commands' modules.
 """
 
 from __future__ import annotations
@@ -37,6 +37,9 @@ CASES: dict[str, tuple[list[str], tuple[str, ...]]] = {
     "show": (["show", "no-shared-cipher"], HEAVY + NOT_FOR_SEARCH),
     "explain": (["explain", QUERY], HEAVY + NOT_FOR_SEARCH),
     "diagnose, empty file": (["diagnose", "--json", "{empty}"], HEAVY),
+    # A log with problems: the report reads the entries' plain records, as a search does.
+    "diagnose, the sample log": (["diagnose", "{sample}"], HEAVY),
+    "diagnose --json, the sample log": (["diagnose", "--json", "{sample}"], HEAVY),
 }
 
 _CODE = """
@@ -83,6 +86,8 @@ def test_a_warm_command_imports_only_what_it_uses(case: str, warm: Path) -> None
     argv, banned = CASES[case]
     empty = warm.parent / "empty.log"
     empty.write_text("", encoding="utf-8")
-    loaded = _modules([a.replace("{empty}", str(empty)) for a in argv], warm)
+    sample = str(ROOT / "examples" / "error.log")
+    loaded = _modules([a.replace("{empty}", str(empty)).replace("{sample}", sample)
+                       for a in argv], warm)
     assert "kb.knowledgebase" in loaded and "kb.records" in loaded
     assert _offending(loaded, banned) == []
