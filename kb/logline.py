@@ -46,6 +46,17 @@ _SEVERITY_START = re.compile(
     re.IGNORECASE,
 )
 _KEYWORDS = re.compile(r"[A-Za-z][A-Za-z0-9-]*(?: [A-Za-z][A-Za-z0-9-]*){0,5}")
+# What makes a statement in words report a problem: an error word, a negation ("doesn't
+# start", "no listening sockets"), or a word for something going wrong. Routine output that
+# people paste around their problem ("Protocol  : TLSv1.3", "Certificate chain", "Main PID:
+# 784 (httpd)", "ALPN: curl offers h2") says none of these.
+_PROBLEM_WORDS = re.compile(
+    r"\b(?:not|no|never|none|without|nothing)\b|n't\b|\b(?:hang(?:s|ing)?|hung|crash(?:es|ed|ing)?"
+    r"|freez(?:es|ing)|froze|stuck|slow|time[sd]? ?out|timeout|missing|broken|reject(?:s|ed)?"
+    r"|abort(?:s|ed)?|reset|lost|ignor(?:e|es|ed)|leak(?:s|ing)?|warn(?:s|ed)?|die[sd]?|kill(?:s|ed)?"
+    r"|drop(?:s|ped)|disappear(?:s|ed)?|complain(?:s|ed)?|instead|still|again|only|wrong)\b",
+    re.IGNORECASE,
+)
 
 
 class Kind(StrEnum):
@@ -235,6 +246,30 @@ def guess_kind(text: str, lines: list[ParsedLine]) -> Kind:
     if _LOG_PUNCTUATION.search(text):
         return Kind.LOG
     return Kind.TEXT
+
+
+# A tool's output field: a short label, a colon, a value ("Protocol  : TLSv1.3", "Main PID:
+# 784 (httpd)", "ALPN: curl offers h2,http/1.1"), or a banner line of dashes.
+_FIELD = re.compile(r"^\W{0,3}[\w][\w .()/-]{0,30}?\s*:(?:\s|$)|^\s*-{3,}")
+
+
+def looks_like_output(text: str, known_words: int) -> bool:
+    """True for a line shaped like a tool's routine output rather than a sentence: a
+    ``Label: value`` field or a banner, or at most three words the FAQ knows."""
+    return known_words <= 3 or _FIELD.match(text) is not None
+
+
+def says_what_is_wrong(text: str) -> bool:
+    """True when words say something is wrong: an error word, a negation or a word for a
+    failure (see ``_PROBLEM_WORDS``). A statement without any is routine output."""
+    return _ERROR_WORDS.search(text) is not None or _PROBLEM_WORDS.search(text) is not None
+
+
+def is_keywords(text: str) -> bool:
+    """True for a few plain words without a question word, mark or person ("certificate
+    chain"): what ``guess_kind`` takes for a keyword question."""
+    return (_KEYWORDS.fullmatch(text.strip()) is not None and _QUESTION.search(text) is None
+            and _PERSON.search(text) is None)
 
 
 def looks_like_error(line: ParsedLine) -> bool:

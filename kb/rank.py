@@ -19,7 +19,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kb.bm25 import Contribution, Match, QueryTerm, TextIndex
-from kb.logline import QUIET_LEVELS, Kind, Parsed
+from kb.logline import (
+    QUIET_LEVELS,
+    Kind,
+    Parsed,
+    is_keywords,
+    looks_like_output,
+    says_what_is_wrong,
+)
 from kb.masks import PLACEHOLDER_RE
 from kb.records import EntryStore, HitRecord, SignalWhy, TermWhy, Why
 from kb.signals import SignalHit, SignalKind, Signals
@@ -112,9 +119,28 @@ def build_query(
     unknown = (missing * index.idf("", "") * max(boosts.values()) * WEIGHTS.unknown_factor
                if missing else 0.0)
     caps = _caps(parsed, hits)
-    if parsed.kind is not Kind.LOG and _known_words(text_for_terms(parsed), query_terms) <= 1:
-        caps.append(("one word the FAQ knows", WEIGHTS.one_word_question_cap))
+    if parsed.kind is not Kind.LOG:
+        caps += _word_caps(parsed, hits, _known_words(text_for_terms(parsed), query_terms))
     return Query(parsed, query_terms, hits, caps, unknown)
+
+
+def _word_caps(parsed: Parsed, hits: list[SignalHit], known: int) -> list[tuple[str, float]]:
+    """Upper bounds on the confidence of input in words (a question or a statement): words
+    alone must say enough to single out an entry. Exact signals are untouched."""
+    w = WEIGHTS
+    if known <= 1:
+        return [("one word the FAQ knows", w.one_word_question_cap)]
+    if hits:
+        return []
+    text = parsed.text
+    if parsed.kind is Kind.QUESTION and known <= 2 and is_keywords(text):
+        return [("two keywords", w.two_keywords_cap)]
+    # Routine output: shaped like a tool's output and no word says something is wrong (read
+    # in the template: "error" in a path or a quoted value says nothing of the line).
+    if (parsed.kind is Kind.TEXT and looks_like_output(text, known) and not says_what_is_wrong(
+            "\n".join(line.template for line in parsed.lines))):
+        return [("a statement that says nothing is wrong", w.routine_statement_cap)]
+    return []
 
 
 def _known_words(text: str, terms: Sequence[QueryTerm]) -> int:

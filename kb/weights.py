@@ -90,6 +90,13 @@ class Weights:
     # A question or statement of one word the FAQ knows ("ssl?", "**Stopped") is a hint, not
     # an answerable question.
     one_word_question_cap: float = 0.4
+    # Two keywords and no exact signal ("certificate chain", "server certificate"): many an
+    # entry's title holds both, so the best of them is a good guess, not a sure answer.
+    two_keywords_cap: float = 0.45
+    # A statement (not a question) with no exact signal and no word saying that something is
+    # wrong (kb.logline.says_what_is_wrong): routine tool output pasted around a problem
+    # ("Protocol  : TLSv1.3", "Start Time: 1764596104", "Connection: close"), not a symptom.
+    routine_statement_cap: float = 0.45
 
     # -- caps on text-only confidence, from what the input says about itself -------------
     # Log text without an exact signal: usually noise, at best a hint (under `confident`).
