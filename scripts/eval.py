@@ -337,6 +337,26 @@ def print_foreign(reports: dict[str, dict[str, Report]], unmatched: list[str],
         out(f"  label matches no entry ({count} cases): {label}")
 
 
+def diagnose_line(kb: KnowledgeBase, cases: Sequence[Case]) -> str:
+    """What the log pipe makes of the cases, each fed to ``kb.diagnose`` as its lines: for log
+    cases whose right answer ``search`` gives confidently at top-1, how often a reported
+    problem is that entry (diagnose recall); for noise, how often any problem is reported."""
+    recall = base = noise = reported = 0
+    for case in cases:
+        if case.kind == "noise":
+            noise += 1
+            reported += bool(kb.diagnose(case.text.splitlines()).problems)
+        elif case.kind == "log":
+            hits = kb.search(case.text, limit=1)
+            if hits and hits[0].entry.id in case.expected and hits[0].confidence >= CONFIDENT:
+                base += 1
+                found = {p.record.id for p in kb.diagnose(case.text.splitlines()).problems}
+                recall += bool(found & set(case.expected))
+    return (f"  diagnose  recall {recall}/{base} ({recall / (base or 1):.3f}) of the log cases "
+            f"search answers right and confidently; noise with a problem reported "
+            f"{reported}/{noise} ({reported / (noise or 1):.3f})")
+
+
 def _answerable(report: Report) -> KindScore:
     both = KindScore()
     for score in report.kinds.values():
@@ -394,6 +414,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     extra = ", semantic" if kb.semantic else ""
     print_report(f"kb ({len(kb)} entries{extra}, {len(cases)} cases)", ours, print,
                  not args.quiet)
+    print(diagnose_line(kb, cases))
     if not args.no_baseline:
         base = evaluate(baseline_ranker(kb.entries()), cases, kb.entries(), seeds, 0.0)
         print_report("baseline: plain whoosh BM25F, no log understanding "
