@@ -22,11 +22,12 @@ much less. Sections (targets from the performance issues in brackets):
 - process:  whole processes on a warm cache against `python -c pass`: `kb search`
             [<= 5x, goal 3x], `kb --version` [<= 2x], `kb diagnose` of an empty file [<= 6x].
 - open:     KnowledgeBase.default() in a fresh process, cold (empty cache) and warm [<= 15 ms].
-- diagnose: `kb diagnose --json FILE` on two generated 1,000,000-line logs, the easy one of
-            make_log.py [>= 220,000 lines/s] and a realistic one (make_log.py --realistic:
-            production variety) [>= 150,000 lines/s, >= 5x Drain3], peak RSS [<= 100 MB],
-            and a log of 100,000 distinct templates [RSS <= 100 MB]; baselines `grep -c -E` for
-            error levels and Drain3 (the `bench` extra), in the same run.
+- diagnose: `kb diagnose --json -j 1 FILE` (one core) on two generated 1,000,000-line logs,
+            the easy one of make_log.py [>= 220,000 lines/s] and a realistic one
+            (make_log.py --realistic: production variety) [>= 150,000 lines/s, >= 5x Drain3],
+            peak RSS [<= 100 MB], and a log of 100,000 distinct templates [RSS <= 100 MB];
+            baselines `grep -c -E` for error levels and Drain3 (the `bench` extra), in the
+            same run.
 - fleet:    `kb diagnose -j 2` against `-j 1` on the realistic log (one big file, cut in two) and
             on 20 gzipped files [>= 1.8x, identical output, <= 100 MB per process]; kb.dask on
             a LocalCluster of 2 workers against 1 [>= 1.6x, results = the CLI's] (the `dask`
@@ -579,12 +580,12 @@ def _diagnose_runs(log: Path, name: str, lines: int, sizes: Sizes, work: Path,
     empty = work / "empty.log"
     empty.write_text("")
     run_child([*kb, "diagnose", "--brief", str(empty)], env)  # warm the cache
-    summary = _summary(child_output([*kb, "diagnose", "--json", str(log)], env))
+    summary = _summary(child_output([*kb, "diagnose", "--json", "-j", "1", str(log)], env))
     grep_env = dict(env, LC_ALL="C")
     runs, greps, starts, drains = [], [], [], []
     for number in range(sizes.diagnose_runs):
         progress(f"diagnose: {name} log, run {number + 1} of {sizes.diagnose_runs}")
-        runs.append(run_child([*kb, "diagnose", "--json", str(log)], env))
+        runs.append(run_child([*kb, "diagnose", "--json", "-j", "1", str(log)], env))
         greps.append(run_child(["grep", "-c", "-E", GREP_PATTERN, str(log)], grep_env,
                                stdout=work / "grep.out").seconds)
         starts.append(run_child([*kb, "diagnose", "--brief", str(empty)], env).seconds)
@@ -596,7 +597,7 @@ def _diagnose_runs(log: Path, name: str, lines: int, sizes: Sizes, work: Path,
 
 
 def bench_diagnose(sizes: Sizes, work: Path) -> Result:
-    """`kb diagnose --json FILE` on an easy and a realistic log, against grep and Drain3."""
+    """`kb diagnose --json -j 1 FILE` on an easy and a realistic log, against grep and Drain3."""
     drain = _drain3_ok()
     made: list[LogRun] = []
     for name, writer in (("easy", _easy_log), ("realistic", _realistic_log)):
@@ -608,7 +609,8 @@ def bench_diagnose(sizes: Sizes, work: Path) -> Result:
     sweep_lines = _realistic_log(sweep, sizes.sweep_lines, templates=sizes.templates)
     sweep_run = _diagnose_runs(sweep, "templates", sweep_lines,
                                replace(sizes, diagnose_runs=1), work, drain=False)
-    result = Result("diagnose", f"`kb diagnose --json FILE` (stdout to /dev/null), warm index "
+    result = Result("diagnose", f"`kb diagnose --json -j 1 FILE` (one core, as the baselines; "
+                    "the fleet section measures -j 2), stdout to /dev/null, warm index "
                     f"cache, median wall of {sizes.diagnose_runs} runs; peak RSS = "
                     "RUSAGE_CHILDREN ru_maxrss of a fresh wrapper process around each run (max "
                     "over runs). Logs: easy = make_log.py (variables are digits, 3% TLS "
