@@ -26,7 +26,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from kb import KnowledgeBase  # noqa: E402
-from kb.fleet import diagnose_part, finish, merge_results, plan  # noqa: E402
+from kb.fleet import (  # noqa: E402
+    Partial,
+    PartResult,
+    diagnose_part,
+    finish,
+    merge_results,
+    plan,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -47,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         lines.append(result.diagnosis.lines)
         sizes.append(len(pickle.dumps(result)))
     start = time.perf_counter()
-    merged = results[0]
+    merged: PartResult | Partial = results[0]
     for result in results[1:]:
         merged = merge_results(merged, result)
     diagnosis = finish(merged)

@@ -137,3 +137,22 @@ def test_realistic_templates_sweep_has_exactly_k_templates(make_log: ModuleType)
     lines = make_log.realistic_lines(600, seed=3, templates=150)
     assert len({parse_line(line).template for line in lines}) == 150
     assert len({parse_line(line).template for line in lines[:90]}) == 90
+
+
+def test_partcost_reports_the_parts_and_the_merge(make_log: ModuleType, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    import gzip
+
+    logs = []
+    for seed in (1, 2):
+        plain = tmp_path / f"web{seed}.log"
+        assert make_log.main([str(plain), "--realistic", "--lines", "500", "--seed",
+                              str(seed)]) == 0
+        path = tmp_path / f"web{seed}.log.gz"
+        with gzip.open(path, "wb") as handle:
+            handle.write(plain.read_bytes())
+        logs.append(str(path))
+    assert _script("partcost").main(logs) == 0
+    out = capsys.readouterr().out
+    assert "2 part(s), 1,000 lines" in out
+    assert "median 500 lines" in out and "1 merge(s) and finish" in out
