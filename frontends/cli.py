@@ -2,13 +2,18 @@
 
 Exit codes (``ExitCode``): 0 success; 1 ``search`` found nothing, ``lint`` found problems,
 ``diagnose`` found problems; 2 usage error (bad arguments, empty query); 3 content error;
-4 unknown entry id; 5 other error (I/O, damaged state); 130 interrupted.
+4 unknown entry id; 5 other error (I/O, damaged state, an index ``kb build`` could not
+cache); 129 hung up (SIGHUP), 130 interrupted (SIGINT), 143 terminated (SIGTERM). When the
+reader of the output goes away (``kb ... | head``) the code is the one the output so far
+stands for (``Env.result``): ``diagnose`` that was printing problems exits 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,21 +34,34 @@ class ExitCode(IntEnum):
     CONTENT = 3
     UNKNOWN_ID = 4
     ERROR = 5
+    HANGUP = 129  # SIGHUP (128 + 1)
     INTERRUPTED = 130
     TERMINATED = 143  # SIGTERM (128 + 15)
+
+
+class Stopped(BaseException):  # noqa: N818 - a stop, not an error: like KeyboardInterrupt
+    """SIGTERM or SIGHUP arrived: unwind like Ctrl-C (temporary files go, ``diagnose``
+    prints its summary), then exit 128 + the signal's number."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.code = 128 + signum
 
 
 @dataclass
 class Env:
     """All I/O of one run, so tests can run the CLI in-process with StringIO."""
 
-    stdin: IO[str] = field(default_factory=lambda: sys.stdin)
-    stdout: IO[str] = field(default_factory=lambda: sys.stdout)
-    stderr: IO[str] = field(default_factory=lambda: sys.stderr)
+    stdin: IO[str] = field(default_factory=lambda: _standard("stdin"))
+    stdout: IO[str] = field(default_factory=lambda: _standard("stdout"))
+    stderr: IO[str] = field(default_factory=lambda: _standard("stderr"))
     environ: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     stdout_isatty: bool | None = None
     stdin_isatty: bool | None = None
     stdin_binary: IO[bytes] | None = None
+    # The exit code the output written so far stands for, set by a command before it writes:
+    # returned when the reader goes away (a broken pipe) before the command ends.
+    result: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         if self.stdout_isatty is None:
@@ -65,6 +83,12 @@ class Env:
             and "NO_COLOR" not in self.environ
             and self.environ.get("TERM", "") != "dumb"
         )
+
+
+def _standard(name: str) -> IO[str]:
+    from frontends.streams import standard
+
+    return standard(name)  # type: ignore[no-any-return]
 
 
 def isatty(stream: IO[str]) -> bool:
@@ -189,6 +213,7 @@ def main(argv: Sequence[str] | None = None, env: Env | None = None) -> int:
     env = env or Env()
     argv = list(sys.argv[1:] if argv is None else argv)
     show_traceback = "--traceback" in argv
+    previous = _stop_on_signals()
     try:
         args = build_parser().parse_args(argv)
         if not getattr(args, "handler", None):
@@ -198,9 +223,13 @@ def main(argv: Sequence[str] | None = None, env: Env | None = None) -> int:
     except KeyboardInterrupt:
         env.stderr.write("kb: interrupted\n")
         return ExitCode.INTERRUPTED
+    except Stopped as stop:
+        env.stderr.write("kb: terminated\n" if stop.code == ExitCode.TERMINATED
+                         else "kb: hung up\n")
+        return stop.code
     except BrokenPipeError:
         _quiet_broken_pipe()
-        return ExitCode.OK
+        return env.result
     except BaseException as exc:  # noqa: BLE001 - the one error funnel
         if isinstance(exc, SystemExit):
             return int(exc.code or 0) if isinstance(exc.code, int) else ExitCode.OK
@@ -214,6 +243,32 @@ def main(argv: Sequence[str] | None = None, env: Env | None = None) -> int:
         for line in message.splitlines() or [""]:
             env.stderr.write(f"kb: error: {clean(line, keep_newlines=False)}\n")
         return code
+    finally:
+        _restore_signals(previous)
+
+
+STOP_SIGNALS = ("SIGTERM", "SIGHUP")
+
+
+def _stop_on_signals() -> dict[int, object]:
+    """SIGTERM and SIGHUP raise Stopped in the main thread (elsewhere: left alone)."""
+    def stop(signum: int, frame: object) -> None:
+        raise Stopped(signum)
+
+    previous: dict[int, object] = {}
+    for name in STOP_SIGNALS:
+        number = getattr(signal, name, None)
+        if number is None:  # pragma: no cover - not on Windows
+            continue
+        with contextlib.suppress(ValueError, OSError):  # not the main thread (a test's worker)
+            previous[number] = signal.signal(number, stop)
+    return previous
+
+
+def _restore_signals(previous: dict[int, object]) -> None:
+    for number, handler in previous.items():
+        with contextlib.suppress(ValueError, OSError, TypeError):
+            signal.signal(number, handler)  # type: ignore[arg-type]
 
 
 def _describe(exc: BaseException) -> tuple[int, str]:
@@ -241,4 +296,8 @@ def _quiet_broken_pipe() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Through the package's own module, not this __main__ copy of it: the commands raise
+    # frontends.cli's UsageError and Stopped, which only that module's main() recognises.
+    from frontends import cli
+
+    sys.exit(cli.main())

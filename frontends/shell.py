@@ -20,6 +20,7 @@ from frontends.completion import _completer, data_dir, open_history
 from frontends.pager import page
 from frontends.render import clean, entry_markdown, hit_lines, write_markdown
 from frontends.render import why_lines as render_why
+from frontends.streams import binary, from_argv, read_line
 from kb import Entry, Hit, KbError, KnowledgeBase
 
 if TYPE_CHECKING:
@@ -64,8 +65,11 @@ class ShellSession:
     hits: list[Hit] = field(default_factory=list)
 
     def handle(self, line: str) -> bool:
-        """Run one input (a command, a number, or text to search); False means quit."""
-        text = line.strip()
+        """Run one input (a command, a number, or text to search); False means quit. Input is
+        cut to what kb searches of a query, bytes that were not UTF-8 as U+FFFD."""
+        from kb import MAX_QUERY_CHARS
+
+        text = from_argv(line[:MAX_QUERY_CHARS]).strip()
         if not text:
             return True
         name, _, arg = text.partition(" ") if text.startswith((":", "?")) else ("", "", "")
@@ -188,7 +192,7 @@ class ShellSession:
 
     def _list(self, entries: list[Entry]) -> None:
         self.listed, self.hits = entries, []
-        self._say(*(f"{n}. {_line(e.title)}  [{e.id}]" for n, e in enumerate(entries, 1)))
+        self._say(*(f"{n}. {_line(e.title)}  [{_line(e.id)}]" for n, e in enumerate(entries, 1)))
 
     def _browse(self, arg: str, keys: Callable[[Entry], Iterable[str]], noun: str) -> None:
         groups = group_entries(self.kb.entries(), keys)
@@ -236,7 +240,7 @@ def _choose(arg: str, names: list[str]) -> str | None:
 
 def why_lines(hit: Hit) -> list[str]:
     """A hit's explanation: confidence, exact signals, text match and its top words."""
-    return [f"{_line(hit.entry.title)}  [{hit.entry.id}]",
+    return [f"{_line(hit.entry.title)}  [{_line(hit.entry.id)}]",
             f"  score {hit.score:.2f}, confidence {hit.confidence:.2f}", *render_why(hit)]
 
 
@@ -289,14 +293,16 @@ def prompt_loop(
             shell.out.write("interrupted\n\n")
 
 
-def plain_loop(shell: ShellSession, lines: IO[str], *, prompt: str = "") -> None:
-    """One input per line from ``lines`` until EOF or :quit; ``prompt`` only on a terminal."""
+def plain_loop(shell: ShellSession, lines: IO[str], *, prompt: str = "",
+               raw: IO[bytes] | None = None) -> None:
+    """One input per line from ``lines`` (or its bytes, ``raw``) until EOF or :quit;
+    ``prompt`` only on a terminal. Lines are read bounded (frontends.streams.read_line)."""
     while True:
         if prompt:
             shell.out.write(prompt)
             shell.out.flush()
         try:
-            line = lines.readline()
+            line = read_line(lines, raw)
             if not line or not shell.handle(line):
                 return
         except KeyboardInterrupt:
@@ -318,4 +324,5 @@ def run(kb: KnowledgeBase, env: Env) -> None:
                     term_out=create_output(cast(TextIO, env.stdout)))
         return
     shell = ShellSession(kb, env.stdout, rich=env.color)
-    plain_loop(shell, env.stdin, prompt=PROMPT if env.stdin_isatty else "")
+    plain_loop(shell, env.stdin, prompt=PROMPT if env.stdin_isatty else "",
+               raw=binary(env.stdin, env.stdin_binary))

@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from kb.logfiles import stdin_blocks as stream_blocks
     from kb.logline import Parsed, ParsedLine, parse
     from kb.model import Entry, Hit, Signature, SignatureKind, Source, Why
-    from kb.rank import Query
+    from kb.rank import MAX_QUERY_CHARS, Query
     from kb.weights import CONFIDENT
 
 # Loaded on first use, so `kb --version` or a search does not pay for what it does not use.
@@ -78,6 +78,7 @@ _LAZY = {
     "Source": "kb.model",
     "Why": "kb.model",
     "Query": "kb.rank",
+    "MAX_QUERY_CHARS": "kb.rank",
     "fill_in": "kb.fillin:fill",
     "open_log": "kb.logfiles:open_log",
     "log_blocks": "kb.logfiles:read_blocks",
@@ -100,6 +101,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "CONFIDENT",
     "LOG_BLOCK",
+    "MAX_QUERY_CHARS",
     "LogInputError",
     "check_log_text",
     "log_blocks",
