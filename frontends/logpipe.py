@@ -82,6 +82,12 @@ def _check_args(args: argparse.Namespace, files: list[str], use_stdin: bool) -> 
         raise UsageError("--unmatched - writes Markdown to stdout: not together with --json")
     if args.top is not None and args.top < 1:
         raise UsageError("--top must be at least 1")
+    target = args.unmatched
+    if target is not None and str(target) != "-":  # before reading a big log, not after
+        folder = target.parent
+        if target.is_dir() or not folder.is_dir() or not os.access(folder, os.W_OK):
+            what = "is a folder" if target.is_dir() else f"cannot write in {folder}"
+            raise UsageError(f"--unmatched {target}: {what}")
 
 
 def _since(text: str) -> str:
@@ -430,6 +436,8 @@ def _color(args: argparse.Namespace, env: Env) -> bool:
 
 
 def _write_unmatched(target: Path, diagnosis: Diagnosis, env: Env) -> None:
+    from frontends.stub import unmatched_markdown
+
     text = unmatched_markdown(diagnosis)
     if str(target) == "-":
         env.stdout.write(text)
@@ -439,25 +447,3 @@ def _write_unmatched(target: Path, diagnosis: Diagnosis, env: Env) -> None:
     except OSError as exc:
         env.stderr.write(f"kb: error: {clean(str(target), keep_newlines=False)}: "
                          f"{exc.strerror or exc}\n")
-
-
-def unmatched_markdown(diagnosis: Diagnosis) -> str:
-    """A Markdown stub of error-looking templates with no confident answer."""
-    out = ["# Unmatched errors", "",
-           "Error-looking log lines that kb had no confident answer for, most frequent first.",
-           "Turn each into a real entry: write the question and the remedy, keep the signature.",
-           ""]
-    for item in diagnosis.unmatched:
-        literal = item.template.split("<", 1)[0].strip() or item.template
-        out += [f"## What does \"{_heading(item.template)}\" mean?", "",
-                f"Seen {item.count} time(s), first at {item.source or '-'}:{item.first_line}:",
-                "", "```text", clean(item.example, keep_newlines=False), "```", "",
-                "TODO: explain the cause and the remedy.", "",
-                "```kb", "signatures:", f"- {clean(literal, keep_newlines=False)}",
-                "examples:", f"- {clean(item.example, keep_newlines=False)}", "```", ""]
-    return "\n".join(out)
-
-
-def _heading(template: str) -> str:
-    text = clean(template, keep_newlines=False).replace('"', "'")
-    return text if len(text) <= 100 else text[:99] + "\u2026"

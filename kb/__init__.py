@@ -41,6 +41,7 @@ from kb.errors import (
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from kb.compiler import slugify
     from kb.diagnose import Diagnoser, Diagnosis, Problem, Unmatched
     from kb.fillin import fill as fill_in
     from kb.fillin import values_from
@@ -80,6 +81,7 @@ _LAZY = {
     "Query": "kb.rank",
     "MAX_QUERY_CHARS": "kb.rank",
     "fill_in": "kb.fillin:fill",
+    "slugify": "kb.compiler",
     "open_log": "kb.logfiles:open_log",
     "log_blocks": "kb.logfiles:read_blocks",
     "stream_blocks": "kb.logfiles:stdin_blocks",
@@ -132,5 +134,6 @@ __all__ = [
     "lint_paths",
     "lint_warnings",
     "parse",
+    "slugify",
     "values_from",
 ]

@@ -200,6 +200,14 @@ class Unmatched:
     first_line: int = 0
     source: str = ""
 
+    def literals(self) -> list[str]:
+        """The template's text between its placeholders (``<path>``, ``<num>`` ...), longest
+        first: what every line of the template holds (a signature for a new entry)."""
+        from kb.masks import PLACEHOLDER_RE
+
+        runs = (run.strip() for run in PLACEHOLDER_RE.split(self.template))
+        return sorted((run for run in runs if run), key=len, reverse=True)
+
     def combined(self, other: Unmatched) -> Unmatched:
         """Both as one: counts add up, the earlier example stays."""
         first = min(self, other, key=lambda u: (u.source, u.first_line, u.example))
@@ -681,14 +689,39 @@ def error_scan() -> str:
 
 class _LineCutter:
     """Cuts a byte stream, split anywhere, into whole lines. A line longer than MAX_LINE
-    bytes keeps its start (ended with a newline); the rest of it is skipped."""
+    bytes keeps its start (ended with a newline); the rest of it is skipped.
+
+    Lines end in LF (CRLF too: the CR is dropped later). A stream whose first line ends in a
+    CR alone (classic Mac OS, some embedded devices) has CR line ends throughout: decided on
+    the first CR followed by anything but LF before any LF, so a CRLF split between two
+    pushes is never taken for one."""
 
     def __init__(self) -> None:
         self._pending = b""
         self._skipping = False
+        self._cr: bool | None = None  # line ends: CR alone (True), LF (False), not known yet
+        self._held_cr = False  # a CR ending the last push: maybe half of a CRLF
+
+    def _line_ends(self, data: bytes) -> bytes:
+        """``data`` with CR line ends as LF, once the stream is known to use them."""
+        if self._cr is None:
+            if b"\n" in data:
+                self._cr = False
+            elif b"\r" in (self._pending[-1:] + data).rstrip(b"\r"):
+                self._cr = True
+                self._pending = self._pending.replace(b"\r", b"\n")  # the first line ends
+        if not self._cr:
+            return data
+        if self._held_cr:
+            data = b"\r" + data
+        self._held_cr = data.endswith(b"\r")
+        if self._held_cr:
+            data = data[:-1]
+        return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
 
     def push(self, data: bytes) -> bytes:
         """The whole lines that ``data`` completes (b"" when none)."""
+        data = self._line_ends(data)
         if self._skipping:
             newline = data.find(b"\n")
             if newline < 0:
@@ -706,6 +739,7 @@ class _LineCutter:
     def rest(self) -> bytes:
         """The unfinished last line, if any (end of input), without a newline."""
         rest, self._pending, self._skipping = self._pending, b"", False
+        self._held_cr = False
         return rest
 
 
