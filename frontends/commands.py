@@ -219,14 +219,17 @@ def diagnose(args: argparse.Namespace, env: Env) -> int:
 
 
 def _shell_args(p: argparse.ArgumentParser) -> None:
-    """No options: the shell takes the common --kb / --no-default only."""
+    p.add_argument("--history", choices=("all", "questions", "off"),
+                   help="what the history file ($KB_DATA_DIR/shell_history, mode 0600) keeps: "
+                        "all input (default), questions and commands but no pasted log "
+                        "excerpts, or nothing (also KB_HISTORY=all|questions|0)")
 
 
 def shell(args: argparse.Namespace, env: Env) -> int:
     """kb shell: ask, read, explain and browse at an interactive prompt."""
     from frontends.shell import run
 
-    run(load(args, env), env)
+    run(load(args, env), env, history_kept=args.history)
     return ExitCode.OK
 
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 import difflib
 import io
 import textwrap
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import IO, TYPE_CHECKING, TextIO, cast
 
-from frontends.completion import _completer, data_dir, open_history
+from frontends.completion import _completer
+from frontends.history import data_dir, history_mode, open_history
 from frontends.pager import page
 from frontends.render import clean, entry_markdown, hit_lines, write_markdown
 from frontends.render import why_lines as render_why
@@ -26,6 +28,7 @@ from kb import Entry, Hit, KbError, KnowledgeBase
 if TYPE_CHECKING:
     from prompt_toolkit.history import History
     from prompt_toolkit.input import Input
+    from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
     from prompt_toolkit.output import Output
 
     from frontends.cli import Env
@@ -255,14 +258,17 @@ def prompt_loop(
     rich: bool = False,
     term_in: Input | None = None,
     term_out: Output | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> None:
-    """The interactive shell on a terminal, until Ctrl-D or :quit."""
+    """The interactive shell on a terminal, until Ctrl-D or :quit (``clock``: for the paste
+    guard, see ``paste_guard``)."""
     from prompt_toolkit import PromptSession
     from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
 
     toolbar = f" {_line(kb.name) or 'kb'} · {len(kb)} entries · N: read · :help · Ctrl-D: quit"
     session: PromptSession[str] = PromptSession(
         history=history,
+        key_bindings=paste_guard(clock),
         completer=_completer(kb),
         auto_suggest=AutoSuggestFromHistory(),
         bottom_toolbar=toolbar,
@@ -293,6 +299,38 @@ def prompt_loop(
             shell.out.write("interrupted\n\n")
 
 
+PASTE_GUARD = 0.1  # seconds after a paste in which Enter is more pasted text, not a submit
+
+
+def paste_guard(clock: Callable[[], float] = time.monotonic) -> KeyBindings:
+    """Key bindings that keep a paste from running anything (issue 18, F20).
+
+    A pasted text that holds its own end-of-paste marker (``ESC [201~``) ends the terminal's
+    bracketed paste early; what follows arrives as typed keys, so a ``\r:quit\r`` after it
+    would submit the input and run a command. No one types Enter within PASTE_GUARD seconds
+    of a paste ending: an Enter that comes so soon (or soon after such an Enter) becomes a
+    new line of the input, which the user then reads and submits with a real Enter.
+    """
+    from prompt_toolkit.filters import Condition
+    from prompt_toolkit.key_binding import KeyBindings
+    from prompt_toolkit.keys import Keys
+
+    bindings = KeyBindings()
+    last = [-PASTE_GUARD]
+
+    @bindings.add(Keys.BracketedPaste)
+    def _paste(event: KeyPressEvent) -> None:
+        event.current_buffer.insert_text(event.data.replace("\r\n", "\n").replace("\r", "\n"))
+        last[0] = clock()
+
+    @bindings.add("enter", filter=Condition(lambda: clock() - last[0] < PASTE_GUARD))
+    def _enter_in_a_paste(event: KeyPressEvent) -> None:
+        event.current_buffer.insert_text("\n")
+        last[0] = clock()
+
+    return bindings
+
+
 def plain_loop(shell: ShellSession, lines: IO[str], *, prompt: str = "",
                raw: IO[bytes] | None = None) -> None:
     """One input per line from ``lines`` (or its bytes, ``raw``) until EOF or :quit;
@@ -311,14 +349,16 @@ def plain_loop(shell: ShellSession, lines: IO[str], *, prompt: str = "",
             shell.out.write("\n")
 
 
-def run(kb: KnowledgeBase, env: Env) -> None:
-    """The shell over ``env``: prompt_toolkit on a capable terminal, else the plain loop."""
+def run(kb: KnowledgeBase, env: Env, history_kept: str | None = None) -> None:
+    """The shell over ``env``: prompt_toolkit on a capable terminal, else the plain loop.
+    ``history_kept``: what the history file keeps (frontends.history; default KB_HISTORY)."""
     dumb = env.environ.get("TERM", "") == "dumb"
     if env.stdin_isatty and env.stdout_isatty and not dumb:
         from prompt_toolkit.input import create_input
         from prompt_toolkit.output import create_output
 
-        history = open_history(data_dir(env.environ))
+        mode = history_mode(history_kept or env.environ.get("KB_HISTORY"))
+        history = open_history(data_dir(env.environ), mode)
         prompt_loop(kb, env.stdout, history=history, rich=env.color,
                     term_in=create_input(cast(TextIO, env.stdin)),
                     term_out=create_output(cast(TextIO, env.stdout)))
