@@ -15,13 +15,16 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
 
+# Not typing.TYPE_CHECKING: `kb --version` and `kb --help` import argparse and nothing else
+# that `python -c pass` does not (typing and dataclasses alone cost ~12 ms).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import IO
+
     from kb import KnowledgeBase
 
 
@@ -48,26 +51,24 @@ class Stopped(BaseException):  # noqa: N818 - a stop, not an error: like Keyboar
         self.code = 128 + signum
 
 
-@dataclass
 class Env:
-    """All I/O of one run, so tests can run the CLI in-process with StringIO."""
+    """All I/O of one run, so tests can run the CLI in-process with StringIO.
 
-    stdin: IO[str] = field(default_factory=lambda: _standard("stdin"))
-    stdout: IO[str] = field(default_factory=lambda: _standard("stdout"))
-    stderr: IO[str] = field(default_factory=lambda: _standard("stderr"))
-    environ: dict[str, str] = field(default_factory=lambda: dict(os.environ))
-    stdout_isatty: bool | None = None
-    stdin_isatty: bool | None = None
-    stdin_binary: IO[bytes] | None = None
-    # The exit code the output written so far stands for, set by a command before it writes:
-    # returned when the reader goes away (a broken pipe) before the command ends.
-    result: int = field(default=0, init=False)
+    ``result``: the exit code the output written so far stands for, set by a command before
+    it writes; returned when the reader goes away (a broken pipe) before the command ends."""
 
-    def __post_init__(self) -> None:
-        if self.stdout_isatty is None:
-            self.stdout_isatty = isatty(self.stdout)
-        if self.stdin_isatty is None:
-            self.stdin_isatty = isatty(self.stdin)
+    def __init__(self, stdin: IO[str] | None = None, stdout: IO[str] | None = None,
+                 stderr: IO[str] | None = None, environ: dict[str, str] | None = None,
+                 stdout_isatty: bool | None = None, stdin_isatty: bool | None = None,
+                 stdin_binary: IO[bytes] | None = None) -> None:
+        self.stdin: IO[str] = stdin if stdin is not None else _standard("stdin")
+        self.stdout: IO[str] = stdout if stdout is not None else _standard("stdout")
+        self.stderr: IO[str] = stderr if stderr is not None else _standard("stderr")
+        self.environ: dict[str, str] = environ if environ is not None else dict(os.environ)
+        self.stdout_isatty = isatty(self.stdout) if stdout_isatty is None else stdout_isatty
+        self.stdin_isatty = isatty(self.stdin) if stdin_isatty is None else stdin_isatty
+        self.stdin_binary = stdin_binary
+        self.result: int = 0
 
     @property
     def cache_dir(self) -> Path | None:

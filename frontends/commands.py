@@ -1,26 +1,33 @@
-"""The kb commands: each parses its arguments, makes one library call and renders."""
+"""The kb commands: each parses its arguments, makes one library call and renders.
+
+Building the parser imports nothing of the library: each handler imports what it uses, so
+``kb --help`` and ``kb --version`` pay for argparse alone and a search does not pay for the
+log pipe, the shell or the servers.
+"""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from frontends.cli import Env, ExitCode, UsageError, content_paths, load
-from frontends.render import clean, dumps, entry_markdown, hit_lines, write_markdown
 from frontends.serve import SERVE_EXIT, _mcp_args, _serve_args, mcp, serve
 
+TYPE_CHECKING = False  # (not typing's: see frontends.cli)
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
-@dataclass(frozen=True)
+
 class Spec:
     """One command: name, help line, argument setup and handler."""
 
-    name: str
-    help: str
-    arguments: Callable[[argparse.ArgumentParser], None]
-    handler: Callable[[argparse.Namespace, Env], int]
-    description: str = ""
+    def __init__(self, name: str, help: str, arguments: Callable[[argparse.ArgumentParser], None],
+                 handler: Callable[[argparse.Namespace, Env], int], description: str = "") -> None:
+        self.name = name
+        self.help = help
+        self.arguments = arguments
+        self.handler = handler
+        self.description = description
 
 
 def _query_text(args: argparse.Namespace, env: Env) -> str:
@@ -51,12 +58,13 @@ def _search_args(p: argparse.ArgumentParser) -> None:
 
 def search(args: argparse.Namespace, env: Env) -> int:
     """kb search: ranked entries for a log line or a question."""
+    from frontends.render import dumps, hit_lines
     from kb import CONFIDENT
 
     if args.limit < 1:
         raise UsageError("-n must be at least 1")
     text = _query_text(args, env)
-    hits = load(args, env).search(text, limit=args.limit)
+    hits = load(args, env).search_records(text, limit=args.limit)
     env.result = ExitCode.OK if hits else ExitCode.FOUND
     if args.json:
         env.stdout.write(dumps({"query": text, "hits": [h.as_json() for h in hits]}) + "\n")
@@ -79,7 +87,9 @@ def _show_args(p: argparse.ArgumentParser) -> None:
 
 def show(args: argparse.Namespace, env: Env) -> int:
     """kb show: one entry's full answer."""
-    entry = load(args, env).get(args.id)
+    from frontends.render import entry_markdown, write_markdown
+
+    entry = load(args, env).record(args.id)
     write_markdown(env.stdout, entry_markdown(entry), rich=env.color and not args.raw)
     return ExitCode.OK
 
@@ -97,10 +107,11 @@ def _explain_args(p: argparse.ArgumentParser) -> None:
 def explain(args: argparse.Namespace, env: Env) -> int:
     """kb explain: the parsed line, the query built and each hit's contributions."""
     from frontends.explain import explanation_lines
+    from frontends.render import dumps
 
     kb = load(args, env)
     query = kb.build_query(_query_text(args, env))
-    hits = kb.run(query, limit=args.limit)
+    hits = kb.run_records(query, limit=args.limit)
     if args.json:
         data = {
             "parsed": query.parsed.as_json(),
@@ -127,6 +138,7 @@ def _chosen_paths(args: argparse.Namespace, env: Env) -> list[Path]:
 
 def lint(args: argparse.Namespace, env: Env) -> int:
     """kb lint: compile and check content without touching the index."""
+    from frontends.render import clean
     from kb import lint_paths as run_lint
     from kb import lint_warnings
 
@@ -148,6 +160,7 @@ def lint(args: argparse.Namespace, env: Env) -> int:
 def build(args: argparse.Namespace, env: Env) -> int:
     """kb build: compile and index now, replacing the cached index of that content; exit 5
     when the index could not be cached (the warning says why)."""
+    from frontends.render import clean
     from kb import KnowledgeBase
 
     kb = KnowledgeBase.from_paths(_chosen_paths(args, env), rebuild=True, strict=True,
@@ -198,14 +211,17 @@ def _diagnose_args(p: argparse.ArgumentParser) -> None:
                         "Markdown stub for new FAQ entries ('-': to stdout)")
     p.add_argument("-j", "--jobs", type=int, metavar="N",
                    help="worker processes: files, and parts of big plain files, in parallel "
-                        "(default: the number of cores for several files or one file over "
-                        "32 MB, else 1); the report is the same as with -j 1")
+                        "(default: the number of cores for several files or one plain file "
+                        "over 32 MB, when they hold over 16 MB of text; else 1); the report "
+                        "is the same as with -j 1")
     p.add_argument("--dask", metavar="SCHEDULER",
                    help="run on Dask: 'local' (a local cluster, -j workers) or a scheduler "
                         "address (tcp://host:8786); FILEs may be globs and fsspec URLs "
                         "(pip install 'kb[dask]')")
     p.add_argument("--by-host", action="store_true",
-                   help="group the report by host (a line's own host, else its file)")
+                   help="group the report by host, most affected first (a host is the one a "
+                        "syslog or journald line names, else its file without rotation "
+                        "suffixes: error.log.2.gz is error.log)")
 
 
 def diagnose(args: argparse.Namespace, env: Env) -> int:

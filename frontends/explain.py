@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from frontends.render import clean, why_lines
-from kb import Hit, Query
+
+if TYPE_CHECKING:
+    from kb import HitLike, Query
 
 
-def explanation_lines(query: Query, hits: Sequence[Hit]) -> list[str]:
+def explanation_lines(query: Query, hits: Sequence[HitLike]) -> list[str]:
     """Readable lines for a terminal."""
     parsed = query.parsed
     out = [f"input: {parsed.kind.value}, {len(parsed.lines)} line(s)"]
@@ -34,7 +37,7 @@ def explanation_lines(query: Query, hits: Sequence[Hit]) -> list[str]:
     return out
 
 
-def _hit(number: int, hit: Hit) -> list[str]:
+def _hit(number: int, hit: HitLike) -> list[str]:
     head = (f"{number}. {clean(hit.entry.id, keep_newlines=False)}  score {hit.score:.2f}  "
             f"confidence {hit.confidence:.2f}")
     return [head, *why_lines(hit, terms=12, indent="   ")]

@@ -348,7 +348,7 @@ class _Output:
         self._updated = now
         fmt = self._format(self.env.stdout)
         for problem in diagnoser.result().problems:
-            key = (problem.entry.id, problem.template)
+            key = (problem.record.id, problem.template)
             was = self._printed.get(key)
             if was is not None and was != problem.count:
                 self._printed[key] = problem.count
@@ -356,7 +356,7 @@ class _Output:
         self.env.stdout.flush()
 
     def _emit(self, problem: Problem) -> None:
-        self._printed[(problem.entry.id, problem.template)] = problem.count
+        self._printed[(problem.record.id, problem.template)] = problem.count
         self.env.result = ExitCode.FOUND  # a problem is being printed
         fmt = self._format(self.env.stdout)
         if isinstance(fmt, Ndjson):
@@ -384,7 +384,7 @@ class _Output:
         fmt = self._format(self.env.stdout)
         if isinstance(fmt, Ndjson):
             for problem in problems:
-                if self._printed.get((problem.entry.id, problem.template)) != problem.count:
+                if self._printed.get((problem.record.id, problem.template)) != problem.count:
                     fmt.problem(problem)
             fmt.summary(diagnosis)
             return
@@ -393,7 +393,7 @@ class _Output:
         self.env.stdout.write("\n" + self.style.paint(summary_line(diagnosis, self.sources),
                                                       "1") + "\n")
         for problem in problems:
-            was = self._printed.get((problem.entry.id, problem.template))
+            was = self._printed.get((problem.record.id, problem.template))
             if was is None:
                 self.env.stdout.write(_brief(problem, self.style) + "\n")
             elif was != problem.count:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from kb import Entry, Hit
+if TYPE_CHECKING:  # either form: kb.Entry / kb.Hit, or the plain records a CLI search uses
+    from kb import EntryLike, HitLike
 
 # C0 but newline and tab, DEL, C1, bidi controls, the line and paragraph separators, and lone
 # surrogates: Python's stand-ins for bytes that are not UTF-8 (argv, and stdin in a C or POSIX
@@ -41,7 +42,7 @@ def dumps(data: Any) -> str:
     return json.dumps(data, ensure_ascii=True, sort_keys=False)
 
 
-def entry_markdown(entry: Entry) -> str:
+def entry_markdown(entry: EntryLike) -> str:
     """One entry as a Markdown page: the question as heading, the answer, the see-also ids."""
     markdown = f"# {entry.title}\n\n{entry.answer}\n"
     if entry.verified:
@@ -66,7 +67,7 @@ def write_markdown(out: IO[str], markdown: str, *, rich: bool, width: int | None
     console.print(Markdown(clean(markdown)))
 
 
-def hit_lines(hits: Sequence[Hit], *, confident_at: float) -> list[str]:
+def hit_lines(hits: Sequence[HitLike], *, confident_at: float) -> list[str]:
     """Numbered hits: title, id, confidence, section and a short excerpt."""
     lines = []
     several = len({hit.entry.collection for hit in hits}) > 1  # then say where each is from
@@ -83,7 +84,7 @@ def hit_lines(hits: Sequence[Hit], *, confident_at: float) -> list[str]:
     return lines
 
 
-def why_lines(hit: Hit, *, terms: int = 8, indent: str = "  ") -> list[str]:
+def why_lines(hit: HitLike, *, terms: int = 8, indent: str = "  ") -> list[str]:
     """A hit's explanation: exact signals with their weights, the text match and its top
     words, and what capped the confidence (one renderer for ``kb explain`` and the shell)."""
     why = hit.why

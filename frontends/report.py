@@ -22,10 +22,13 @@ import re
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from frontends.render import clean, dumps, write_markdown
-from kb import Diagnosis, Entry, Problem, fill_in, parse, values_from
+from kb import Diagnosis, Problem, fill_in, parse, values_from
+
+if TYPE_CHECKING:
+    from kb import EntryRecord
 
 _LEVEL_STYLE = {"emerg": "1;31", "alert": "1;31", "crit": "1;31", "error": "31", "warn": "33",
                 "warning": "33", "notice": "2", "info": "2", "debug": "2"}
@@ -54,13 +57,13 @@ def one_line(text: str, width: int) -> str:
 def problem_key(problem: Problem) -> str:
     """A stable key of a problem (entry and template) for scripts that track them."""
     digest = hashlib.blake2b(problem.template.encode("utf-8", "replace"), digest_size=4)
-    return f"{problem.entry.id}:{digest.hexdigest()}"
+    return f"{problem.record.id}:{digest.hexdigest()}"
 
 
 def first_step(problem: Problem) -> tuple[str, list[str]]:
     """The first thing to do: the answer's opening paragraph, then its first command block
     with the log's own values filled in when the log names them; and what was filled in."""
-    blocks = re.split(r"\n\s*\n", problem.entry.answer.strip())
+    blocks = re.split(r"\n\s*\n", problem.record.answer.strip())
     opening = blocks[0] if blocks else ""
     fence = next((b for b in blocks[1:] if b.lstrip().startswith(("```", "~~~"))), "")
     parsed = parse(problem.sample) if problem.sample.strip() else None
@@ -78,7 +81,7 @@ def filled_answer(problem: Problem) -> tuple[str, list[str]]:
     parsed = parse(problem.sample) if problem.sample.strip() else None
     message = parsed.lines[0].message if parsed is not None and parsed.lines else ""
     values = values_from(message)
-    filled = fill_in(problem.entry.answer, values)
+    filled = fill_in(problem.record.answer, values)
     return filled, values.used
 
 
@@ -186,7 +189,7 @@ class Text:
                 count = problem.hosts.get(host)
                 if count:
                     self.out.write(f"  {count:6,}x #{numbers[id(problem)]:<3d} "
-                                   + one_line(f"{problem.entry.id} \u00b7 {problem.template}",
+                                   + one_line(f"{problem.record.id} \u00b7 {problem.template}",
                                               self.style.width - 16) + "\n")
 
     def row(self, number: int, problem: Problem, spread: bool = False) -> str:
@@ -200,7 +203,7 @@ class Text:
         message_width = max(12, room * 3 // 5)
         title_width = max(8, room - message_width - 3 - len(start))
         template = one_line(problem.template or "(other variants)", message_width)
-        title = one_line(problem.entry.title, title_width)
+        title = one_line(problem.record.title, title_width)
         painted_level = self.style.paint(f"{level:6s}", _LEVEL_STYLE.get(level, ""))
         return (f"{number:3d}. {problem.count:6,}x {painted_level} {template:{message_width}s}"
                 f" \u2192 {title}{self.style.paint(start, '1;31')}")
@@ -209,15 +212,15 @@ class Text:
         """The one problem to look at first (the worst)."""
         what = "Apache did not start: " if problem.startup else ""
         return self.style.paint("Start here: ", "1") + one_line(
-            f"{what}{problem.entry.title} (kb show {problem.entry.id})", self.style.width - 12)
+            f"{what}{problem.record.title} (kb show {problem.record.id})", self.style.width - 12)
 
     def detail(self, number: int, problem: Problem) -> None:
         """One problem: where, the log line, its context, the first thing to do."""
         out, style = self.out, self.style
-        rule = f"\u2500\u2500 {number}. {problem.entry.title}"
+        rule = f"\u2500\u2500 {number}. {problem.record.title}"
         out.write("\n" + style.paint(one_line(rule, style.width), "1") + "\n")
         facts = [f"{problem.count:,}x", clean(problem.level or "no level", keep_newlines=False),
-                 f"{clean(problem.entry.id, keep_newlines=False)} ({problem.confidence:.2f})"]
+                 f"{clean(problem.record.id, keep_newlines=False)} ({problem.confidence:.2f})"]
         facts += [style.paint("Apache did not start", "1;31")] if problem.startup else []
         out.write("   " + " \u00b7 ".join(facts) + "\n")
         seen = where(problem) + (f"  ({when(problem)})" if when(problem) else "")
@@ -238,16 +241,16 @@ class Text:
         if used:
             out.write("   " + style.paint("filled in from your log: ", "2")
                       + one_line(", ".join(used), style.width - 28) + "\n")
-        tail = _verified(problem.entry)
+        tail = _verified(problem.record)
         if not self.full:
-            tail.append(f"the whole answer: kb show {problem.entry.id}")
+            tail.append(f"the whole answer: kb show {problem.record.id}")
         for line in tail:
             out.write("   " + style.paint(one_line(line, style.width - 3), "2") + "\n")
 
     def update(self, problem: Problem, was: int) -> None:
         """A live update: a problem seen again."""
         self.out.write(f"  now {problem.count:,}x (was {was:,}x): " + one_line(
-            f"{problem.entry.id} \u00b7 {problem.template}", self.style.width - 24) + "\n")
+            f"{problem.record.id} \u00b7 {problem.template}", self.style.width - 24) + "\n")
 
 
 def _indent(markdown: str) -> str:
@@ -255,7 +258,7 @@ def _indent(markdown: str) -> str:
         ("   " + line) if line.strip() else line for line in markdown.splitlines())
 
 
-def _verified(entry: Entry) -> list[str]:
+def _verified(entry: EntryRecord) -> list[str]:
     return [f"verified against {entry.verified}"] if entry.verified else []
 
 
@@ -281,11 +284,11 @@ def brief_line(problem: Problem, style: Style | None = None) -> str:
     style = style or Style()
     level = f"[{problem.level}]" if problem.level else "[-]"
     start = " [start]" if problem.startup else ""
-    head = clean(f"{problem.count:6d}x {level:9s} {problem.entry.id} ({problem.confidence:.2f})"
-            f"{start} ", keep_newlines=False)
+    head = clean(f"{problem.count:6d}x {level:9s} {problem.record.id} ({problem.confidence:.2f})"
+                 f"{start} ", keep_newlines=False)
     rest = max(20, style.width - len(head)) if style.render else 100_000  # pipes: whole lines
     return head + one_line(f"{problem.template or '(other variants)'} \u2014 "
-                           f"{problem.entry.title}", rest)
+                           f"{problem.record.title}", rest)
 
 
 def problem_json(problem: Problem) -> dict[str, Any]:
@@ -294,7 +297,7 @@ def problem_json(problem: Problem) -> dict[str, Any]:
     data: dict[str, Any] = problem.as_json()
     step, used = first_step(problem)
     data.update(key=problem_key(problem), first_step=step, filled_in=used,
-                verified=problem.entry.verified or None)
+                verified=problem.record.verified or None)
     return data
 
 

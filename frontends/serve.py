@@ -6,10 +6,10 @@ commands runs, so the other commands never pay for them (or need them installed)
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
 
 from frontends.cli import Env, ExitCode, UsageError, content_paths, load
 
+TYPE_CHECKING = False  # (not typing's: see frontends.cli)
 if TYPE_CHECKING:
     import socket
 

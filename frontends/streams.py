@@ -19,7 +19,11 @@ import errno
 import io
 import re
 import sys
-from typing import IO, Any
+
+# Not typing.TYPE_CHECKING: the CLI's Env imports this module for `kb --version` too.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO, Any
 
 SKIP_PIECE = 1 << 16
 _SURROGATE = re.compile("[\ud800-\udfff]")

@@ -17,8 +17,12 @@ Module map (frontends import only from this package's top level):
 - the two kinds of evidence ranking combines: ``signals`` (exact: codes, reasons, signatures,
   matched in one pass with ``regexguard``'s RE2 set) and ``bm25`` (the text scorer);
 - ``rank`` (query from a parse, scores, confidence, why; numbers in ``weights``);
-- the index: ``whoosh_build`` (the only whoosh importer) and ``cache`` (on-disk indexes, the
-  one owner of cache policy);
+- entries and hits: ``model`` (the pydantic models of the API) and ``records`` (the same as
+  plain data: what the cache hands out and ranking returns, so a warm search never imports
+  pydantic);
+- the index: ``whoosh_build`` (entries -> posting lists in whoosh's numbers, by kb's own
+  inverter; whoosh's build is its reference) and ``cache`` (on-disk indexes, the one owner
+  of cache policy);
 - the semantic extra (``pip install 'kb[semantic]'``): ``semantic`` (sentence vectors blended
   into ``search``) and ``wordpiece`` (its tokenizer);
 - ``knowledgebase`` (the facade) and ``diagnose`` (the log pipe: a cache in front of rank).
@@ -27,22 +31,24 @@ Module map (frontends import only from this package's top level):
 from __future__ import annotations
 
 from importlib import import_module
-from typing import TYPE_CHECKING, Any
-
-from kb.errors import (
-    ContentError,
-    IndexStateError,
-    KbError,
-    LogInputError,
-    QueryError,
-    UnknownEntryError,
-)
 
 __version__ = "0.1.0"
 
+# Not typing.TYPE_CHECKING: `import kb` (what `kb --version` needs) imports nothing more.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from kb.compiler import slugify
     from kb.diagnose import Diagnoser, Diagnosis, Problem, Unmatched
+    from kb.errors import (
+        ContentError,
+        IndexStateError,
+        KbError,
+        LogInputError,
+        QueryError,
+        UnknownEntryError,
+    )
     from kb.fillin import fill as fill_in
     from kb.fillin import values_from
     from kb.knowledgebase import KnowledgeBase, default_content_dir
@@ -54,13 +60,21 @@ if TYPE_CHECKING:
     from kb.logfiles import read_blocks as log_blocks
     from kb.logfiles import stdin_blocks as stream_blocks
     from kb.logline import Parsed, ParsedLine, parse
-    from kb.model import Entry, Hit, Signature, SignatureKind, Source, Why
+    from kb.model import Entry, Hit, Signature, Source
     from kb.rank import MAX_QUERY_CHARS, Query
+    from kb.records import EntryLike, EntryRecord, HitLike, HitRecord, SignatureKind, Why
     from kb.weights import CONFIDENT
 
-# Loaded on first use, so `kb --version` or a search does not pay for what it does not use.
+# Loaded on first use, so `kb --version` imports no module of the library and a search does
+# not pay for what it does not use.
 _LAZY = {
     "CONFIDENT": "kb.weights",
+    "ContentError": "kb.errors",
+    "IndexStateError": "kb.errors",
+    "KbError": "kb.errors",
+    "QueryError": "kb.errors",
+    "LogInputError": "kb.errors",
+    "UnknownEntryError": "kb.errors",
     "Diagnoser": "kb.diagnose",
     "Diagnosis": "kb.diagnose",
     "Problem": "kb.diagnose",
@@ -75,9 +89,13 @@ _LAZY = {
     "Entry": "kb.model",
     "Hit": "kb.model",
     "Signature": "kb.model",
-    "SignatureKind": "kb.model",
     "Source": "kb.model",
-    "Why": "kb.model",
+    "EntryLike": "kb.records",
+    "EntryRecord": "kb.records",
+    "HitLike": "kb.records",
+    "HitRecord": "kb.records",
+    "SignatureKind": "kb.records",
+    "Why": "kb.records",
     "Query": "kb.rank",
     "MAX_QUERY_CHARS": "kb.rank",
     "fill_in": "kb.fillin:fill",
@@ -113,7 +131,11 @@ __all__ = [
     "Diagnoser",
     "Diagnosis",
     "Entry",
+    "EntryLike",
+    "EntryRecord",
     "Hit",
+    "HitLike",
+    "HitRecord",
     "IndexStateError",
     "KbError",
     "KnowledgeBase",

@@ -8,37 +8,61 @@ index of this exact content when it is complete and intact, else compile and bui
 content fall back to the newest good index of the same paths (with a warning); when the cache
 cannot be written (read-only, full disk) build in memory instead.
 
-The stamp file, written last, holds the key and a hash of every other file: reading a small
-index costs about a millisecond and catches damage that would otherwise surface (or not) in the
-middle of a query.
+An index is three files -- ``index.bin`` (ids, where each entry's record starts, the text
+index's dictionary and field lengths, the signal table), ``postings.bin`` (every posting list)
+and ``entries.bin`` (one compressed JSON record per entry) -- and the stamp, written last,
+which holds the key and the size and SHA-256 of every other file. Entries and posting lists
+are read from memory maps when first used, so opening costs little more than the dictionary,
+whatever the number of entries.
+
+What is trusted without reading it, git-style: a file whose inode, size, mtime and ctime are
+those recorded when its bytes were last hashed. Any write, truncation or replacement of a
+cache file changes them, so damaged and foreign files are still found before use (their hash
+is checked, and a mismatch rebuilds); only changes that keep all four -- bit rot under the
+file system -- go unseen, as they would for Python's own bytecode cache. Content files are
+trusted the same way (the key needs their bytes only when their stats changed), except those
+changed within ``RACY_NS`` before they were recorded: those are hashed until they settle.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import marshal
+import mmap
 import os
-import shutil
-import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from array import array
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
 
 from kb.bm25 import TextIndex
 from kb.errors import ContentError, IndexStateError
 from kb.files import markdown_files
-from kb.model import Entry, trusted_entry
+from kb.records import EntryStore, decode_record, encode_record
 
-INDEX_FORMAT = "5"
-ENTRIES_FILE = "entries.json"
+if TYPE_CHECKING:
+    from kb.model import Entry
+
+    Compile = Callable[[Sequence[Path]], list[Entry]]
+    # Index entries: write the posting lists to the stream, return the text index's numbers
+    # (``text``) and any other tables to keep (all plain data).
+    Index = Callable[[Sequence[Entry], Any], dict[str, Any]]
+
+INDEX_FORMAT = "6"
+CORE_FILE = "index.bin"
 POSTINGS_FILE = "postings.bin"
+ENTRIES_FILE = "entries.bin"
 STAMP_FILE = "kb-complete"
+FILES = (CORE_FILE, POSTINGS_FILE, ENTRIES_FILE)
 MARSHAL_VERSION = 4  # readable by every Python 3 since 3.4
 STALE_TMP_SECONDS = 3600
+RACY_NS = 2_000_000_000  # a content file changed this recently may change again unseen
+Stat = list[int]  # inode, size, mtime_ns, ctime_ns
 
 
 def default_root() -> Path:
@@ -79,16 +103,13 @@ def paths_key(paths: Iterable[Path]) -> str:
 
 @dataclass
 class Loaded:
-    """What ``IndexCache.load`` found or built: entries, their text index, warnings."""
+    """What ``IndexCache.load`` found or built: entries, their text index, the other tables
+    the build made (``tables``: the signal table), warnings."""
 
-    entries: list[Entry]
+    entries: EntryStore
     text: TextIndex
+    tables: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-
-
-Compile = Callable[[Sequence[Path]], list[Entry]]
-BuildInMemory = Callable[[Sequence[Entry]], TextIndex]
-Export = Callable[[Sequence[Entry], Path], dict[str, Any]]
 
 
 @dataclass
@@ -97,8 +118,8 @@ class IndexCache:
 
     root: Path
 
-    def load(self, paths: Sequence[Path], *, compile_paths: Compile, export: Export,
-             in_memory: BuildInMemory, rebuild: bool = False, strict: bool = False) -> Loaded:
+    def load(self, paths: Sequence[Path], *, compile_paths: Compile, index: Index,
+             rebuild: bool = False, strict: bool = False) -> Loaded:
         """The index of the content under ``paths``: cached, rebuilt, last good, or in memory.
 
         Broken content raises ContentError, unless an index built from earlier content of the
@@ -106,10 +127,22 @@ class IndexCache:
         so. A cache that cannot be read or written falls back to an in-memory index.
         """
         lineage = paths_key(paths)
-        key = content_key(markdown_files(paths), code_version())
+        files = markdown_files(paths)
+        version = code_version()
+        sources = _sources(files)
+        if not rebuild:
+            for found in self._unchanged(lineage, version, sources):
+                loaded = self._open(found)
+                if loaded is not None:
+                    return loaded
+        key = content_key(files, version)
         final = self.directory(lineage, key)
         if not rebuild and is_complete(final):
-            loaded = self._open(final)
+            # Found by hashing: record the files' stats, so the next open need not hash
+            # them, unless they are too fresh to be trusted yet anyway.
+            settled = _settled(sources, sources)
+            loaded = self._open(final, sources={"version": version, "files": sources}
+                                if settled else None)
             if loaded is not None:
                 return loaded
         try:
@@ -123,58 +156,100 @@ class IndexCache:
             fallback.warnings.append(f"{exc.problems[0]}{more}; using the last good index")
             return fallback
         try:
-            path = self.build(entries, lineage, key, export, force=rebuild)
-            text, _ = open_index(path)
+            path = self.build(entries, lineage, key, index, force=rebuild,
+                              sources={"version": version, "files": sources})
+            loaded = self._open(path, remove_damaged=False)
+            if loaded is None:
+                raise IndexStateError(f"{path}: the index just built does not open")
         except (OSError, IndexStateError) as exc:
             reason = getattr(exc, "strerror", None) or str(exc)
             warning = f"index cache not usable ({reason}); using an in-memory index"
-            return Loaded(entries, in_memory(entries), [warning])
-        return Loaded(entries, text)
+            return in_memory(entries, index, [warning])
+        return loaded
 
     def directory(self, lineage: str, key: str) -> Path:
         """The directory of the index with this lineage and content key."""
         return self.root / f"idx-{lineage}-{key}"
 
-    def build(self, entries: Sequence[Entry], lineage: str, key: str, export: Export,
-              force: bool = False) -> Path:
-        """Build into a temporary directory, then rename it into place; prune older builds."""
+    def build(self, entries: Sequence[Entry], lineage: str, key: str, index: Index,
+              force: bool = False, sources: dict[str, Any] | None = None) -> Path:
+        """Build into a temporary directory, then rename it into place; prune older builds.
+
+        Streams: posting lists and entry records go to their files as they are made, so the
+        build holds no second copy of the collection.
+        """
         final = self.directory(lineage, key)
         self.root.mkdir(parents=True, exist_ok=True)
+        import tempfile  # (only to build: a warm start never needs it)
+
         tmp = Path(tempfile.mkdtemp(prefix=f"tmp-{lineage}-", dir=self.root))
         try:
-            postings = marshal.dumps(export(entries, tmp), MARSHAL_VERSION)
-            (tmp / POSTINGS_FILE).write_bytes(postings)
-            payload = json.dumps([e.model_dump(mode="json") for e in entries])
-            (tmp / ENTRIES_FILE).write_text(payload, encoding="utf-8")
-            (tmp / STAMP_FILE).write_text(f"{key}\n{_digest(_files(tmp))}\n", encoding="utf-8")
+            written: dict[str, list[Any]] = {}
+            with _HashingFile(tmp / POSTINGS_FILE) as out:
+                tables = index(entries, out)
+            written[POSTINGS_FILE] = out.summary()
+            offsets = array("Q", [0])
+            with _HashingFile(tmp / ENTRIES_FILE) as out:
+                for entry in entries:
+                    out.write(encode_record(entry.model_dump(mode="json")))
+                    offsets.append(out.size)
+            written[ENTRIES_FILE] = out.summary()
+            core = {"ids": [e.id for e in entries], "offsets": offsets.tobytes(),
+                    "collections": sorted({e.collection for e in entries if e.collection}),
+                    "tables": tables}
+            with _HashingFile(tmp / CORE_FILE) as out:
+                out.write(marshal.dumps(core, MARSHAL_VERSION))
+            written[CORE_FILE] = out.summary()
+            # The stats are taken in this build's own folder, which nothing else writes: they
+            # can be trusted at once (see the module docstring).
+            seen = {name: _stat(tmp / name) for name in FILES}
+            _write_stamp(tmp / STAMP_FILE, {"format": INDEX_FORMAT, "key": key, "files": written,
+                               "seen": seen, "sources": sources or {}})
             _replace_dir(tmp, final, force)
         finally:
             if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
+                _remove(tmp)
         self._prune(lineage, keep=final)
         return final
 
     def last_good(self, lineage: str) -> Path | None:
         """The newest complete index of this lineage, if any (used when content is broken)."""
+        found = self._lineage(lineage)
+        return found[0] if found else None
+
+    def _lineage(self, lineage: str) -> list[Path]:
+        """The complete indexes of a lineage, newest first."""
         if not self.root.is_dir():
-            return None
+            return []
         found = []
         for path in self.root.glob(f"idx-{lineage}-*"):
             try:
                 found.append((path.stat().st_mtime, path))
             except OSError:  # pruned by another process since the glob
                 continue
-        complete = [item for item in found if is_complete(item[1])]
-        return max(complete)[1] if complete else None
+        return [path for _, path in sorted(found, reverse=True) if is_complete(path)]
 
-    def _open(self, path: Path) -> Loaded | None:
+    def _unchanged(self, lineage: str, version: str, sources: list[list[Any]]) -> list[Path]:
+        """Indexes of this lineage built by this code from content files whose stats are
+        unchanged (and settled): their key needs no hashing of the content."""
+        out = []
+        for path in self._lineage(lineage):
+            recorded = _read_stamp(path)
+            if recorded is None:
+                continue
+            built = recorded.get("sources", {})
+            if built.get("version") == version and _settled(built.get("files"), sources):
+                out.append(path)
+        return out
+
+    def _open(self, path: Path, sources: dict[str, Any] | None = None,
+              remove_damaged: bool = True) -> Loaded | None:
         try:
-            text, raw = open_index(path)
-            entries = [trusted_entry(item) for item in raw]
+            return open_index(path, sources)
         except (IndexStateError, ValueError, OSError):
-            shutil.rmtree(path, ignore_errors=True)
+            if remove_damaged:
+                _remove(path)
             return None
-        return Loaded(entries, text)
 
     def _prune(self, lineage: str, keep: Path) -> None:
         """Remove older indexes of the same lineage and temporary leftovers over an hour old."""
@@ -186,7 +261,17 @@ class IndexCache:
             except OSError:  # another process's build, renamed or removed since the glob
                 continue
             if path != keep and (path.name.startswith("idx-") or stale):
-                shutil.rmtree(path, ignore_errors=True)
+                _remove(path)
+
+
+def in_memory(entries: Sequence[Entry], index: Index, warnings: Sequence[str] = ()) -> Loaded:
+    """An index that lives in memory only (when the cache cannot be used)."""
+    import io
+
+    out = io.BytesIO()
+    tables = index(entries, out)
+    text = TextIndex(tables.pop("text"), "memory", out.getvalue())
+    return Loaded(EntryStore.of(entries), text, tables, list(warnings))
 
 
 def _replace_dir(tmp: Path, final: Path, force: bool) -> None:
@@ -200,50 +285,182 @@ def _replace_dir(tmp: Path, final: Path, force: bool) -> None:
             return
         aside = final.with_name(f"{final.name}.old-{os.getpid()}-{time.monotonic_ns()}")
         os.rename(final, aside)
-        shutil.rmtree(aside, ignore_errors=True)
+        _remove(aside)
         os.rename(tmp, final)
+
+
+def _remove(path: Path) -> None:
+    """Remove a directory tree, as far as possible (shutil is imported only when needed)."""
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def is_complete(path: Path) -> bool:
     """True when ``path`` holds a finished build."""
-    return (path / STAMP_FILE).is_file() and (path / ENTRIES_FILE).is_file()
+    return (path / STAMP_FILE).is_file() and (path / CORE_FILE).is_file()
 
 
-def _files(path: Path) -> dict[str, bytes]:
-    """The bytes of every file of a built index but the stamp, by name."""
-    return {item.name: item.read_bytes() for item in sorted(path.iterdir())
-            if item.name != STAMP_FILE}
+# -- opening -----------------------------------------------------------------------------------
 
 
-def _digest(files: Mapping[str, bytes]) -> str:
-    """A hash of every file of a built index but the stamp (damage anywhere is caught)."""
-    digest = hashlib.sha256()
-    for name in sorted(files):
-        digest.update(name.encode() + b"\0" + files[name])
-    return digest.hexdigest()
-
-
-def open_index(path: Path) -> tuple[TextIndex, list[dict[str, Any]]]:
-    """Open a built index and its entries (as JSON data); IndexStateError when damaged."""
+def open_index(path: Path, sources: dict[str, Any] | None = None) -> Loaded:
+    """Open a built index; IndexStateError when damaged. ``sources`` (the content files'
+    stats, when the caller hashed them to find this index) are recorded in the stamp, so the
+    next open need not hash them."""
+    stamp = _read_stamp(path)
+    if stamp is None or stamp.get("format") != INDEX_FORMAT:
+        raise IndexStateError(f"{path}: no valid build stamp")
+    seen = dict(stamp.get("seen", {}))
+    changed = sources is not None and sources != stamp.get("sources")
+    maps = {}
+    for name in FILES:
+        file_path = path / name
+        now = _verified(file_path, stamp["files"].get(name), seen.get(name))
+        if now != seen.get(name):
+            seen[name], changed = now, True
+        maps[name] = _map(file_path)
     try:
-        lines = (path / STAMP_FILE).read_text(encoding="utf-8").split()
-    except OSError as exc:
-        raise IndexStateError(f"{path}: no build stamp ({exc.strerror})") from exc
-    try:
-        files = _files(path)
-    except OSError as exc:
-        raise IndexStateError(f"{path}: unreadable index files ({exc.strerror})") from exc
-    if len(lines) != 2 or lines[1] != _digest(files):
-        raise IndexStateError(f"{path}: index files do not match their build stamp")
-    try:
-        raw = json.loads(files[ENTRIES_FILE].decode("utf-8"))
-        # Our own file in the user's cache, and its bytes matched the stamp's hash just above.
-        postings = marshal.loads(files[POSTINGS_FILE])  # noqa: S302
-        text = TextIndex(postings, str(path))
-        if not isinstance(raw, list) or text.ids != [item["id"] for item in raw]:
+        # Our own file in the user's cache, and it matches the stamp (its hash, or stats
+        # unchanged since its hash was checked).
+        core = marshal.loads(maps[CORE_FILE])  # noqa: S302
+        ids = core["ids"]
+        text = TextIndex(core["tables"].pop("text"), str(path), maps[POSTINGS_FILE])
+        offsets = array("Q")
+        offsets.frombytes(core["offsets"])
+        if text.ids != ids or len(offsets) != len(ids) + 1 or (
+                offsets[-1] != len(maps[ENTRIES_FILE])):
             raise IndexStateError(f"{path}: index and entries disagree")
+        store = EntryStore(ids, _Records(maps[ENTRIES_FILE], offsets), core["collections"])
     except IndexStateError:
         raise
     except Exception as exc:  # noqa: BLE001 - any damage in the files
         raise IndexStateError(f"{path}: damaged index ({type(exc).__name__}: {exc})") from exc
-    return text, raw
+    if changed:
+        _refresh_stamp(path, stamp, seen, sources)
+    return Loaded(store, text, core["tables"])
+
+
+def _verified(path: Path, expected: list[Any] | None, seen: Stat | None) -> Stat:
+    """The stats of a cache file that matches the stamp; IndexStateError when it does not."""
+    try:
+        now = _stat(path)
+        if expected is None or now[1] != expected[0]:
+            raise IndexStateError(f"{path}: index files do not match their build stamp")
+        if now != seen:
+            with path.open("rb") as handle:
+                digest = hashlib.file_digest(handle, "sha256").hexdigest()
+            if digest != expected[1]:
+                raise IndexStateError(f"{path}: index files do not match their build stamp")
+    except OSError as exc:
+        raise IndexStateError(f"{path}: unreadable index file ({exc.strerror})") from exc
+    return now
+
+
+def _map(path: Path) -> Any:
+    """A file's bytes as a read-only memory map (b"" when empty)."""
+    with path.open("rb") as handle:
+        if os.fstat(handle.fileno()).st_size == 0:
+            return b""
+        return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+
+
+class _Records:
+    """Reads one entry's record from the entries file (``EntryStore``'s reader)."""
+
+    def __init__(self, data: Any, offsets: array[int]) -> None:
+        self._data = data
+        self._offsets = offsets
+
+    def __call__(self, position: int) -> dict[str, Any]:
+        try:
+            start, end = self._offsets[position], self._offsets[position + 1]
+            return decode_record(self._data[start:end])
+        except (ValueError, UnicodeDecodeError, IndexError) as exc:
+            raise IndexStateError(f"damaged entry record {position} in the index cache "
+                                  f"({exc}): run 'kb build'") from exc
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"_data": bytes(self._data), "_offsets": self._offsets}
+
+
+# -- the stamp ---------------------------------------------------------------------------------
+
+
+def _stat(path: Path) -> Stat:
+    info = os.stat(path)
+    return [info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns]
+
+
+def _sources(files: Sequence[Path]) -> list[list[Any]]:
+    """Each content file with its stats, and when they were taken."""
+    now = time.time_ns()
+    return [[str(path), *_stat(path), now] for path in files]
+
+
+def _settled(recorded: Any, current: list[list[Any]]) -> bool:
+    """True when the content files are those recorded, with the same stats, none of them
+    changed within RACY_NS before it was recorded (it might have changed again unseen)."""
+    if not isinstance(recorded, list) or len(recorded) != len(current):
+        return False
+    for old, new in zip(recorded, current, strict=True):
+        if old[:5] != new[:5] or old[4] > old[5] - RACY_NS:
+            return False
+    return True
+
+
+class _HashingFile:
+    """A file being written, with the size and SHA-256 of what went into it."""
+
+    def __init__(self, path: Path) -> None:
+        self._handle: IO[bytes] = path.open("wb")
+        self._digest = hashlib.sha256()
+        self.size = 0
+
+    def __enter__(self) -> _HashingFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._handle.close()
+
+    def write(self, data: bytes) -> int:
+        self._digest.update(data)
+        self.size += len(data)
+        return self._handle.write(data)
+
+    def summary(self) -> list[Any]:
+        return [self.size, self._digest.hexdigest()]
+
+
+def _write_stamp(target: Path, body: dict[str, Any]) -> None:
+    """The stamp: its JSON body, then a hash of it (so a damaged stamp is no stamp)."""
+    text = json.dumps(body, sort_keys=True)
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    target.write_text(f"{text}\n{digest}\n", encoding="utf-8")
+
+
+def _read_stamp(folder: Path) -> dict[str, Any] | None:
+    try:
+        text, digest = (folder / STAMP_FILE).read_text(encoding="utf-8").rstrip("\n").split("\n")
+        if hashlib.sha256(text.encode()).hexdigest() != digest:
+            return None
+        body = json.loads(text)
+    except (OSError, ValueError):
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _refresh_stamp(path: Path, stamp: dict[str, Any], seen: dict[str, Stat],
+                   sources: dict[str, Any] | None) -> None:
+    """Record what was just checked, so the next open need not check it again (atomic
+    replace; a cache that cannot be written is simply checked again next time)."""
+    body = dict(stamp, seen=seen)
+    if sources is not None:
+        body["sources"] = sources
+    tmp = path / f".{STAMP_FILE}.{os.getpid()}"
+    try:
+        _write_stamp(tmp, body)
+        os.replace(tmp, path / STAMP_FILE)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)

@@ -31,7 +31,7 @@ import heapq
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kb.episodes import WINDOW, Episode, Seen, role_of, scanner_patterns
 from kb.levels import ERROR_LEVELS, severity
@@ -47,11 +47,14 @@ from kb.logline import (
     strip_prefix,
 )
 from kb.logline import MAX_LINE as MAX_LINE_CHARS
-from kb.model import Entry, Hit
 from kb.rank import Searcher, answer_key, may_be_confident
 from kb.regexguard import Scanner, compile_scanner
 from kb.signals import OPENSSL_MARKERS
 from kb.timestamps import iso
+
+if TYPE_CHECKING:  # (not at run time: pydantic costs a diagnose process ~40 ms to import)
+    from kb.model import Entry
+    from kb.records import EntryRecord, HitRecord
 
 MAX_LINE = 65536  # bytes of one line kept; the rest is dropped
 MAX_SAMPLE = 2000  # characters of a sample line kept in a problem
@@ -88,10 +91,11 @@ class Problem:
     """One problem: an entry and the template of the lines that point to it.
 
     The "other variants" problem of an entry (template ``""``) counts the lines of the
-    templates beyond the kept ones.
+    templates beyond the kept ones. ``record`` is the entry as plain data (what the log pipe
+    reads); ``entry`` builds the API's pydantic model from it on first use.
     """
 
-    entry: Entry
+    record: EntryRecord
     template: str
     confidence: float
     sample: str
@@ -107,6 +111,11 @@ class Problem:
     context: tuple[str, ...] = ()  # the other lines of the first occurrence's episode
     # occurrences per host: the line's own host (syslog, journald) or its source
     hosts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def entry(self) -> Entry:
+        """The entry as the API's pydantic model (built once, on first use)."""
+        return self.record.model()
 
     @property
     def severity(self) -> int:
@@ -138,8 +147,8 @@ class Problem:
         """The NDJSON object of ``kb diagnose --json``."""
         return {
             "type": "problem",
-            "id": self.entry.id,
-            "title": self.entry.title,
+            "id": self.record.id,
+            "title": self.record.title,
             "confidence": round(self.confidence, 3),
             "count": self.count,
             "first_line": self.first_line,
@@ -300,7 +309,7 @@ class _ProblemTable:
 
     def add(self, problem: Problem) -> Problem:
         """Count ``problem`` (one or more lines); the problem object that now holds them."""
-        variants = self._by_entry.setdefault(problem.entry.id, _Variants())
+        variants = self._by_entry.setdefault(problem.record.id, _Variants())
         if problem.other_variants:
             return self._to_other(variants, problem)
         template = problem.template
@@ -330,7 +339,7 @@ class _ProblemTable:
         found = [p for v in self._by_entry.values() for p in v.kept.values()]
         found += [v.other for v in self._by_entry.values() if v.other is not None]
         return sorted(found, key=lambda p: (p.severity, -p.count, p.source, p.first_line,
-                                            p.entry.id, p.template))
+                                            p.record.id, p.template))
 
 
 class _UnmatchedTable:
@@ -375,9 +384,9 @@ class Diagnoser:
         self._signals = searcher.signals
         self._collect = collect_unmatched
         self._scanners = self._make_scanners()
-        self._answers: OrderedDict[Hashable, Hit | None] = OrderedDict()  # by answer key
-        self._queries: OrderedDict[Hashable, Hit | None] = OrderedDict()  # by query key
-        self._lines: dict[Hashable, tuple[Hit | None, Parsed]] = {}  # by what search reads
+        self._answers: OrderedDict[Hashable, HitRecord | None] = OrderedDict()  # by answer key
+        self._queries: OrderedDict[Hashable, HitRecord | None] = OrderedDict()  # by query key
+        self._lines: dict[Hashable, tuple[HitRecord | None, Parsed]] = {}  # by what search reads
         self._table = _ProblemTable(max_variants)
         self._unmatched = _UnmatchedTable(max_unmatched)
         self._open: dict[tuple[str, str], Episode] = {}
@@ -497,7 +506,7 @@ class Diagnoser:
         template = "\n".join(ln.template for ln in parsed.lines)
         return self._add(Seen(number, raw, line, hit, template, role_of(line)))
 
-    def _answer_line(self, raw: str) -> tuple[Hit | None, Parsed]:
+    def _answer_line(self, raw: str) -> tuple[HitRecord | None, Parsed]:
         """``search``'s confident answer for one line, remembered by what search reads of it:
         its shapes, level, message and signals (or the whole line when it has no prefix, as a
         question is read by its words)."""
@@ -515,7 +524,7 @@ class Diagnoser:
             del self._lines[next(iter(self._lines))]
         return known[0], parsed
 
-    def _answer(self, parsed: Parsed, line_hits: tuple[tuple[int, ...], ...]) -> Hit | None:
+    def _answer(self, parsed: Parsed, line_hits: tuple[tuple[int, ...], ...]) -> HitRecord | None:
         """The confident top hit ``search`` gives this input, from the cache when known."""
         signals = self._signals.match(parsed, line_hits)
         key = answer_key(parsed, signals)
@@ -526,7 +535,8 @@ class Diagnoser:
         if may_be_confident(parsed, signals):
             # Templates that differ only in words the index does not know make one query.
             query = self._searcher.query(parsed, signals)
-            answer = _cached(self._queries, query.key(), lambda: self._searcher.best(query))
+            answer = _cached(self._queries, query.key(),
+                             lambda: self._searcher.best_record(query))
         _remember(self._answers, key, answer)
         return answer
 
@@ -661,8 +671,8 @@ class Diagnoser:
                          self._table.max_variants, self._unmatched.limit)
 
 
-def _cached(cache: OrderedDict[Hashable, Hit | None], key: Hashable,
-            compute: Callable[[], Hit | None]) -> Hit | None:
+def _cached(cache: OrderedDict[Hashable, HitRecord | None], key: Hashable,
+            compute: Callable[[], HitRecord | None]) -> HitRecord | None:
     if key in cache:
         cache.move_to_end(key)
         return cache[key]
@@ -671,8 +681,8 @@ def _cached(cache: OrderedDict[Hashable, Hit | None], key: Hashable,
     return value
 
 
-def _remember(cache: OrderedDict[Hashable, Hit | None], key: Hashable,
-              value: Hit | None) -> None:
+def _remember(cache: OrderedDict[Hashable, HitRecord | None], key: Hashable,
+              value: HitRecord | None) -> None:
     cache[key] = value
     if len(cache) > ANSWER_CACHE:
         cache.popitem(last=False)

@@ -31,7 +31,10 @@ from functools import cache
 from pathlib import Path
 
 from kb.logline import ParsedLine
-from kb.model import Hit
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # (not at run time: pydantic costs a diagnose process ~40 ms to import)
+    from kb.records import HitRecord
 
 DATA = Path(__file__).resolve().parent / "data" / "httpd_outcomes.tsv"
 WINDOW = 64  # lines: a process silent for longer has finished its episode
@@ -120,7 +123,7 @@ class Seen:
     number: int
     raw: str
     line: ParsedLine
-    hit: Hit | None
+    hit: HitRecord | None
     template: str
     role: Role
 

@@ -19,10 +19,11 @@ episode open across more than LOOKBACK bytes (an episode ends after 64 lines of 
 from __future__ import annotations
 
 import os
+import sys
+import threading
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from functools import cache
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +31,8 @@ from kb.errors import LogInputError
 from kb.logfiles import BLOCK, is_compressed, open_log, read_blocks
 
 if TYPE_CHECKING:
+    import multiprocessing.context
+
     from kb.diagnose import Diagnosis
     from kb.knowledgebase import KnowledgeBase
 
@@ -218,10 +221,37 @@ def load(paths: Sequence[str], cache_dir: str | None) -> KnowledgeBase:
     return KnowledgeBase.from_paths([Path(p) for p in paths], cache_dir=cache_dir)
 
 
-@cache
+_WORKER_KBS: dict[object, KnowledgeBase] = {}  # this process's knowledge bases, by factory value
+WORKER_KBS = 2  # a worker serves one knowledge base (two while a job changes content)
+
+
 def _worker_kb(factory: KbFactory) -> KnowledgeBase:
-    """The knowledge base of a worker process, loaded once per process (from its cache)."""
-    return factory()
+    """The knowledge base of a worker process, loaded once per process (from its cache).
+
+    Every task brings its own unpickled copy of the factory, so they are told apart by value
+    (a ``functools.partial``'s function and arguments), not by identity."""
+    key = _factory_key(factory)
+    known = _WORKER_KBS.get(key)
+    if known is None:
+        if len(_WORKER_KBS) >= WORKER_KBS:
+            _WORKER_KBS.pop(next(iter(_WORKER_KBS)))
+        known = _WORKER_KBS[key] = factory()
+    return known
+
+
+def _factory_key(factory: KbFactory) -> object:
+    if isinstance(factory, partial):
+        return (_factory_key(factory.func), _hashable(factory.args),
+                _hashable(sorted(factory.keywords.items())))
+    return (getattr(factory, "__module__", ""), getattr(factory, "__qualname__", ""), factory)
+
+
+def _hashable(value: object) -> object:
+    if isinstance(value, (list, tuple)):
+        return tuple(_hashable(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
+    return value
 
 
 def _work(factory: KbFactory, part: Part, options: Options) -> PartResult | str:
@@ -236,13 +266,17 @@ def diagnose_parallel(factory: KbFactory, parts: Sequence[Part], jobs: int,
     """Every part diagnosed in ``jobs`` worker processes, then combined; and the errors of
     the parts that could not be read. ``factory`` makes the knowledge base: it is pickled to
     the workers (a module-level function or a functools.partial of one such as ``load``)
-    and called once per worker process; with the fork start method the workers inherit the
-    parent's, loaded here first."""
+    and called once per worker process (told apart by value: see _worker_kb); forked workers
+    (Linux) inherit the parent's, loaded here first."""
     _worker_kb(factory)
     if jobs <= 1 or len(parts) <= 1:
         outcomes = [_work(factory, part, options) for part in parts]
     else:
-        with ProcessPoolExecutor(max_workers=min(jobs, len(parts))) as pool:
+        # (imported here: multiprocessing costs every diagnose process ~15 ms to import)
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=min(jobs, len(parts)),
+                                 mp_context=_start_method()) as pool:
             futures = [pool.submit(_work, factory, part, options) for part in parts]
             outcomes = [future.result() for future in futures]
     results = [o for o in outcomes if isinstance(o, PartResult)]
@@ -250,11 +284,36 @@ def diagnose_parallel(factory: KbFactory, parts: Sequence[Part], jobs: int,
     return (combine(results) if results else None), errors
 
 
+def _start_method() -> multiprocessing.context.BaseContext:
+    """fork on Linux while this process has one thread (workers start at once, with the
+    knowledge base loaded here); spawn otherwise (forking a threaded process can deadlock)."""
+    import multiprocessing  # (here: it costs every diagnose process ~15 ms to import)
+
+    if sys.platform == "linux" and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
+PARALLEL_ABOVE = 16 << 20  # bytes of log text below which worker processes cost more than they save
+PACKED_RATIO = 8  # a compressed log holds about this many times its size in text
+
+
 def default_jobs(paths: Sequence[str | Path]) -> int:
-    """The number of cores for several files or one big plain file, else 1."""
+    """The number of cores when there is enough to share: several files or one plain file that
+    will be cut (over SPLIT_ABOVE), holding over PARALLEL_ABOVE bytes of text together
+    (compressed files count PACKED_RATIO times their size); else 1."""
     cores = os.cpu_count() or 1
-    if len(paths) > 1:
-        return cores
-    if len(paths) == 1 and _size(Path(paths[0])) > SPLIT_ABOVE:
+    sizes = [(_size(Path(p)), _packed(Path(p))) for p in paths]
+    text = sum(size * (PACKED_RATIO if packed else 1) for size, packed in sizes)
+    if text <= PARALLEL_ABOVE:
+        return 1
+    if len(paths) > 1 or (sizes and sizes[0][0] > SPLIT_ABOVE and not sizes[0][1]):
         return cores
     return 1
+
+
+def _packed(path: Path) -> bool:
+    try:
+        return path.is_file() and is_compressed(path)
+    except OSError:
+        return False

@@ -10,12 +10,15 @@ from kb.bm25 import TextIndex
 from kb.cache import IndexCache, default_root
 from kb.errors import ContentError, QueryError, UnknownEntryError
 from kb.logline import Kind, Parsed, parse
-from kb.model import Entry, Hit
 from kb.rank import MAX_QUERY_CHARS, MergedSearcher, Query, Searcher
-from kb.signals import Signals
+from kb.records import EntryRecord, EntryStore, HitRecord
+from kb.signals import Signals, SignalTable
 
 if TYPE_CHECKING:
     from kb.diagnose import Diagnoser, Diagnosis
+    from kb.model import Entry, Hit
+
+Part = tuple[str, EntryStore, TextIndex]  # a collection: its name, entries and text index
 
 
 def default_content_dir() -> Path:
@@ -28,33 +31,44 @@ def default_content_dir() -> Path:
 
 
 class KnowledgeBase:
-    """Searchable FAQ entries from one or more Markdown collections."""
+    """Searchable FAQ entries from one or more Markdown collections.
+
+    Entries are held as plain records and decoded from the index cache when first read; the
+    methods that return ``Entry`` and ``Hit`` build those models on the way out, and the
+    ``*_records`` ones return the plain forms (what the CLI renders, without pydantic).
+    """
 
     def __init__(
-        self, entries: Sequence[Entry], text: TextIndex, warnings: Sequence[str] = (),
-        collections: Sequence[tuple[str, Sequence[Entry], TextIndex]] = (),
-        semantic: bool | None = None,
+        self, entries: Sequence[Entry] | EntryStore, text: TextIndex, warnings: Sequence[str] = (),
+        collections: Sequence[tuple[str, Sequence[Entry] | EntryStore, TextIndex]] = (),
+        semantic: bool | None = None, *, signals: Signals | None = None,
     ) -> None:
         """One collection (``entries`` and ``text``), or several side by side
         (``collections``: name, entries, index each; ``entries`` is then all of them).
-        ``semantic``: blend in the semantic extra's ranking (None: when it is installed)."""
+        ``semantic``: blend in the semantic extra's ranking (None: when it is installed).
+        ``signals``: the signal tables of all the entries, when known (else built)."""
         self._semantic = semantic
         self._vectors: Any = None
-        self._entries = list(entries)
-        self._by_id = {e.id: e for e in self._entries}
-        signals = Signals(self._entries)
-        self._collections = [(name, list(part)) for name, part, _ in collections]
-        if len(collections) > 1:
-            parts, start = [], 0
-            for name, part, index in collections:
-                parts.append((name, Searcher(list(part), signals, index), start))
+        self._all: list[Entry] | None = None
+        parts: list[Part] = [(name, _store(part), index) for name, part, index in collections]
+        if len(parts) > 1:
+            self._entries = EntryStore.joined([part for _, part, _ in parts])
+        else:
+            self._entries = parts[0][1] if parts else _store(entries)
+        if signals is None:
+            signals = Signals(self._entries)
+        if len(parts) > 1:
+            searchers, start = [], 0
+            for name, part, index in parts:
+                searchers.append((name, Searcher(part, signals, index), start))
                 start += len(part)
-            self._searcher: Searcher = MergedSearcher(self._entries, signals, text, parts)
+            self._searcher: Searcher = MergedSearcher(self._entries, signals, text, searchers)
         else:
             self._searcher = Searcher(self._entries, signals, text)
-        self._parts = list(collections)
+        self._parts = parts
+        self._tables: dict[str, SignalTable] = {}  # each collection's, when loaded from a cache
         self.warnings: list[str] = list(warnings)
-        self.name = ", ".join(sorted({e.collection for e in self._entries if e.collection}))
+        self.name = ", ".join(self._entries.collections)
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -86,11 +100,14 @@ class KnowledgeBase:
             raise ContentError([f"{p}:0: no such file or folder: check the path (--kb / "
                                 "KB_PATH)" for p in missing])
         names = collection_names(chosen)
-        loaded, warnings, failed = [], [], []
+        loaded: list[Part] = []
+        tables: list[SignalTable] = []
+        warnings: list[str] = []
+        failed = []
         for path, name in zip(chosen, names, strict=True):
             try:
-                part = store.load([path], compile_paths=_compiler(name), export=_export,
-                                  in_memory=_in_memory, rebuild=rebuild, strict=strict)
+                part = store.load([path], compile_paths=_compiler(name), index=_index,
+                                  rebuild=rebuild, strict=strict)
             except ContentError as exc:
                 if strict or len(chosen) == 1:
                     raise
@@ -99,16 +116,17 @@ class KnowledgeBase:
                 warnings.append(f"{exc.problems[0]}{more}; collection '{name}' ({path}) "
                                 "skipped (--strict makes this an error)")
                 continue
-            entries = [e if e.collection == name else e.model_copy(update={"collection": name})
-                       for e in part.entries]
-            loaded.append((name, entries, part.text))
+            loaded.append((name, part.entries.named(name), part.text))
+            tables.append(SignalTable.from_data(part.tables["signals"]))
             warnings += part.warnings
         if not loaded:
             raise ContentError([p for exc in failed for p in exc.problems])
-        if len(loaded) == 1:
-            return cls(loaded[0][1], loaded[0][2], warnings, loaded, semantic)
-        everything = [e for _, part_entries, _ in loaded for e in part_entries]
-        return cls(everything, loaded[0][2], warnings, loaded, semantic)
+        signals = Signals(table=SignalTable.joined(tables, [len(p[1]) for p in loaded]))
+        everything = loaded[0][1] if len(loaded) == 1 else EntryStore.joined(
+            [part for _, part, _ in loaded])
+        made = cls(everything, loaded[0][2], warnings, loaded, semantic, signals=signals)
+        made._tables = {part[0]: table for part, table in zip(loaded, tables, strict=True)}
+        return made
 
     def collections(self) -> list[str]:
         """The names of the collections, in load order."""
@@ -124,8 +142,18 @@ class KnowledgeBase:
             raise UnknownEntryError(f"no collection named {', '.join(unknown)} (loaded: "
                                     f"{', '.join(known)})")
         parts = [part for part in self._parts if part[0] in wanted] or list(self._parts)
-        everything = [e for _, part_entries, _ in parts for e in part_entries]
-        return KnowledgeBase(everything, parts[0][2], self.warnings, parts, self._semantic)
+        everything = parts[0][1] if len(parts) == 1 else EntryStore.joined(
+            [part for _, part, _ in parts])
+        return KnowledgeBase(everything, parts[0][2], self.warnings, parts, self._semantic,
+                             signals=self._signals_of(parts))
+
+    def _signals_of(self, parts: Sequence[Part]) -> Signals | None:
+        """The signal tables of some of this knowledge base's collections, when it knows
+        them per collection (else None: built again from the entries)."""
+        if not all(name in self._tables for name, _, _ in parts):
+            return None
+        return Signals(table=SignalTable.joined([self._tables[name] for name, _, _ in parts],
+                                                [len(entries) for _, entries, _ in parts]))
 
     @classmethod
     def from_entries(cls, entries: Sequence[Entry]) -> KnowledgeBase:
@@ -138,16 +166,27 @@ class KnowledgeBase:
 
     def entries(self) -> list[Entry]:
         """All entries, in content order."""
-        return list(self._entries)
+        return list(self._models())
+
+    def _models(self) -> list[Entry]:
+        """Every entry as a model, made on first use and kept (the semantic extra reads
+        them all on every search it blends; nothing else needs them all)."""
+        if self._all is None:
+            self._all = [self._entries.model(i) for i in range(len(self._entries))]
+        return self._all
 
     def get(self, entry_id: str) -> Entry:
         """The entry with this id; UnknownEntryError (a KbError) when there is none."""
-        try:
-            return self._by_id[entry_id]
-        except KeyError:
-            close = [i for i in self._by_id if entry_id.lower() in i][:3]
+        return self.record(entry_id).model()
+
+    def record(self, entry_id: str) -> EntryRecord:
+        """``get`` as a plain record."""
+        position = self._entries.position(entry_id)
+        if position is None:
+            close = [i for i in self._entries.ids if entry_id.lower() in i][:3]
             hint = f" (did you mean: {', '.join(close)}?)" if close else ""
-            raise UnknownEntryError(f"no entry with id '{entry_id}'{hint}") from None
+            raise UnknownEntryError(f"no entry with id '{entry_id}'{hint}")
+        return self._entries[position]
 
     def build_query(self, text: str) -> Query:
         """The query ``search`` would run for ``text`` (for explanations)."""
@@ -157,12 +196,21 @@ class KnowledgeBase:
         """Run a query made by ``build_query``."""
         return self._searcher.run(query, limit)
 
+    def run_records(self, query: Query, limit: int = 5) -> list[HitRecord]:
+        """``run`` with the hits as plain records."""
+        return self._searcher.rank(query, limit)
+
     def search(self, text: str, limit: int = 5) -> list[Hit]:
         """Rank entries for a log line, an excerpt or a question; best first. With the
         semantic extra (kb.semantic), questions kb has no confident answer for are ranked
         by kb's score and sentence similarity together."""
+        return [hit.model() for hit in self.search_records(text, limit)]
+
+    def search_records(self, text: str, limit: int = 5) -> list[HitRecord]:
+        """``search`` with the hits as plain records (no pydantic model is built unless the
+        semantic extra re-ranks them)."""
         query = self.build_query(text)
-        hits = self.run(query, limit)
+        hits = self.run_records(query, limit)
         if self._semantic is False or not self._entries:
             return hits
         from kb import semantic
@@ -175,8 +223,9 @@ class KnowledgeBase:
             self._semantic = False
             return hits
         candidates = self.run(query, max(limit, semantic.CANDIDATES))
-        return semantic.blend(query.parsed.text, candidates, self._entries,
-                              self.entry_vectors(), limit)
+        blended = semantic.blend(query.parsed.text, candidates, self._models(),
+                                 self.entry_vectors(), limit)
+        return [HitRecord.of(hit) for hit in blended]
 
     def entry_vectors(self) -> Any:
         """The semantic extra's entry vectors (kb.semantic.EntryVectors), made or read from
@@ -185,9 +234,13 @@ class KnowledgeBase:
             from kb.semantic import EntryVectors
 
             parts = self._parts or [("", self._entries, self._searcher.index)]
-            self._vectors = EntryVectors.joined([
-                EntryVectors.of(entries, None if index.where == "memory" else Path(index.where))
-                for _, entries, index in parts])
+            models, vectors, start = self._models(), [], 0
+            for _, entries, index in parts:
+                vectors.append(EntryVectors.of(models[start : start + len(entries)],
+                                               None if index.where == "memory"
+                                               else Path(index.where)))
+                start += len(entries)
+            self._vectors = EntryVectors.joined(vectors)
         return self._vectors
 
     @property
@@ -281,16 +334,17 @@ def _compiler(collection: str) -> Callable[[Sequence[Path]], list[Entry]]:
     return compile_collection
 
 
-def _export(entries: Sequence[Entry], under: Path) -> dict[str, Any]:
-    from kb.whoosh_build import export
+def _index(entries: Sequence[Entry], postings: Any) -> dict[str, Any]:
+    """What the cache keeps of entries beside their records: the text index (its posting
+    lists go to ``postings``) and the signal table."""
+    from kb.whoosh_build import invert
 
-    return export(entries, under)
+    return {"text": invert(entries, postings),
+            "signals": SignalTable.of(entries, reasons=True).as_data()}
 
 
-def _in_memory(entries: Sequence[Entry]) -> TextIndex:
-    from kb.whoosh_build import build_in_memory
-
-    return build_in_memory(entries)
+def _store(entries: Sequence[Entry] | EntryStore) -> EntryStore:
+    return entries if isinstance(entries, EntryStore) else EntryStore.of(entries)
 
 
 def _checked(text: str) -> str:

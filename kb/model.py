@@ -1,22 +1,22 @@
-"""Data models: what the compiler produces and what queries return."""
+"""Data models: what the compiler produces and what queries return (the public API).
+
+The warm path of a search holds the plain forms of ``kb.records`` and builds these models
+only when asked for (the API returns them; a CLI search never imports pydantic).
+"""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kb.records import SignalWhy, SignatureKind, TermWhy, Why, hit_json, summary_of
+
+__all__ = ["ID_RE", "Entry", "Hit", "SignalWhy", "Signature", "SignatureKind", "Source",
+           "TermWhy", "Why", "trusted_entry"]
+
 ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-
-
-class SignatureKind(StrEnum):
-    """How a signature is matched against a line."""
-
-    LITERAL = "literal"
-    REGEX = "regex"
 
 
 class Source(BaseModel):
@@ -66,63 +66,7 @@ class Entry(BaseModel):
 
     def summary(self, width: int = 160) -> str:
         """The first paragraph of the answer as plain text, cut to ``width`` characters."""
-        text = _plain(self.answer)
-        return text if len(text) <= width else text[: width - 1].rstrip() + "\u2026"
-
-
-@dataclass(frozen=True)
-class SignalWhy:
-    """One exact signal of a hit: its type (code, reason, signature), text and weight."""
-
-    type: str
-    value: str
-    weight: float
-
-
-@dataclass(frozen=True)
-class TermWhy:
-    """One matched query term: the field it matched in, its boost and its BM25F share."""
-
-    field: str
-    term: str
-    boost: float
-    score: float
-
-
-@dataclass(frozen=True)
-class Why:
-    """Why a hit ranks where it does (``as_json`` is the ``why`` object of ``--json``)."""
-
-    kind: str
-    signals: tuple[SignalWhy, ...] = ()
-    bm25f: float = 0.0
-    coverage: float = 0.0
-    terms: tuple[TermWhy, ...] = field(default_factory=tuple)
-    capped_by: str | None = None
-    # The idf-weighted share of the query's words the hit matches (unknown words unexplained).
-    explained: float = 0.0
-    # BM25F over what a perfect match would score in the hit's own collection (kb.rank).
-    strength: float = 0.0
-    # Cosine similarity with the question when the semantic extra ranked it (kb.semantic).
-    semantic: float | None = None
-
-    def as_json(self) -> dict[str, Any]:
-        """The JSON-ready form (key order and rounding as ``kb search --json`` prints it)."""
-        return {
-            "kind": self.kind,
-            "signals": [{"type": s.type, "value": s.value, "weight": round(s.weight, 2)}
-                        for s in self.signals],
-            "text": {
-                "bm25f": round(self.bm25f, 3),
-                "coverage": round(self.coverage, 3),
-                "explained": round(self.explained, 3),
-                "strength": round(self.strength, 3),
-                "terms": [{"field": t.field, "term": t.term, "boost": t.boost,
-                           "score": round(t.score, 3)} for t in self.terms],
-            },
-            "capped_by": self.capped_by,
-            "semantic": None if self.semantic is None else round(self.semantic, 3),
-        }
+        return summary_of(self.answer, width)
 
 
 class Hit(BaseModel):
@@ -144,15 +88,7 @@ class Hit(BaseModel):
 
     def as_json(self) -> dict[str, Any]:
         """The JSON-ready form used by ``kb search --json``."""
-        return {
-            "id": self.entry.id,
-            "title": self.entry.title,
-            "score": round(self.score, 4),
-            "confidence": round(self.confidence, 3),
-            "collection": self.entry.collection,
-            "why": self.why.as_json(),
-            "answer": self.entry.answer,
-        }
+        return hit_json(self)
 
 
 def trusted_entry(data: dict[str, Any]) -> Entry:
@@ -170,12 +106,3 @@ def trusted_entry(data: dict[str, Any]) -> Entry:
     )
     fields["source"] = Source.model_construct(**fields["source"])
     return Entry.model_construct(**fields)
-
-
-_MD_NOISE = re.compile(r"```.*?```|`|\*\*|__|\[([^\]]*)\]\([^)]*\)|^#+\s*|^>\s?", re.S | re.M)
-
-
-def _plain(markdown: str) -> str:
-    first = markdown.strip().split("\n\n", 1)[0]
-    text = _MD_NOISE.sub(lambda m: m.group(1) or "", first)
-    return " ".join(text.split())

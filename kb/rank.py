@@ -16,15 +16,18 @@ import re
 from collections import defaultdict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kb.bm25 import Contribution, Match, QueryTerm, TextIndex
 from kb.logline import QUIET_LEVELS, Kind, Parsed
 from kb.masks import PLACEHOLDER_RE
-from kb.model import Entry, Hit, SignalWhy, TermWhy, Why
+from kb.records import EntryStore, HitRecord, SignalWhy, TermWhy, Why
 from kb.signals import SignalHit, SignalKind, Signals
 from kb.text import analyze
 from kb.weights import WEIGHTS
+
+if TYPE_CHECKING:
+    from kb.model import Hit
 
 MAX_QUERY_CHARS = 100_000
 REFERENCE_SAMPLE = 24  # other collections' titles asked per collection for its noise level
@@ -154,8 +157,10 @@ class _Scored:
     used: list[SignalHit]
 
 
-def run(query: Query, entries: Sequence[Entry], index: TextIndex, limit: int = 5) -> list[Hit]:
-    """Score candidates from exact signals and the text index; best ``limit`` hits."""
+def run(query: Query, entries: EntryStore, index: TextIndex, limit: int = 5
+        ) -> list[HitRecord]:
+    """Score candidates from exact signals and the text index; best ``limit`` hits (plain
+    records: ``Searcher.run`` gives the pydantic models)."""
     exact = _exact_scores(query)
     matches = {m.doc: m for m in index.search(query.terms, limit=max(limit * 3, 15))}
     weight = _term_weights(index, query)
@@ -169,7 +174,8 @@ def run(query: Query, entries: Sequence[Entry], index: TextIndex, limit: int = 5
         signal, used = exact.get(doc, (0.0, []))
         text_part = WEIGHTS.text * text / best_text if best_text else 0.0
         scored.append(_Scored(doc, signal + text_part, text, signal, used))
-    scored.sort(key=lambda s: (-s.score, entries[s.doc].id))
+    ids = entries.ids
+    scored.sort(key=lambda s: (-s.score, ids[s.doc]))
     hits = []
     ceiling = WEIGHTS.max_confidence
     for rank, item in enumerate(scored[:limit]):
@@ -188,10 +194,8 @@ def run(query: Query, entries: Sequence[Entry], index: TextIndex, limit: int = 5
         ceiling = confidence
         why = _why(query, item, match, cover, capped, explained,
                    item.text / (total + query.unknown))
-        # Built without validation (a search must not pay for building pydantic's validator):
         # _confidence keeps the value in [0, 0.99]; the property tests validate every hit.
-        hits.append(Hit.model_construct(
-            entry=entries[item.doc], score=item.score, confidence=confidence, why=why))
+        hits.append(HitRecord(entries[item.doc], item.score, confidence, why))
     return hits
 
 
@@ -297,7 +301,7 @@ class Searcher:
     and all a worker process needs.
     """
 
-    entries: Sequence[Entry]
+    entries: EntryStore
     signals: Signals
     index: TextIndex
 
@@ -305,13 +309,22 @@ class Searcher:
         """The query for a parsed input."""
         return build_query(parsed, self.signals, self.index, hits)
 
-    def run(self, query: Query, limit: int = 5) -> list[Hit]:
-        """Run a query."""
+    def rank(self, query: Query, limit: int = 5) -> list[HitRecord]:
+        """Run a query; the hits as plain records."""
         return run(query, self.entries, self.index, limit)
+
+    def run(self, query: Query, limit: int = 5) -> list[Hit]:
+        """Run a query; the hits as the API's models."""
+        return [hit.model() for hit in self.rank(query, limit)]
 
     def best(self, query: Query) -> Hit | None:
         """The confident top hit of a query, or None."""
-        found = self.run(query, limit=1)
+        found = self.best_record(query)
+        return found.model() if found is not None else None
+
+    def best_record(self, query: Query) -> HitRecord | None:
+        """``best`` as plain data (the log pipe's form: no pydantic model is built)."""
+        found = self.rank(query, limit=1)
         return found[0] if found and found[0].confidence >= WEIGHTS.confident else None
 
 
@@ -335,7 +348,7 @@ class MergedSearcher(Searcher):
     _references: dict[int, float] = field(default_factory=dict, repr=False)
 
     @staticmethod
-    def _merge_key(hit: Hit, noise: float, top: float, n: int
+    def _merge_key(hit: HitRecord, noise: float, top: float, n: int
                    ) -> tuple[float, float, float, int]:
         """Exact signals first (by confidence), then text by how far it stands above the
         collection's noise level. (Weighting that by the share of the query explained, or
@@ -351,14 +364,15 @@ class MergedSearcher(Searcher):
             from kb.logline import Kind, parse
 
             searcher = self.parts[n][1]
-            others = [e for j, (_, other, _) in enumerate(self.parts) if j != n
-                      for e in other.entries]
+            # The other collections' entries as (store, position), read only when sampled.
+            others = [(other.entries, i) for j, (_, other, _) in enumerate(self.parts) if j != n
+                      for i in range(len(other.entries))]
             step = max(1, len(others) // REFERENCE_SAMPLE)
             scores = []
-            for entry in others[::step][:REFERENCE_SAMPLE]:
-                parsed = parse(entry.title)
+            for store, position in others[::step][:REFERENCE_SAMPLE]:
+                parsed = parse(store[position].title)
                 parsed.kind = Kind.QUESTION
-                hits = searcher.run(searcher.query(parsed, []), limit=1)
+                hits = searcher.rank(searcher.query(parsed, []), limit=1)
                 scores.append(hits[0].why.bm25f if hits else 0.0)
             scores.sort()
             known = self._references[n] = max(scores[len(scores) // 2] if scores else 0.0, 1e-6)
@@ -378,17 +392,17 @@ class MergedSearcher(Searcher):
         terms = list(dict.fromkeys(t for part in parts for t in part.terms))
         return Query(parsed, terms, hits, first.caps, min(p.unknown for p in parts), parts)
 
-    def run(self, query: Query, limit: int = 5) -> list[Hit]:
+    def rank(self, query: Query, limit: int = 5) -> list[HitRecord]:
         """Each collection's best ``limit`` hits, merged."""
         if not query.parts:
             query = self.query(query.parsed, query.signals)
         lists = []
         for n, ((_, searcher, _), part) in enumerate(zip(self.parts, query.parts, strict=True)):
-            hits = searcher.run(part, limit)
+            hits = searcher.rank(part, limit)
             top = hits[0].score if hits and hits[0].score > 0 else 1.0
             ref = self._reference(n)
             lists.append([(self._merge_key(h, ref, top, n), h) for h in hits])
-        merged: list[Hit] = []
+        merged: list[HitRecord] = []
         while len(merged) < limit and any(lists):
             # The best of the collections' next hits: each collection keeps its own order.
             best = max((items for items in lists if items), key=lambda items: items[0][0])

@@ -12,7 +12,9 @@ Either way every line is cut to ``MAX_MATCH_CHARS`` before a signature regex run
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from array import array
+from bisect import bisect_left
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 try:  # Python 3.11+: the parser moved; keep one import site.
@@ -27,6 +29,7 @@ except ImportError:  # pragma: no cover - exercised by setting LINEAR = False in
 
 MAX_PATTERN_CHARS = 1000
 MAX_NESTING = 100  # groups inside groups: Python's regex parser recurses per level (issue 18)
+_RE2_SPACE = re.compile(rb"[\t\f\r ]+")  # what RE2 means by [^\S\n]: its \s is ASCII
 MAX_MATCH_CHARS = 8192
 LINEAR = re2 is not None
 _REPEATS = {"MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"}
@@ -181,41 +184,191 @@ def escape(text: str) -> str:
     return re2.escape(text) if LINEAR else re.escape(text)  # type: ignore[no-any-return]
 
 
+class KeyIndex:
+    """Which patterns each key names (PatternSet's keyed patterns), as plain data: the
+    sorted distinct keys, each key's pattern numbers in one array, and the unkeyed ones.
+    Made once with the index and looked up by binary search, so a process builds no
+    dictionary of 200,000 keys to answer one line."""
+
+    def __init__(self, keys: list[str], starts: array[int], numbers: array[int],
+                 unkeyed: array[int]) -> None:
+        self.keys = keys
+        self._starts = starts
+        self._numbers = numbers
+        self.unkeyed = unkeyed
+
+    @classmethod
+    def of(cls, keys: Sequence[str]) -> KeyIndex:
+        """The index of one key per pattern ('' for none)."""
+        order = sorted((key, number) for number, key in enumerate(keys) if key)
+        distinct: list[str] = []
+        starts, numbers = array("I"), array("I")
+        for position, (key, number) in enumerate(order):
+            if not distinct or distinct[-1] != key:
+                distinct.append(key)
+                starts.append(position)
+            numbers.append(number)
+        starts.append(len(order))
+        unkeyed = array("I", (n for n, key in enumerate(keys) if not key))
+        return cls(distinct, starts, numbers, unkeyed)
+
+    @classmethod
+    def joined(cls, parts: Sequence[KeyIndex], sizes: Sequence[int]) -> KeyIndex:
+        """The indexes of pattern lists one after the other (``sizes``: their lengths)."""
+        named: dict[str, list[int]] = {}
+        unkeyed, start = array("I"), 0
+        for part, size in zip(parts, sizes, strict=True):
+            for n, key in enumerate(part.keys):
+                named.setdefault(key, []).extend(start + i for i in part.named(key, n))
+            unkeyed.extend(start + i for i in part.unkeyed)
+            start += size
+        keys = sorted(named)
+        starts, numbers = array("I"), array("I")
+        for key in keys:
+            starts.append(len(numbers))
+            numbers.extend(sorted(named[key]))
+        starts.append(len(numbers))
+        return cls(keys, starts, numbers, unkeyed)
+
+    def named(self, key: str, at: int | None = None) -> Sequence[int]:
+        """The patterns ``key`` names (``at``: its position, when known)."""
+        if at is None:
+            at = bisect_left(self.keys, key)
+            if at == len(self.keys) or self.keys[at] != key:
+                return ()
+        return self._numbers[self._starts[at] : self._starts[at + 1]]
+
+    def as_data(self) -> dict[str, Any]:
+        """Plain data for the index cache."""
+        return {"keys": self.keys, "starts": self._starts.tobytes(),
+                "numbers": self._numbers.tobytes(), "unkeyed": self.unkeyed.tobytes()}
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> KeyIndex:
+        """``as_data``'s inverse."""
+        arrays = []
+        for name in ("starts", "numbers", "unkeyed"):
+            values = array("I")
+            values.frombytes(data[name])
+            arrays.append(values)
+        return cls(list(data["keys"]), *arrays)
+
+
 class PatternSet:
     """Many patterns matched against one text in one pass: which of them match anywhere.
 
-    On RE2 this is an RE2::Set (case-insensitive), in chunks so that no set outgrows RE2's
-    memory budget. Without RE2, ``fallbacks`` are used one by one: a folded literal string
+    On RE2 this is an RE2::Set (case-insensitive) of the distinct patterns, in chunks so that
+    no set outgrows RE2's memory budget, plus the *keyed* patterns: ``keys[i]`` ('' for none)
+    names a word, or two words joined by a space, that must appear as whole white-space
+    separated chunks (consecutive, for two) of any text the pattern matches -- the inner
+    words of a literal signature do. Those are not compiled into the set (compiling 60,000
+    patterns takes a second): a text's chunks are looked up and only the patterns they name
+    are tried. ``literals(i)`` is the words of keyed pattern ``i`` joined by single spaces (it
+    matches them with RE2's white space, ``[^\\S\\n]+``, between): on ASCII text and words that
+    is a substring test of the lower-cased text with each run of that white space made one
+    space; otherwise the pattern is compiled (on first use) and searched. The answer is the
+    set's, exactly. Without RE2, ``fallbacks()`` are used one by one: a folded literal string
     (tested with ``in`` on the folded text) or a compiled pattern.
     """
 
     CHUNK = 2000
+    COMPILED = 8192  # keyed patterns kept compiled
+    # Fewer patterns than this all go into the set once this many texts have been matched:
+    # the set answers a text in microseconds, where the lookups of keyed patterns take ten
+    # times that (the log pipe matches every line it picks), but compiling it costs a
+    # one-search process more than the lookups (the shipped FAQ's ~500: 12 ms).
+    KEYED_FROM = 2000
+    WHOLE_AFTER = 256
 
-    def __init__(self, patterns: Sequence[str], fallbacks: Sequence[Any]) -> None:
-        self._fallbacks = list(fallbacks)
-        self._sets: list[tuple[int, Any]] = []
+    def __init__(self, patterns: Sequence[str], fallbacks: Callable[[], Sequence[Any]],
+                 keys: Sequence[str] | KeyIndex = (),
+                 literals: Callable[[int], str] | None = None,
+                 keyed_from: int | None = None) -> None:
+        self._literals = literals
+        self._patterns = patterns
+        self._folded: dict[int, bytes] = {}  # keyed pattern -> its ASCII literal (b"": none)
+        self._fallbacks: list[Any] = []
+        self._compiled: dict[str, Any] = {}
         if not LINEAR:
+            self._fallbacks = list(fallbacks())
             return
-        for start in range(0, len(patterns), self.CHUNK):
+        self._matched = 0
+        self._whole_after = (self.WHOLE_AFTER if len(patterns) < (
+            self.KEYED_FROM if keyed_from is None else keyed_from) else None)
+        self._build(keys if isinstance(keys, KeyIndex) else KeyIndex.of(
+            keys or [""] * len(patterns)))
+
+    def _build(self, keys: KeyIndex) -> None:
+        """The RE2 sets of the patterns ``keys`` leaves unkeyed, swapped in at once (a server
+        may match from several threads)."""
+        numbers: dict[str, list[int]] = {}  # distinct unkeyed pattern -> its numbers
+        for number in keys.unkeyed:
+            numbers.setdefault(self._patterns[number], []).append(number)
+        rest = list(numbers)
+        sets = []
+        for start in range(0, len(rest), self.CHUNK):
             options = _re2_options(case_sensitive=False)
             options.max_mem = 32 << 20
             chunk = re2.Set.SearchSet(options)
-            for pattern in patterns[start : start + self.CHUNK]:
+            for pattern in rest[start : start + self.CHUNK]:
                 chunk.Add(pattern)
             chunk.Compile()
-            self._sets.append((start, chunk))
+            sets.append((start, chunk))
+        self._state = (keys, sets, [numbers[p] for p in rest])
 
     def match(self, text: str) -> tuple[int, ...]:
         """The numbers of the patterns that match somewhere in ``text``, ascending."""
         if not LINEAR:
             return self._match_slowly(text)
+        self._matched += 1
+        if self._matched == self._whole_after and self._state[0].keys:
+            self._build(KeyIndex.of([""] * len(self._patterns)))  # every pattern in the set
+        keys, sets, numbers = self._state
         data = text.encode("utf-8", "replace")
         found: list[int] = []
-        for start, chunk in self._sets:
-            numbers = chunk.Match(data)
-            if numbers:
-                found.extend(start + n for n in numbers)
-        return tuple(sorted(found))
+        for start, chunk in sets:
+            for n in chunk.Match(data) or ():
+                found += numbers[start + n]
+        if keys.keys:
+            found += self._match_keyed(keys, data)
+        return tuple(sorted(set(found)))
+
+    def _match_keyed(self, index: KeyIndex, data: bytes) -> list[int]:
+        # The chunks of the text as RE2 reads it (invalid code points became '?'), folded as
+        # RE2 folds case (casefold also maps KELVIN SIGN and LONG S to ASCII).
+        words = [w.lower() if w.isascii() else w.casefold()
+                 for w in data.decode("utf-8").split()]
+        keys = set(words)
+        keys.update(f"{a} {b}" for a, b in zip(words, words[1:], strict=False))
+        # RE2's view of ASCII text for a literal: case folded, runs of [\t\f\r ] as one.
+        folded = _RE2_SPACE.sub(b" ", data.lower()) if data.isascii() else b""
+        found: list[int] = []
+        for key in keys:
+            for number in index.named(key):
+                literal = self._literal(number) if folded else b""
+                if (literal in folded if literal else self._compiled_pattern(
+                        self._patterns[number]).search(data) is not None):
+                    found.append(number)
+        return found
+
+    def _literal(self, number: int) -> bytes:
+        """A keyed pattern's words joined by spaces, if ASCII (b"" when not, or unknown)."""
+        known = self._folded.get(number)
+        if known is None:
+            if len(self._folded) >= 8 * self.COMPILED:
+                self._folded.clear()
+            text = self._literals(number) if self._literals else ""
+            known = self._folded[number] = text.encode() if text.isascii() else b""
+        return known
+
+    def _compiled_pattern(self, pattern: str) -> Any:
+        compiled = self._compiled.get(pattern)
+        if compiled is None:
+            if len(self._compiled) >= self.COMPILED:
+                self._compiled.clear()
+            compiled = self._compiled[pattern] = re2.compile(
+                pattern.encode("utf-8"), _re2_options(case_sensitive=False))
+        return compiled
 
     def _match_slowly(self, text: str) -> tuple[int, ...]:
         folded = " ".join(text.lower().split())

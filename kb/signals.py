@@ -11,16 +11,22 @@ lines) into the log pipe's block scanner, so a line the scanner skips can get no
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from kb.model import Entry, Signature, SignatureKind
 from kb.openssl import canonical, find_errors, is_known_reason
-from kb.regexguard import MAX_MATCH_CHARS, PatternSet, compile_pattern, compile_scanner
+from kb.records import SignatureKind, SignatureRecord
+from kb.regexguard import (
+    MAX_MATCH_CHARS,
+    KeyIndex,
+    PatternSet,
+    compile_pattern,
+    compile_scanner,
+)
 from kb.text import normalise
 
 if TYPE_CHECKING:
@@ -73,16 +79,27 @@ class SignalHit:
     entry: int  # position in the entry list
     kind: SignalKind
     value: str
-    signature: Signature | None = None
+    signature: SignatureRecord | None = None
     number: int = field(default=0, compare=False)  # unique within one Signals' hits
 
 
 @dataclass(frozen=True)
 class _Pattern:
     entry: int
-    signature: Signature
+    signature: SignatureRecord
     regex: str  # RE2 syntax, matched case-insensitively anywhere in one line
     title: bool = False  # made from the entry's title or a question phrasing
+
+
+class _Signed(Protocol):
+    """An entry as Signals reads it (``kb.Entry`` or a record)."""
+
+    @property
+    def signatures(self) -> Sequence[Any]: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def questions(self) -> Sequence[str]: ...
 
 
 # FAQs titled by error messages ("ERROR: unable to download video", "HTTP Error 429: Too Many
@@ -93,7 +110,7 @@ TITLE_MIN_CHARS = 12
 _WORDS = re.compile(r"[A-Za-z0-9]+")
 
 
-def title_phrases(entry: Entry) -> list[str]:
+def title_phrases(entry: _Signed) -> list[str]:
     """The phrases of an entry's title and questions that act as literal signals: each without
     its closing punctuation, titles of alternatives ("A or B") split in two, each of at least
     TITLE_MIN_WORDS words and TITLE_MIN_CHARS characters. None for an entry with signatures:
@@ -115,45 +132,165 @@ def _long_enough(phrase: str) -> bool:
     return len(_WORDS.findall(phrase)) >= TITLE_MIN_WORDS and len(phrase) >= TITLE_MIN_CHARS
 
 
-class Signals:
-    """The exact-signal tables of a list of entries."""
+@dataclass
+class SignalTable:
+    """The exact-signal tables of a collection as plain data, one row per signature.
 
-    def __init__(self, entries: Sequence[Entry]) -> None:
+    Built with the index and kept in the cache (``as_data``), so opening a collection of
+    100,000 entries builds no signal object: hits are made when a query first needs them.
+    """
+
+    entries: list[int]  # the entry position of each signature
+    kinds: list[str]
+    texts: list[str]
+    lines: list[int]
+    versions: list[str]
+    regexes: list[str]
+    keys: dict[str, Any]  # KeyIndex data: the chunk(s) a literal's matches hold (_key_choices)
+    titles: list[bool]  # a title phrase (title_phrases), not a signature
+    codes: dict[str, list[int]]  # AH code -> entry positions
+    reasons: dict[str, list[int]] | None = None  # OpenSSL reason -> entries (None: not yet)
+
+    @classmethod
+    def of(cls, entries: Sequence[_Signed], reasons: bool = False) -> SignalTable:
+        """The table of these entries: every signature, then every title phrase (with the
+        OpenSSL reason table, if asked: that needs OpenSSL's tables)."""
+        table = cls([], [], [], [], [], [], {}, [], {})
         codes: dict[str, list[int]] = defaultdict(list)
-        self.patterns: list[_Pattern] = []
         for position, entry in enumerate(entries):
             for signature in entry.signatures:
                 for code in _ah_codes(signature.text):
                     _append_once(codes, code, position)
-                self.patterns.append(_Pattern(position, signature, _regex_of(signature)))
+                table._add(position, signature, False)
         for position, entry in enumerate(entries):
             for phrase in title_phrases(entry):
-                title = Signature.model_construct(kind=SignatureKind.LITERAL, text=phrase, line=0,
-                                                  versions="")
-                self.patterns.append(_Pattern(position, title, literal_regex(phrase), True))
-        self.codes = dict(codes)
-        self._literal = [p.signature.kind is SignatureKind.LITERAL for p in self.patterns]
-        # The hits themselves, made once: matching a line only picks them.
-        self._pattern_hits = [SignalHit(p.entry, SignalKind.TITLE if p.title
-                                        else SignalKind.SIGNATURE, p.signature.text,
-                                        p.signature, i) for i, p in enumerate(self.patterns)]
+                table._add(position, SignatureRecord(SignatureKind.LITERAL, phrase), True)
+        table._choose_keys()
+        table.codes = dict(codes)
+        if reasons:
+            table.reasons = Signals(table=table).reasons
+        return table
+
+    def _add(self, position: int, signature: Any, title: bool) -> None:
+        self.entries.append(position)
+        self.kinds.append(str(signature.kind.value))
+        self.texts.append(signature.text)
+        self.lines.append(signature.line)
+        self.versions.append(signature.versions)
+        self.regexes.append(_regex_of(signature))
+        self.titles.append(title)
+
+    def _choose_keys(self) -> None:
+        """Each literal's key: of the chunks any of its matches holds (``_key_choices``),
+        the one fewest other rows could use too (the fewest candidates a line can name)."""
+        choices = [_key_choices(kind, text) for kind, text in zip(self.kinds, self.texts,
+                                                                   strict=True)]
+        counts = Counter(key for keys in choices for key in set(keys))
+        self.keys = KeyIndex.of([min(keys, key=lambda k: (counts[k], -len(k))) if keys else ""
+                                 for keys in choices]).as_data()
+
+    @classmethod
+    def joined(cls, tables: Sequence[SignalTable], sizes: Sequence[int]) -> SignalTable:
+        """The tables of collections side by side (``sizes``: their numbers of entries), as
+        the table of all their entries one after the other; an entry's rows keep their
+        order, and codes and reasons list entries in order."""
+        if len(tables) == 1:
+            return tables[0]
+        out = cls([], [], [], [], [], [], {}, [], {})
+        out.keys = KeyIndex.joined([KeyIndex.from_data(t.keys) for t in tables],
+                                   [len(t.regexes) for t in tables]).as_data()
+        reasons: dict[str, list[int]] = {}
+        start = 0
+        for table, size in zip(tables, sizes, strict=True):
+            out.entries += [start + e for e in table.entries]
+            for name in ("kinds", "texts", "lines", "versions", "regexes", "titles"):
+                getattr(out, name).extend(getattr(table, name))
+            for code, positions in table.codes.items():
+                out.codes.setdefault(code, []).extend(start + e for e in positions)
+            for reason, positions in Signals(table=table).reasons.items():
+                reasons.setdefault(reason, []).extend(start + e for e in positions)
+            start += size
+        out.reasons = reasons
+        return out
+
+    def as_data(self) -> dict[str, Any]:
+        """Plain data (lists, dicts, str, int) for the index cache."""
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> SignalTable:
+        """``as_data``'s inverse."""
+        return cls(**data)
+
+
+class Signals:
+    """The exact-signal tables of a list of entries."""
+
+    def __init__(self, entries: Sequence[_Signed] = (), *, table: SignalTable | None = None
+                 ) -> None:
+        self._table = table if table is not None else SignalTable.of(entries)
+        self.codes = self._table.codes
+        if self._table.reasons is not None:
+            self.__dict__["reasons"] = self._table.reasons  # the cached property, made
+        count = len(self._table.regexes)
+        literal = SignatureKind.LITERAL.value
+        self._literal = [kind == literal for kind in self._table.kinds]
+        # Hits are made on first use; numbers as if all were made in table order: patterns
+        # first, then every code's hits, then every reason's.
+        self._pattern_hits: dict[int, SignalHit] = {}
         self._code_hits: dict[str, list[SignalHit]] = {}
+        self._code_base: dict[str, int] = {}
+        number = count + 1
         for code, positions in self.codes.items():
-            self._code_hits[code] = [SignalHit(e, SignalKind.CODE, code, None, self._next())
-                                     for e in positions]
+            self._code_base[code] = number
+            number += len(positions)
+        self._reason_start = number
+
+    @cached_property
+    def patterns(self) -> list[_Pattern]:
+        """Every signature as a pattern, in table order."""
+        t = self._table
+        return [_Pattern(t.entries[i], self._signature(i), t.regexes[i], t.titles[i])
+                for i in range(len(t.regexes))]
+
+    def _signature(self, i: int) -> SignatureRecord:
+        t = self._table
+        return SignatureRecord(SignatureKind(t.kinds[i]), t.texts[i], t.lines[i], t.versions[i])
 
     @cached_property
     def _set(self) -> PatternSet:
-        return PatternSet([p.regex for p in self.patterns], [_fallback(p) for p in self.patterns])
+        texts = self._table.texts
+        return PatternSet(self._table.regexes, lambda: [_fallback(p) for p in self.patterns],
+                          KeyIndex.from_data(self._table.keys), lambda i: normalise(texts[i]))
+
+    def _pattern_hit(self, i: int) -> SignalHit:
+        hit = self._pattern_hits.get(i)
+        if hit is None:
+            signature = self._signature(i)
+            kind = SignalKind.TITLE if self._table.titles[i] else SignalKind.SIGNATURE
+            hit = self._pattern_hits[i] = SignalHit(self._table.entries[i], kind,
+                                                    signature.text, signature, i)
+        return hit
+
+    def _hits_of_code(self, code: str) -> list[SignalHit]:
+        hits = self._code_hits.get(code)
+        if hits is None:
+            base = self._code_base.get(code)
+            if base is None:  # a code no entry knows (logs hold many)
+                return []
+            hits = self._code_hits[code] = [SignalHit(e, SignalKind.CODE, code, None, base + k)
+                                            for k, e in enumerate(self.codes[code])]
+        return hits
 
     @cached_property
     def _reason_hits(self) -> dict[str, list[SignalHit]]:
-        return {reason: [SignalHit(e, SignalKind.REASON, reason, None, self._next())
-                         for e in positions] for reason, positions in self.reasons.items()}
-
-    def _next(self) -> int:
-        self._hits_made = getattr(self, "_hits_made", len(self.patterns)) + 1
-        return self._hits_made
+        number = self._reason_start
+        made = {}
+        for reason, positions in self.reasons.items():
+            made[reason] = [SignalHit(e, SignalKind.REASON, reason, None, number + k)
+                            for k, e in enumerate(positions)]
+            number += len(positions)
+        return made
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -179,7 +316,7 @@ class Signals:
 
     def line_hits(self, line: str) -> tuple[int, ...]:
         """The patterns (signature numbers) that match one line, cut to MAX_MATCH_CHARS."""
-        return self._set.match(line[:MAX_MATCH_CHARS]) if self.patterns else ()
+        return self._set.match(line[:MAX_MATCH_CHARS]) if self._literal else ()
 
     def match(self, parsed: Parsed, line_hits: Sequence[tuple[int, ...]] | None = None
               ) -> list[SignalHit]:
@@ -188,7 +325,7 @@ class Signals:
         any of its lines. ``line_hits`` (one tuple per line) spares matching them again."""
         hits: list[SignalHit] = []
         for code in parsed.ah_codes:
-            hits += self._code_hits.get(code, ())
+            hits += self._hits_of_code(code)
         reasons = parsed.reasons
         if reasons:  # (only touches the reason table when there are reasons)
             for reason in reasons:
@@ -203,7 +340,7 @@ class Signals:
             numbers = list(per_line[0])
         else:
             numbers = sorted({i for numbers in per_line for i in numbers})
-        hits += [self._pattern_hits[i] for i in numbers]
+        hits += [self._pattern_hit(i) for i in numbers]
         return hits
 
     def prefilter(self) -> list[Any]:
@@ -233,10 +370,23 @@ def _ah_codes(text: str) -> list[str]:
     return ["AH" + code for code in AH_RE.findall(text)]
 
 
-def _regex_of(signature: Signature) -> str:
+def _regex_of(signature: Any) -> str:
     if signature.kind is SignatureKind.REGEX:
         return signature.text
     return literal_regex(signature.text)
+
+
+def _key_choices(kind: str, text: str) -> list[str]:
+    """The chunks every match of a literal signature holds whole (PatternSet's keys): two
+    of its inner words in a row (white space on both sides of each in any match), else one,
+    ASCII only (so folding them as RE2 does is plain lower case); none for regexes and
+    literals of one or two words."""
+    if kind != SignatureKind.LITERAL.value:
+        return []
+    inner = [w for w in normalise(text).split(" ") if w][1:-1]
+    pairs = [f"{a} {b}" for a, b in zip(inner, inner[1:], strict=False)
+             if a.isascii() and b.isascii()]
+    return pairs or [w for w in inner if w.isascii()]
 
 
 def literal_regex(text: str) -> str:

@@ -2,7 +2,8 @@
 
 Forms (the ``time`` field the shapes in kb.shapes take from a line's prefix): Apache 2.x
 ``Tue Mar 05 10:12:01.123456 2024``, nginx ``2024/03/05 10:12:01``, ISO 8601 / RFC 5424
-``2024-03-05T10:12:01.123456+01:00``, access logs ``26/Nov/2015:14:10:37 +0100``. syslog's
+``2024-03-05T10:12:01.123456+01:00``, access logs ``26/Nov/2015:14:10:37 +0100``, PHP's error
+log ``05-Mar-2024 10:12:01 UTC`` (UTC kept as +00:00; a named zone stays local). syslog's
 ``Mar  5 10:12:01`` has no year: it stays as written and is not compared with the others.
 Times without a zone are taken as written (the server's local time), which is what a reader
 of one server's logs compares.
@@ -20,6 +21,9 @@ _APACHE = re.compile(r"^[A-Z][a-z]{2} (?P<mon>[A-Z][a-z]{2}) +(?P<day>\d{1,2}) "
 _NGINX = re.compile(r"^(?P<year>\d{4})/(?P<mon>\d\d)/(?P<day>\d\d) (?P<clock>\d\d:\d\d:\d\d)$")
 _ACCESS = re.compile(r"^(?P<day>\d\d)/(?P<mon>[A-Z][a-z]{2})/(?P<year>\d{4}):"
                      r"(?P<clock>\d\d:\d\d:\d\d) (?P<zone>[+-]\d{4})$")
+
+_PHP = re.compile(r"^(?P<day>\d\d)-(?P<mon>[A-Z][a-z]{2})-(?P<year>\d{4}) "
+                  r"(?P<clock>\d\d:\d\d:\d\d)(?: (?P<zone>\S+))?$")
 
 
 def iso(text: str) -> str | None:
@@ -45,6 +49,11 @@ def _iso(text: str) -> str | None:
         day = datetime(int(m.group("year")), _MONTHS[m.group("mon")], int(m.group("day")))
         zone = m.group("zone")
         return f"{day:%Y-%m-%d}T{m.group('clock')}{zone[:3]}:{zone[3:]}"
+    m = _PHP.match(text)
+    if m and m.group("mon") in _MONTHS:
+        day = datetime(int(m.group("year")), _MONTHS[m.group("mon")], int(m.group("day")))
+        zone = "+00:00" if m.group("zone") in ("UTC", "GMT") else ""
+        return f"{day:%Y-%m-%d}T{m.group('clock')}{zone}"
     if re.match(r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d", text):
         return datetime.fromisoformat(text.replace(" ", "T", 1)).isoformat()
     return None

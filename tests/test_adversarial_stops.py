@@ -92,15 +92,15 @@ def test_sigterm_during_build_leaves_no_temporary_directory(tmp_path: Path, cach
                                                             ) -> None:
     import kb.whoosh_build as whoosh_build
 
-    real = whoosh_build.export
+    real = whoosh_build.invert
 
-    def export_then_terminated(*args: Any, **kwargs: Any) -> Any:
+    def invert_then_terminated(*args: Any, **kwargs: Any) -> Any:
         data = real(*args, **kwargs)
         os.kill(os.getpid(), signal.SIGTERM)  # arrives mid-build, in the main thread
         time.sleep(1)
         return data
 
-    monkeypatch.setattr(whoosh_build, "export", export_then_terminated)
+    monkeypatch.setattr(whoosh_build, "invert", invert_then_terminated)
     folder = tmp_path / "faq"
     folder.mkdir()
     (folder / "a.md").write_text("## Why?\n\nBecause.\n", encoding="utf-8")

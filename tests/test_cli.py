@@ -128,31 +128,4 @@ def test_usage_errors(argv: list[str]) -> None:
     assert code == ExitCode.USAGE and err.startswith("kb: error:")
 
 
-# What a warm `kb search` must not import (issue 4: a whole process within 150 ms). whoosh's
-# index, searcher and analysis packages cost ~60 ms; pydantic's plugin loader is only pulled
-# in when a validator is built (hits and cached entries are built without one); the REPL,
-# the Markdown renderer, the compiler and the log pipe belong to other commands.
-SEARCH_MUST_NOT_IMPORT = (
-    "whoosh.index", "whoosh.searching", "whoosh.analysis", "whoosh.fields",
-    "pydantic.plugin._loader", "prompt_toolkit", "rich", "markdown_it", "kb.diagnose",
-    "kb.compiler", "frontends.logpipe", "frontends.shell",
-)
-
-
-def test_warm_search_imports_stay_light(tmp_path: Path, cache_dir: Path) -> None:
-    code = (
-        "import contextlib, io, sys\n"
-        "from frontends.cli import main\n"
-        "with contextlib.redirect_stdout(io.StringIO()):\n"
-        "    main(['search', 'AH02565: Certificate and private key do not match'])\n"
-        "print('\\n'.join(sorted(sys.modules)))\n"
-    )
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    for _ in range(2):  # the first run builds the index; the second is the warm one
-        proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                              text=True, check=True, cwd=tmp_path)
-    loaded = set(proc.stdout.split())
-    assert "kb.rank" in loaded and "whoosh.lang.porter" in loaded
-    heavy = [m for m in loaded if any(m == h or m.startswith(h + ".")
-                                      for h in SEARCH_MUST_NOT_IMPORT)]
-    assert heavy == []
+# What each command may import: tests/test_imports.py.

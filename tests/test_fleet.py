@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import pickle
 import re
 import shutil
 import subprocess
@@ -314,3 +315,22 @@ def test_spark_example(fleet_dir: Path) -> None:
                            capture_output=True, text=True, timeout=300, check=False)
     assert spark.returncode == 0, spark.stderr[-3000:]
     assert spark.stdout == _kb("diagnose", "--no-pager", "--json", *files, cwd=fleet_dir).stdout
+
+
+def test_a_worker_loads_its_knowledge_base_once() -> None:
+    """Each task brings its own unpickled copy of the factory: the worker's knowledge base is
+    found by the factory's value, or every task would load (and keep) another one."""
+    factory = partial(fleet.load, [str(ROOT / "content")], os.environ["KB_CACHE_DIR"])
+    first = fleet._worker_kb(pickle.loads(pickle.dumps(factory)))
+    assert fleet._worker_kb(pickle.loads(pickle.dumps(factory))) is first
+    other = partial(fleet.load, [str(ROOT / "examples")], os.environ["KB_CACHE_DIR"])
+    assert fleet._factory_key(other) != fleet._factory_key(factory)
+
+
+def test_small_inputs_stay_in_one_process(logs: dict[str, Path], tmp_path: Path) -> None:
+    assert fleet.default_jobs([logs["lab"], logs["sample"]]) == 1  # a few kB: not worth it
+    big = tmp_path / "big.log"
+    with big.open("wb") as handle:
+        handle.truncate(fleet.SPLIT_ABOVE + 1)
+    assert fleet.default_jobs([big]) == (os.cpu_count() or 1)
+    assert fleet.default_jobs([big, logs["lab"]]) == (os.cpu_count() or 1)

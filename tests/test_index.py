@@ -101,11 +101,11 @@ def test_concurrent_in_memory_builds_keep_scratch_files_apart() -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     from kb.compiler import compile_paths
-    from kb.whoosh_build import build_in_memory
+    from kb.whoosh_build import export
 
     entries = compile_paths([FAQ]) * 40
     with ThreadPoolExecutor(4) as pool:
-        built = list(pool.map(lambda _: len(build_in_memory(entries).ids), range(8)))
+        built = list(pool.map(lambda _: len(export(entries)["ids"]), range(8)))
     assert built == [len(entries)] * 8
 
 
@@ -125,3 +125,19 @@ def test_a_build_that_spills_to_scratch_files_exports_the_same(
     assert index.export(entries) == in_memory
     assert index.export(entries, under=tmp_path) == in_memory
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_searcher_over_collections_pickles(tmp_path: Path, cache_dir: Path) -> None:
+    # The log pipe may send its searcher to worker processes: memory-mapped index files and
+    # lazily read entry records travel as their bytes.
+    import pickle
+
+    from kb import default_content_dir
+
+    kb = KnowledgeBase.from_paths([default_content_dir(), _copy(tmp_path)])
+    searcher = pickle.loads(pickle.dumps(kb.searcher))
+    assert searcher.entries.ids == kb.searcher.entries.ids
+    assert [searcher.entries[i].data for i in range(len(kb))] == [
+        e.model_dump(mode="json") for e in kb.entries()]
+    query = kb.build_query("widget reset")
+    assert [h.entry.id for h in searcher.rank(query)] == [h.entry.id for h in kb.run(query)]

@@ -40,6 +40,13 @@ SHAPES = [
      "bind() to"),
     ('203.0.113.9 - - [26/Nov/2015:14:10:37 +0100] "\\x16\\x03\\x01" 400 226',
      ["accesslog"], {"client": "203.0.113.9", "status": "400"}, '"\\x16'),
+    # PHP's own error log (main/main.c: "PHP %s:  %s"), and as mod_php writes it unprefixed
+    ("[05-Mar-2024 10:12:01 UTC] PHP Fatal error:  Uncaught Error: Call to undefined function "
+     "mysql_connect() in /var/www/a.php:3", ["php"],
+     {"level": "error", "time": "05-Mar-2024 10:12:01 UTC"}, "Uncaught Error"),
+    ("PHP Warning:  PHP Startup: Unable to load dynamic library 'x.so' (tried: /usr/lib/x.so)",
+     ["php"], {"level": "warn"}, "PHP Startup:"),
+    ("PHP   2. require() /var/www/index.php:17", ["php"], {"level": "notice"}, "require()"),
 ]
 
 
@@ -109,3 +116,14 @@ def test_verify_and_tuple_forms() -> None:
 )
 def test_kind(text: str, kind: Kind) -> None:
     assert parse(text).kind is kind
+
+
+@pytest.mark.parametrize(("stamp", "expected"), [
+    ("05-Mar-2024 10:12:01 UTC", "2024-03-05T10:12:01+00:00"),  # PHP's error_log
+    ("05-Mar-2024 10:12:01 Europe/Berlin", "2024-03-05T10:12:01"),  # a named zone: local
+    ("31-Feb-2024 10:12:01 UTC", None),  # not a day
+])
+def test_php_timestamps(stamp: str, expected: str | None) -> None:
+    from kb.timestamps import iso
+
+    assert iso(stamp) == expected

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno
 import io
-import json
 import os
 import signal
 import subprocess
@@ -21,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from frontends.cli import Env, main
+from kb import KnowledgeBase
 
 ROOT = Path(__file__).resolve().parent.parent
 QUERY = "KBSIG00007 widget failure"
@@ -169,12 +169,14 @@ def test_unwritable_cache(where: str, content: Path, cache_dir: Path,
         assert not _indexes(cache_dir) and not list(cache_dir.glob("tmp-*"))
 
 
-@pytest.mark.parametrize("where", ["postings.bin", "entries.json", "kb-complete"])
+@pytest.mark.parametrize("where", ["postings.bin", "entries.bin", "index.bin", "kb-complete"])
 def test_full_disk(where: str, content: Path, cache_dir: Path,
                    monkeypatch: pytest.MonkeyPatch) -> None:
-    def full(real: Callable[..., int]) -> Callable[..., int]:
-        def write(self: Path, *args: object, **kwargs: object) -> int:
-            if self.name == where:
+    def full(real: Callable[..., object]) -> Callable[..., object]:
+        def write(self: Path, *args: object, **kwargs: object) -> object:
+            writing = real is not Path.open or any(m in str(args[:1] or kwargs.get("mode", ""))
+                                                   for m in "wax+")
+            if self.name == where and writing:
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
             return real(self, *args, **kwargs)
         return write
@@ -182,6 +184,7 @@ def test_full_disk(where: str, content: Path, cache_dir: Path,
     with monkeypatch.context() as patch:
         patch.setattr(Path, "write_text", full(Path.write_text))
         patch.setattr(Path, "write_bytes", full(Path.write_bytes))
+        patch.setattr(Path, "open", full(Path.open))
         result = _search(content)
     assert_answers(result, warnings=1)
     assert result[2] == ("kb: warning: index cache not usable (No space left on device); "
@@ -217,14 +220,17 @@ CORRUPTIONS: dict[str, Callable[[Path], object]] = {
     "postings-deleted": lambda ix: _postings(ix).unlink(),
     "postings-garbled": lambda ix: _garble(_postings(ix)),
     "postings-one-byte-flipped": lambda ix: _flip_middle_byte(_postings(ix)),
-    "postings-not-marshal": lambda ix: _postings(ix).write_bytes(b"\x00\xff" * 500),
-    "entries-truncated": lambda ix: os.truncate(ix / "entries.json", 100),
-    "entries-garbage": lambda ix: (ix / "entries.json").write_bytes(b"\x00\xff" * 500),
-    "entries-not-a-list": lambda ix: (ix / "entries.json").write_text("{}"),
-    "entries-wrong-items": lambda ix: (ix / "entries.json").write_text("[1, 2, 3]"),
-    "entries-empty-list": lambda ix: (ix / "entries.json").write_text("[]"),
-    "entries-deleted": lambda ix: (ix / "entries.json").unlink(),
+    "core-not-marshal": lambda ix: (ix / "index.bin").write_bytes(b"\x00\xff" * 500),
+    "core-one-byte-flipped": lambda ix: _flip_middle_byte(ix / "index.bin"),
+    "core-deleted": lambda ix: (ix / "index.bin").unlink(),
+    "entries-truncated": lambda ix: os.truncate(ix / "entries.bin", 100),
+    "entries-garbage": lambda ix: (ix / "entries.bin").write_bytes(b"\x00\xff" * 500),
+    "entries-one-byte-flipped": lambda ix: _flip_middle_byte(ix / "entries.bin"),
+    "entries-empty": lambda ix: (ix / "entries.bin").write_text(""),
+    "entries-deleted": lambda ix: (ix / "entries.bin").unlink(),
     "stamp-deleted": lambda ix: (ix / "kb-complete").unlink(),
+    "stamp-garbled": lambda ix: _flip_middle_byte(ix / "kb-complete"),
+    "stamp-not-json": lambda ix: (ix / "kb-complete").write_text("x\ny\n"),
     "index-is-a-file": lambda ix: _replace_with_file(ix),
 }
 
@@ -241,13 +247,27 @@ def _replace_with_file(path: Path) -> None:
     path.write_text("x", encoding="utf-8")
 
 
-def _swap_entries(ix: Path) -> None:
-    """Valid entries in the wrong order: the index and entries.json disagree."""
-    entries = json.loads((ix / "entries.json").read_text(encoding="utf-8"))
-    (ix / "entries.json").write_text(json.dumps(entries[::-1]), encoding="utf-8")
+def _foreign(name: str) -> Callable[[Path], None]:
+    """A valid file of another build (other content) in place of this one's."""
+
+    def put(ix: Path) -> None:
+        other = ix.parent.parent / "other"
+        KnowledgeBase.from_paths([_generate(other / "content", 21)], cache_dir=other / "cache")
+        (source,) = (other / "cache").glob("idx-*")
+        (ix / name).write_bytes((source / name).read_bytes())
+
+    return put
 
 
-CORRUPTIONS["entries-reordered"] = _swap_entries
+def _touch(ix: Path) -> None:
+    """Files rewritten with their own bytes (new stats, same content): still good."""
+    for path in ix.iterdir():
+        path.write_bytes(path.read_bytes())
+
+
+CORRUPTIONS.update({f"{name}-from-another-build": _foreign(name)
+                    for name in ("index.bin", "postings.bin", "entries.bin", "kb-complete")})
+CORRUPTIONS["all-rewritten-unchanged"] = _touch
 
 
 @pytest.mark.parametrize("damage", sorted(CORRUPTIONS))
@@ -302,7 +322,7 @@ def test_broken_content_without_a_good_index_is_a_content_error(content: Path,
 
 def test_broken_content_with_a_damaged_last_good_index(content: Path, cache_dir: Path) -> None:
     index = _built(content, cache_dir)
-    (index / "entries.json").write_text("garbage", encoding="utf-8")
+    (index / "entries.bin").write_text("garbage", encoding="utf-8")
     page = content / "faq.md"
     page.write_text(page.read_text(encoding="utf-8") + BROKEN, encoding="utf-8")
     code, out, err = _search(content)

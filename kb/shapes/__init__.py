@@ -46,7 +46,7 @@ def regex_prefix(name: str, pattern: re.Pattern[str], line: str) -> Prefix | Non
 
 def all_shapes() -> list[Shape]:
     """Every shape, most specific first."""
-    from kb.shapes import accesslog, apache22, apache24, container, journald, nginx, syslog
+    from kb.shapes import accesslog, apache22, apache24, container, journald, nginx, php, syslog
 
     return [apache24.SHAPE, apache22.SHAPE, nginx.SHAPE, syslog.SHAPE, journald.SHAPE,
-            container.SHAPE, accesslog.SHAPE]
+            container.SHAPE, accesslog.SHAPE, php.SHAPE]
