@@ -350,3 +350,16 @@ def _peak_rss(argv: list[str]) -> tuple[int, str]:
     kilobytes = int(done.stderr.strip().splitlines()[-1])
     assert resource.RUSAGE_SELF is not None
     return kilobytes * 1024, done.stdout
+
+
+@pytest.mark.parametrize("data", [
+    b"a\rb\rc", b"a\r\r", b"a\rb\n", b"x" * 9000 + b"\ra\rb\n", b"\r\n\r\n", b"a\r\nb\rc\r",
+    b"a\r" * 5000, b"q\r" + b"z" * 20000 + b"\rend\r",
+])
+def test_f11_line_ends_do_not_depend_on_how_the_stream_is_split(data: bytes) -> None:
+    from kb.diagnose import read_blocks
+
+    whole = "".join(read_blocks(iter([data])))
+    for cut in (1, 2, 3, 100, 4096, 8191):
+        pieces = [data[i : i + cut] for i in range(0, len(data), cut)]
+        assert "".join(read_blocks(iter(pieces))) == whole, cut
