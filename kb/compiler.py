@@ -15,7 +15,7 @@ from pathlib import Path
 
 from kb.blocks import Block, BlockKind, blocks_of
 from kb.errors import ContentError
-from kb.files import markdown_files
+from kb.files import markdown_listing
 from kb.frontmatter import split_front_matter
 from kb.layout import Span, contexts_of, layout
 from kb.model import ID_RE, Entry, Signature, SignatureKind, Source
@@ -83,7 +83,9 @@ def compile_report(paths: Iterable[Path | str], collection: str = ""
     problems = _Problems()
     entries: list[Entry] = []
     empty: list[str] = []
-    for path in markdown_files(paths):
+    files, unreadable = markdown_listing(paths)
+    problems.items.extend(unreadable)
+    for path in files:
         found = _compile_file(path, problems, collection or path.parent.name)
         if not found and not any(p.startswith(f"{path}:") for p in problems.items):
             empty.append(f"{path}:1: no entry found: write each question as a heading with "
