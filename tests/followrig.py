@@ -138,7 +138,7 @@ def rotate(mode: str, path: Path, writer: Writer, number: int) -> None:
 
 def run(mode: str, folder: Path, *, seconds: float = 20.0, rate: int = 50_000,
         every: float = 2.0, readers: tuple[str, ...] = ("follower", "kb", "tail"),
-        settle: float = 3.0) -> Result:
+        settle: float = 3.0, warmup: float = 2.0) -> Result:
     """One round: start the readers on an empty file, write and rotate, let the readers catch
     up, stop them, count."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -163,7 +163,7 @@ def run(mode: str, folder: Path, *, seconds: float = 20.0, rate: int = 50_000,
         with outputs["tail"].open("wb") as out:
             procs["tail"] = subprocess.Popen(["tail", "-F", "-n", "+1", str(path)], stdout=out,
                                              stderr=subprocess.DEVNULL)
-    time.sleep(2.0)  # every reader is up (kb loads its index)
+    time.sleep(warmup)  # every reader is up (kb loads its index)
     writer = Writer(path, rate, partial=mode == "partial")
     thread = threading.Thread(target=writer.run, args=(seconds,))
     thread.start()
