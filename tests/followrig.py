@@ -10,7 +10,11 @@ truncates the file; readers follow it at the same time:
 
 The writer holds a lock around each batch and the rotator takes it, so a copytruncate never
 lands between a batch's write and its end (as logrotate's own copy-then-truncate window, which
-loses lines for every reader, is not what is measured). Run as a script for the figures:
+loses lines for every reader, is not what is measured). Rotated copies are shifted and four
+kept, as logrotate does with ``rotate 4``: a reader that falls behind by more than one
+rotation still finds the copy that holds what it had not read (with a single copy overwritten
+every 0.2 s, a reader stalled for longer than that loses it, ``tail -F`` too). Run as a
+script for the figures:
 
     python tests/followrig.py copytruncate --seconds 20 --rate 50000 --every 2
 """
@@ -112,9 +116,22 @@ class Writer:
             self._handle.close()
 
 
+KEEP = 4  # rotated copies kept, as logrotate's "rotate 4"
+
+
+def shift(path: Path) -> Path:
+    """What logrotate does before it rotates: error.log.3 -> .4, ..., .1 -> .2 (the oldest
+    dropped); the name that is free then, error.log.1."""
+    for n in range(KEEP - 1, 0, -1):
+        older = path.with_name(f"{path.name}.{n}")
+        if older.exists():
+            os.replace(older, path.with_name(f"{path.name}.{n + 1}"))
+    return path.with_name(f"{path.name}.1")
+
+
 def rotate(mode: str, path: Path, writer: Writer, number: int) -> None:
     """One rotation of ``mode``."""
-    old = path.with_name(f"{path.name}.1")
+    old = shift(path) if mode in ("rename", "copytruncate") else path.with_name(f"{path.name}.1")
     if mode == "rename":
         os.replace(path, old)
         writer.reopen.set()  # the server reopens its log a little later

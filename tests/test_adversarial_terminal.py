@@ -228,3 +228,28 @@ def test_f17_an_id_that_skipped_validation_is_printed_escaped(shipped: Knowledge
     lines = hit_lines([Hit.model_construct(**{**dict(hit), "entry": planted})],
                       confident_at=0.5)
     assert_terminal_safe("\n".join(lines).encode())
+
+
+def test_no_command_opens_a_network_connection(monkeypatch: pytest.MonkeyPatch,
+                                               tmp_path: Path) -> None:
+    """Never sent anywhere: search, explain, show and diagnose with every outbound
+    connection refused (and counted) still answer, and none was tried."""
+    import socket
+
+    tried: list[object] = []
+
+    def refuse(self: socket.socket, address: object) -> None:
+        tried.append(address)
+        raise OSError("kb tried to connect")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    line = ("[Tue Mar 05 10:12:01.123456 2024] [ssl:emerg] [pid 1] AH02565: Certificate and "
+            "private key www.example.com:443:0 from /a.crt and /a.key do not match")
+    log = tmp_path / "error.log"
+    log.write_text(line + "\n", encoding="utf-8")
+    for argv, want in ((["search", line], 0), (["explain", line], 0),
+                       (["show", "key-cert-match"], 0), (["diagnose", str(log)], 1)):
+        code, _, err = run_bytes(argv)
+        assert code == want, (argv, err)
+    assert tried == []
