@@ -137,3 +137,18 @@ def test_realistic_templates_sweep_has_exactly_k_templates(make_log: ModuleType)
     lines = make_log.realistic_lines(600, seed=3, templates=150)
     assert len({parse_line(line).template for line in lines}) == 150
     assert len({parse_line(line).template for line in lines[:90]}) == 90
+
+
+def test_adversarial_runner_lists_the_144_review_cases_and_runs_one(tmp_path: Path) -> None:
+    adversarial = _script("adversarial")
+    assert len(adversarial.CASES) == 144
+    sections = [case.section for case in adversarial.CASES]
+    assert {s: sections.count(s) for s in "123456"} == {"1": 42, "2": 21, "3": 48, "4": 13,
+                                                          "5": 8, "6": 12}
+    out = io.StringIO()
+    from contextlib import redirect_stdout
+
+    with redirect_stdout(out):
+        code = adversarial.main(["--work", str(tmp_path), "--only", "hostile ids",
+                                 "duplicate id"])
+    assert code == 0 and out.getvalue().endswith("2 passed, 0 failed\n"), out.getvalue()
