@@ -360,3 +360,90 @@ def test_f19_real_chmod_000(content: Path, cache_dir: Path) -> None:
         answers(search(content), warnings=1)
     finally:
         page.chmod(0o644)
+
+
+# -- the same as another user, for real (root ignores permissions; nobody does not) ----------
+
+SITE = next((str(p) for p in (ROOT / ".venv" / "lib").glob("python3*/site-packages")), "")
+AS_NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+def _nobody_can_run_kb() -> bool:
+    """Root with setpriv and a system Python 3.11 that user nobody may run kb with."""
+    if not POSIX or os.geteuid() != 0 or not shutil.which("setpriv") or not SITE:
+        return False
+    if not Path("/usr/bin/python3.11").exists() or sys.version_info[:2] != (3, 11):
+        return False
+    probe = subprocess.run([*AS_NOBODY, "/usr/bin/python3.11", "-c", "import frontends.cli, re2"],
+                           env={"PYTHONPATH": f"{ROOT}{os.pathsep}{SITE}", "PATH": "/usr/bin"},
+                           capture_output=True, check=False, timeout=60)
+    return probe.returncode == 0
+
+
+NOBODY = pytest.mark.skipif(not _nobody_can_run_kb(), reason="needs root, setpriv and a Python "
+                            "3.11 that user nobody can run kb with")
+
+
+def _as_nobody(home: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "NO_COLOR": "1",
+           "KB_CACHE_DIR": str(home / "cache"), "KB_DATA_DIR": str(home / "data"),
+           "PYTHONPATH": f"{ROOT}{os.pathsep}{SITE}"}
+    return subprocess.run([*AS_NOBODY, "/usr/bin/python3.11", "-m", "frontends.cli", *argv],
+                          env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.fixture
+def nobody_home(tmp_path: Path) -> Path:
+    home = tmp_path / "nobody"
+    generate(home / "content")
+    generate(home / "content" / "sub", n=2, word="Sub")
+    sub = home / "content" / "sub" / "faq.md"
+    sub.write_text(sub.read_text(encoding="utf-8").replace("widget-", "sub-widget-"),
+                   encoding="utf-8")
+    for folder, dirs, files in os.walk(home):
+        for name in [*dirs, *files]:
+            os.chown(os.path.join(folder, name), 65534, 65534)
+    os.chown(home, 65534, 65534)
+    for parent in home.parents:  # (pytest's folders are 0700)
+        if parent == Path(parent.anchor):
+            break
+        parent.chmod(parent.stat().st_mode | 0o011)
+    return home
+
+
+def _nobody_search(home: Path) -> subprocess.CompletedProcess[str]:
+    return _as_nobody(home, "--no-default", "--kb", str(home / "content"), "search", "-n", "1",
+                      QUERY)
+
+
+@NOBODY
+@pytest.mark.parametrize("what", ["file", "folder", "index-dir", "index-dir-of-root"])
+def test_f16_f19_real_permissions_as_nobody(what: str, nobody_home: Path) -> None:
+    first_run = _nobody_search(nobody_home)
+    assert first_run.returncode == 0 and "id: widget-7 " in first_run.stdout, first_run.stderr
+    cache = nobody_home / "cache"
+    (index,) = [p for p in cache.glob("idx-*") if p.is_dir()]
+    target = {"file": nobody_home / "content" / "faq.md",
+              "folder": nobody_home / "content" / "sub", "index-dir": index,
+              "index-dir-of-root": index}[what]
+    if what == "index-dir-of-root":  # left by `sudo kb`: root's, 0700
+        for folder, dirs, files in os.walk(index):
+            for name in [*dirs, *files]:
+                os.chown(os.path.join(folder, name), 0, 0)
+        os.chown(index, 0, 0)
+        index.chmod(0o700)
+    else:
+        target.chmod(0)
+    try:
+        for _ in range(2):
+            done = _nobody_search(nobody_home)
+            assert done.returncode == 0, done.stderr
+            assert "id: widget-7 " in done.stdout and "Traceback" not in done.stderr
+            assert done.stderr.count("kb: warning:") <= 1, done.stderr
+            if what in ("file", "folder"):
+                assert f"{target}:0: cannot read " in done.stderr
+        if what == "folder":
+            lint = _as_nobody(nobody_home, "lint", str(nobody_home / "content"))
+            assert lint.returncode == 1 and f"{target}:0: cannot read folder" in lint.stdout
+    finally:
+        target.chmod(0o700 if target.is_dir() else 0o644)
