@@ -267,7 +267,7 @@ def test_f18_a_file_rewritten_during_a_build_is_not_cached_under_the_old_key(
     version = "## What version is this?\n\nVERSION {}\n\n```kb\nid: version\n```\n"
     page.write_text(version.format("A"), encoding="utf-8")
     real = kb.compiler.compile_paths
-    calls = []
+    calls: list[int] = []
 
     def rewritten_first(*args: Any, **kwargs: Any) -> Any:
         if not calls:  # after the key was hashed, before the compiler reads the file
