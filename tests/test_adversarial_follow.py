@@ -75,7 +75,7 @@ def append(path: Path, data: bytes) -> Callable[[], None]:
     return write
 
 
-def idle(n: int) -> list[Callable[[], None]]:
+def idle(n: int) -> list[Callable[[], object]]:
     return [lambda: None] * n
 
 
@@ -101,7 +101,8 @@ def rename(path: Path) -> Callable[[], None]:
     return rotate
 
 
-def steps(*groups: Callable[[], object] | list[Callable[[], None]]) -> list[Callable[[], object]]:
+def steps(*groups: Callable[[], object] | list[Callable[[], object]]
+          ) -> list[Callable[[], object]]:
     out: list[Callable[[], object]] = []
     for group in groups:
         out += group if isinstance(group, list) else [group]
