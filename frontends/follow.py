@@ -236,6 +236,10 @@ class Follower:
         quiet for DRAIN seconds are closed."""
         now = self._clock()
         for old in list(self._rotated):
+            if self._truncated(old, _size(old.handle)):  # rewritten in place since (a copy
+                old.handle.close()  # made onto its name): what it holds is not this log's
+                self._rotated.remove(old)
+                continue
             data = old.partial + old.read()
             if len(data) > len(old.partial):
                 old.grew = now
@@ -248,6 +252,13 @@ class Follower:
                     yield old.partial + b"\n"
                 old.handle.close()
                 self._rotated.remove(old)
+
+
+def _size(handle: IO[bytes]) -> int:
+    try:
+        return os.fstat(handle.fileno()).st_size
+    except (OSError, ValueError):
+        return 0
 
 
 def _pread(handle: IO[bytes], offset: int, size: int) -> bytes:

@@ -213,3 +213,20 @@ def test_f13_rotation_at_50k_lines_per_second(mode: str, every: float, tmp_path:
     assert (result.follower_lost, result.follower_doubled) == (0, 0), result
     assert result.kb_lines == result.written, result
     assert result.kb_matched == len(range(0, result.written, 10)), result
+
+
+def test_f13_a_rotated_file_rewritten_in_place_is_dropped(tmp_path: Path) -> None:
+    """A copy made onto the name of a file still being drained (rename, then a copytruncate
+    without shifting) truncates it: the follower stops reading it rather than read another
+    file's bytes as this log's."""
+    log = tmp_path / "error.log"
+    log.write_bytes(numbered(0, 25))
+
+    def plain_copytruncate() -> None:
+        shutil.copyfile(log, log.with_name("error.log.1"))
+        os.truncate(log, 0)
+
+    script = steps(idle(1), lambda: os.replace(log, log.with_name("error.log.1")),
+                   append(log, numbered(25, 50)), plain_copytruncate,
+                   append(log, numbered(50, 60)), idle(400))
+    exactly(follow(log, script), 0, 60)
