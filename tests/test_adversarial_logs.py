@@ -241,10 +241,11 @@ def test_f10_different_openssl_codes_keep_their_own_answers(order: tuple[str, st
     for code_ in order:
         _, out, _ = cli(["diagnose", "--json", "-"], head.format(pid=1) + code_ + "\n")
         alone[code_] = list(problems(out))
-    log = "".join(head.format(pid=100 + n) + code_ + "\n" for n, code_ in enumerate(order))
-    code, out, err = cli(["diagnose", "--json", "-"], log)
-    assert problems(out) == {alone[c][0]: 1 for c in order}
     assert alone[order[0]] != alone[order[1]]
+    for pids in ((100, 101), (100, 100)):  # the reviewer's: one process and thread for both
+        log = "".join(head.format(pid=pid) + code_ + "\n" for pid, code_ in zip(pids, order))
+        code, out, err = cli(["diagnose", "--json", "-"], log)
+        assert problems(out) == {alone[c][0]: 1 for c in order}, pids
 
 
 # -- F12 / F14: files and streams ---------------------------------------------------------------
