@@ -58,6 +58,9 @@ if TYPE_CHECKING:  # (not at run time: pydantic costs a diagnose process ~40 ms 
     from kb.records import EntryRecord, HitRecord
 
 MAX_LINE = 65536  # bytes of one line kept; the rest is dropped
+# Bytes scanned at once: a 1 MB block of 2-byte lines was half a million picked spans at once
+# (130 MB at peak for a log of 'x' lines, issue 18); a 64 KiB piece holds 32,768 at most.
+SCAN_PIECE = 1 << 16
 MAX_SAMPLE = 2000  # characters of a sample line kept in a problem
 ANSWER_CACHE = 4096  # answers remembered, by answer key (bounded LRU)
 MAX_VARIANTS = 50  # templates kept per entry
@@ -433,7 +436,16 @@ class Diagnoser:
         The problems returned are those first seen in an episode that has ended.
         """
         head = self._cutter.push(data)
-        return self._scan(head) if head else []
+        if len(head) <= SCAN_PIECE:
+            return self._scan(head) if head else []
+        new: list[Problem] = []
+        start = 0
+        while start < len(head):  # pieces of whole lines: the picked spans of one are few
+            cut = head.find(b"\n", start + SCAN_PIECE - 1)
+            stop = len(head) if cut < 0 else cut + 1
+            new += self._scan(head[start:stop])
+            start = stop
+        return new
 
     def feed_text(self, text: str) -> list[Problem]:
         """Feed a block of text (any number of lines; a trailing partial line waits)."""

@@ -364,3 +364,37 @@ def test_f11_line_ends_do_not_depend_on_how_the_stream_is_split(data: bytes) -> 
     for cut in (1, 2, 3, 100, 4096, 8191):
         pieces = [data[i : i + cut] for i in range(0, len(data), cut)]
         assert "".join(read_blocks(iter(pieces))) == whole, cut
+
+
+def test_short_lines_are_scanned_in_bounded_pieces(shipped: KnowledgeBase,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 1 MB block of 'x' lines was half a million picked spans at once (10M such lines: 130
+    MB at peak): blocks are scanned in pieces of whole lines of about SCAN_PIECE bytes."""
+    from kb.diagnose import SCAN_PIECE, Diagnoser
+
+    sizes: list[int] = []
+    real = Diagnoser._candidate_spans
+
+    def spans(self: Diagnoser, block: bytes) -> list[tuple[int, int]]:
+        sizes.append(len(block))
+        return real(self, block)
+
+    monkeypatch.setattr(Diagnoser, "_candidate_spans", spans)
+    diagnoser = shipped.diagnoser()
+    last = KEY.format(s=1, pid=1).encode() + b"\n"
+    diagnoser.feed_bytes(b"x\n" * (1 << 19) + last)
+    diagnoser.flush()
+    result = diagnoser.result()
+    assert result.lines == (1 << 19) + 1 and result.problems[0].count == 1
+    assert max(sizes) <= SCAN_PIECE + len(last) and sum(sizes) == (1 << 20) + len(last)
+
+
+@pytest.mark.slow
+def test_ten_million_short_lines_keep_memory_flat(tmp_path: Path) -> None:
+    log = tmp_path / "x.log"
+    with log.open("wb") as out:
+        for _ in range(10):
+            out.write(b"x\n" * 1_000_000)
+    peak, out = _peak_rss(["diagnose", "--json", str(log)])
+    assert summary(out)["lines"] == 10_000_000
+    assert peak < 100 << 20, f"{peak >> 20} MB"
