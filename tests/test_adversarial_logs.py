@@ -398,3 +398,27 @@ def test_ten_million_short_lines_keep_memory_flat(tmp_path: Path) -> None:
     peak, out = _peak_rss(["diagnose", "--json", str(log)])
     assert summary(out)["lines"] == 10_000_000
     assert peak < 100 << 20, f"{peak >> 20} MB"
+
+
+def test_cutting_a_file_for_workers_never_holds_a_long_line(tmp_path: Path) -> None:
+    """kb diagnose -j cuts a big file at line starts; finding one read the rest of the line
+    the cut fell in whole (a 200 MB line: 235 MB at peak, found by the 144-case rerun)."""
+    import tracemalloc
+
+    from kb.fleet import _cuts
+
+    log = tmp_path / "long.log"
+    line = KEY.format(s=1, pid=1).encode() + b"\n"
+    with log.open("wb") as out:
+        out.write(line)
+        out.write(b"AH02565 " * (3 << 20))  # a 24 MB line
+        out.write(b"\n" + line)
+    size = log.stat().st_size
+    tracemalloc.start()
+    try:
+        starts = _cuts(log, size, 4)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert starts == [0, size - len(line)]
+    assert peak < 4 << 20, f"{peak >> 20} MB"
