@@ -392,9 +392,9 @@ def test_short_lines_are_scanned_in_bounded_pieces(shipped: KnowledgeBase,
 @pytest.mark.slow
 def test_ten_million_short_lines_keep_memory_flat(tmp_path: Path) -> None:
     log = tmp_path / "x.log"
-    with log.open("wb") as out:
+    with log.open("wb") as handle:
         for _ in range(10):
-            out.write(b"x\n" * 1_000_000)
+            handle.write(b"x\n" * 1_000_000)
     peak, out = _peak_rss(["diagnose", "--json", str(log)])
     assert summary(out)["lines"] == 10_000_000
     assert peak < 100 << 20, f"{peak >> 20} MB"
