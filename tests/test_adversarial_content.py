@@ -109,3 +109,21 @@ def test_f8_lint_of_a_big_file_reports_nothing(tmp_path: Path) -> None:
     path = tmp_path / "big.md"
     path.write_text(big_faq(3_000), encoding="utf-8")
     assert lint_paths([path]) == []
+
+
+@pytest.mark.slow
+def test_f8_diagnose_over_10_5_literal_signatures(tmp_path: Path, cache_dir: Path) -> None:
+    """Over 70,000-85,000 literals the RE2 prefilter of one pattern failed to compile
+    ('pattern too large') and every diagnose ended at exit 5."""
+    folder = tmp_path / "big"
+    folder.mkdir()
+    for part in range(10):
+        text = big_faq(10_000).replace("widget", f"w{part}x")
+        (folder / f"f{part}.md").write_text(text, encoding="utf-8")
+    code, out, err = cli("--no-default", "--kb", str(folder), "diagnose", "--json", "-")
+    assert code == 0, err  # (an empty stdin: loads and builds the scanners)
+    log = tmp_path / "w.log"
+    log.write_text("[core:error] w7x77 exploded badly at noon\n", encoding="utf-8")
+    code, out, err = cli("--no-default", "--kb", str(folder), "diagnose", "--json", str(log))
+    assert code == 1 and '"id": "w7x-77"' in out, err
+    assert "pattern too large" not in err
