@@ -2,13 +2,18 @@
 
 Exit codes (``ExitCode``): 0 success; 1 ``search`` found nothing, ``lint`` found problems,
 ``diagnose`` found problems; 2 usage error (bad arguments, empty query); 3 content error;
-4 unknown entry id; 5 other error (I/O, damaged state); 130 interrupted.
+4 unknown entry id; 5 other error (I/O, damaged state, an index ``kb build`` could not
+cache); 129 hung up (SIGHUP), 130 interrupted (SIGINT), 143 terminated (SIGTERM). When the
+reader of the output goes away (``kb ... | head``) the code is the one the output so far
+stands for (``Env.result``): ``diagnose`` that was printing problems exits 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
 from enum import IntEnum
 from pathlib import Path
@@ -32,24 +37,38 @@ class ExitCode(IntEnum):
     CONTENT = 3
     UNKNOWN_ID = 4
     ERROR = 5
+    HANGUP = 129  # SIGHUP (128 + 1)
     INTERRUPTED = 130
     TERMINATED = 143  # SIGTERM (128 + 15)
 
 
+class Stopped(BaseException):  # noqa: N818 - a stop, not an error: like KeyboardInterrupt
+    """SIGTERM or SIGHUP arrived: unwind like Ctrl-C (temporary files go, ``diagnose``
+    prints its summary), then exit 128 + the signal's number."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.code = 128 + signum
+
+
 class Env:
-    """All I/O of one run, so tests can run the CLI in-process with StringIO."""
+    """All I/O of one run, so tests can run the CLI in-process with StringIO.
+
+    ``result``: the exit code the output written so far stands for, set by a command before
+    it writes; returned when the reader goes away (a broken pipe) before the command ends."""
 
     def __init__(self, stdin: IO[str] | None = None, stdout: IO[str] | None = None,
                  stderr: IO[str] | None = None, environ: dict[str, str] | None = None,
                  stdout_isatty: bool | None = None, stdin_isatty: bool | None = None,
                  stdin_binary: IO[bytes] | None = None) -> None:
-        self.stdin: IO[str] = stdin if stdin is not None else sys.stdin
-        self.stdout: IO[str] = stdout if stdout is not None else sys.stdout
-        self.stderr: IO[str] = stderr if stderr is not None else sys.stderr
+        self.stdin: IO[str] = stdin if stdin is not None else _standard("stdin")
+        self.stdout: IO[str] = stdout if stdout is not None else _standard("stdout")
+        self.stderr: IO[str] = stderr if stderr is not None else _standard("stderr")
         self.environ: dict[str, str] = environ if environ is not None else dict(os.environ)
         self.stdout_isatty = isatty(self.stdout) if stdout_isatty is None else stdout_isatty
         self.stdin_isatty = isatty(self.stdin) if stdin_isatty is None else stdin_isatty
         self.stdin_binary = stdin_binary
+        self.result: int = 0
 
     @property
     def cache_dir(self) -> Path | None:
@@ -65,6 +84,12 @@ class Env:
             and "NO_COLOR" not in self.environ
             and self.environ.get("TERM", "") != "dumb"
         )
+
+
+def _standard(name: str) -> IO[str]:
+    from frontends.streams import standard
+
+    return standard(name)  # type: ignore[no-any-return]
 
 
 def isatty(stream: IO[str]) -> bool:
@@ -189,6 +214,7 @@ def main(argv: Sequence[str] | None = None, env: Env | None = None) -> int:
     env = env or Env()
     argv = list(sys.argv[1:] if argv is None else argv)
     show_traceback = "--traceback" in argv
+    previous = _stop_on_signals()
     try:
         args = build_parser().parse_args(argv)
         if not getattr(args, "handler", None):
@@ -198,9 +224,13 @@ def main(argv: Sequence[str] | None = None, env: Env | None = None) -> int:
     except KeyboardInterrupt:
         env.stderr.write("kb: interrupted\n")
         return ExitCode.INTERRUPTED
+    except Stopped as stop:
+        env.stderr.write("kb: terminated\n" if stop.code == ExitCode.TERMINATED
+                         else "kb: hung up\n")
+        return stop.code
     except BrokenPipeError:
         _quiet_broken_pipe()
-        return ExitCode.OK
+        return env.result
     except BaseException as exc:  # noqa: BLE001 - the one error funnel
         if isinstance(exc, SystemExit):
             return int(exc.code or 0) if isinstance(exc.code, int) else ExitCode.OK
@@ -214,6 +244,32 @@ def main(argv: Sequence[str] | None = None, env: Env | None = None) -> int:
         for line in message.splitlines() or [""]:
             env.stderr.write(f"kb: error: {clean(line, keep_newlines=False)}\n")
         return code
+    finally:
+        _restore_signals(previous)
+
+
+STOP_SIGNALS = ("SIGTERM", "SIGHUP")
+
+
+def _stop_on_signals() -> dict[int, object]:
+    """SIGTERM and SIGHUP raise Stopped in the main thread (elsewhere: left alone)."""
+    def stop(signum: int, frame: object) -> None:
+        raise Stopped(signum)
+
+    previous: dict[int, object] = {}
+    for name in STOP_SIGNALS:
+        number = getattr(signal, name, None)
+        if number is None:  # pragma: no cover - not on Windows
+            continue
+        with contextlib.suppress(ValueError, OSError):  # not the main thread (a test's worker)
+            previous[number] = signal.signal(number, stop)
+    return previous
+
+
+def _restore_signals(previous: dict[int, object]) -> None:
+    for number, handler in previous.items():
+        with contextlib.suppress(ValueError, OSError, TypeError):
+            signal.signal(number, handler)  # type: ignore[arg-type]
 
 
 def _describe(exc: BaseException) -> tuple[int, str]:
@@ -241,4 +297,8 @@ def _quiet_broken_pipe() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Through the package's own module, not this __main__ copy of it: the commands raise
+    # frontends.cli's UsageError and Stopped, which only that module's main() recognises.
+    from frontends import cli
+
+    sys.exit(cli.main())

@@ -31,10 +31,15 @@ class Spec:
 
 
 def _query_text(args: argparse.Namespace, env: Env) -> str:
+    """The query: the words given, or stdin ('-'); read up to what kb searches of a query
+    (frontends.streams: bounded, and bytes that are not UTF-8 become U+FFFD)."""
+    from frontends.streams import binary, from_argv, read_query
+    from kb import MAX_QUERY_CHARS
+
     words = list(args.text)
     if words == ["-"]:
-        return env.stdin.read()
-    text = " ".join(words)
+        return read_query(env.stdin, binary(env.stdin, env.stdin_binary))
+    text = from_argv(" ".join(words))[:MAX_QUERY_CHARS]
     if not text.strip():
         raise UsageError("empty query: give a log line or a question (or '-' to read stdin)")
     return text
@@ -60,6 +65,7 @@ def search(args: argparse.Namespace, env: Env) -> int:
         raise UsageError("-n must be at least 1")
     text = _query_text(args, env)
     hits = load(args, env).search_records(text, limit=args.limit)
+    env.result = ExitCode.OK if hits else ExitCode.FOUND
     if args.json:
         env.stdout.write(dumps({"query": text, "hits": [h.as_json() for h in hits]}) + "\n")
     elif hits:
@@ -138,6 +144,7 @@ def lint(args: argparse.Namespace, env: Env) -> int:
 
     paths = _chosen_paths(args, env)
     problems = run_lint(paths)
+    env.result = ExitCode.FOUND if problems else ExitCode.OK
     for warning in [] if problems else lint_warnings(paths):
         env.stdout.write(clean(warning, keep_newlines=False) + "\n")
     for problem in problems:
@@ -146,12 +153,13 @@ def lint(args: argparse.Namespace, env: Env) -> int:
         env.stderr.write(f"kb: {len(problems)} problem(s)\n")
         return ExitCode.FOUND
     names = ", ".join(str(p) for p in paths)
-    env.stdout.write(f"ok: {names}\n")
+    env.stdout.write(f"ok: {clean(names, keep_newlines=False)}\n")
     return ExitCode.OK
 
 
 def build(args: argparse.Namespace, env: Env) -> int:
-    """kb build: compile and index now, replacing the cached index of that content."""
+    """kb build: compile and index now, replacing the cached index of that content; exit 5
+    when the index could not be cached (the warning says why)."""
     from frontends.render import clean
     from kb import KnowledgeBase
 
@@ -159,7 +167,14 @@ def build(args: argparse.Namespace, env: Env) -> int:
                                   cache_dir=env.cache_dir)
     for warning in kb.warnings:
         env.stderr.write(f"kb: warning: {clean(warning, keep_newlines=False)}\n")
-    env.stdout.write(f"built {len(kb)} entries: {kb.index_location}\n")
+    uncached = [name for name, where in kb.index_locations().items() if where == "memory"]
+    if uncached:
+        env.stderr.write(f"kb: error: built {len(kb)} entries, but the index of "
+                         f"{clean(', '.join(uncached), keep_newlines=False)} could not be "
+                         "cached: fix the cache directory (KB_CACHE_DIR) and build again\n")
+        return ExitCode.ERROR
+    where = ", ".join(kb.index_locations().values())
+    env.stdout.write(f"built {len(kb)} entries: {clean(where, keep_newlines=False)}\n")
     return ExitCode.OK
 
 
@@ -220,14 +235,17 @@ def diagnose(args: argparse.Namespace, env: Env) -> int:
 
 
 def _shell_args(p: argparse.ArgumentParser) -> None:
-    """No options: the shell takes the common --kb / --no-default only."""
+    p.add_argument("--history", choices=("all", "questions", "off"),
+                   help="what the history file ($KB_DATA_DIR/shell_history, mode 0600) keeps: "
+                        "all input (default), questions and commands but no pasted log "
+                        "excerpts, or nothing (also KB_HISTORY=all|questions|0)")
 
 
 def shell(args: argparse.Namespace, env: Env) -> int:
     """kb shell: ask, read, explain and browse at an interactive prompt."""
     from frontends.shell import run
 
-    run(load(args, env), env)
+    run(load(args, env), env, history_kept=args.history)
     return ExitCode.OK
 
 

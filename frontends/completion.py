@@ -1,12 +1,10 @@
-"""Completion and history for ``kb shell``: commands, section and tag names, entry titles,
-tags and directive names; a history file that never ends the shell when it cannot be written."""
+"""Completion for ``kb shell``: commands, section and tag names, entry titles, tags and
+directive names (the history file is frontends.history)."""
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kb import Entry, KnowledgeBase
@@ -14,7 +12,6 @@ from kb import Entry, KnowledgeBase
 if TYPE_CHECKING:
     from prompt_toolkit.completion import CompleteEvent, Completer, Completion
     from prompt_toolkit.document import Document
-    from prompt_toolkit.history import History
 
 # Directive names offered for completion: mod_ssl's own (SSLCertificateFile, ...) and the core
 # directives that SSL answers keep naming.
@@ -81,36 +78,3 @@ def _containing(text: str, titles: Iterable[str]) -> Iterator[Completion]:
     for title in titles:
         if wanted in title.lower():
             yield Completion(title, -len(text), display_meta="title")
-
-
-# -- history -------------------------------------------------------------------------------
-
-
-def data_dir(environ: dict[str, str]) -> Path:
-    """Where the shell keeps its history: $KB_DATA_DIR, else the per-user data directory."""
-    override = environ.get("KB_DATA_DIR")
-    if override:
-        return Path(override)
-    from platformdirs import user_data_dir
-
-    return Path(user_data_dir("kb"))
-
-
-def open_history(directory: Path) -> History:
-    """A history file in ``directory``; in-memory history when it cannot be written."""
-    from prompt_toolkit.history import FileHistory, InMemoryHistory
-
-    class SafeFileHistory(FileHistory):
-        # A disk that fills up or a file made read-only mid-session must not end the shell.
-        def store_string(self, string: str) -> None:
-            with contextlib.suppress(OSError):
-                super().store_string(string)
-
-    path = directory / "shell_history"
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8"):
-            pass
-    except OSError:
-        return InMemoryHistory()
-    return SafeFileHistory(str(path))

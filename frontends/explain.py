@@ -38,5 +38,6 @@ def explanation_lines(query: Query, hits: Sequence[HitLike]) -> list[str]:
 
 
 def _hit(number: int, hit: HitLike) -> list[str]:
-    head = f"{number}. {hit.entry.id}  score {hit.score:.2f}  confidence {hit.confidence:.2f}"
+    head = (f"{number}. {clean(hit.entry.id, keep_newlines=False)}  score {hit.score:.2f}  "
+            f"confidence {hit.confidence:.2f}")
     return [head, *why_lines(hit, terms=12, indent="   ")]

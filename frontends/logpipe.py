@@ -17,21 +17,18 @@ cannot be read (missing, unreadable, binary, damaged), 3 content error, 130 inte
 from __future__ import annotations
 
 import argparse
-import contextlib
 import io
 import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from types import FrameType
 from typing import IO, TYPE_CHECKING
 
-from frontends.cli import Env, ExitCode, UsageError, content_paths, load
+from frontends.cli import Env, ExitCode, Stopped, UsageError, content_paths, load
 from frontends.loginput import (
     Follower,
     InputError,
@@ -52,10 +49,6 @@ LEVELS = ("emerg", "alert", "crit", "error", "warn", "notice", "info", "debug")
 _RELATIVE = re.compile(r"^(\d+)\s*([smhd])$")
 
 
-class Stopped(Exception):  # noqa: N818 - it is a stop, not an error
-    """SIGTERM (or SIGHUP) arrived: finish like Ctrl-C, with the summary."""
-
-
 def run(args: argparse.Namespace, env: Env) -> int:
     """kb diagnose."""
     files = [f for f in args.files if f != "-"]
@@ -65,22 +58,17 @@ def run(args: argparse.Namespace, env: Env) -> int:
     kb = load(args, env)
     live = args.follow or (use_stdin and not _regular_stdin(env))
     out = _Output(env, args, live)
-    previous = signal.getsignal(signal.SIGTERM)
-    _on_stop()
-    code: int = ExitCode.OK
-    diagnosis: Diagnosis | None = None
-    try:
-        diagnosis, code = _diagnose(kb, args, env, files, use_stdin, live, out, since)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    diagnosis, code = _diagnose(kb, args, env, files, use_stdin, live, out, since)
     if diagnosis is None:
         return code
-    out.finish(diagnosis)
-    if args.unmatched is not None:
-        _write_unmatched(args.unmatched, diagnosis, env)
-    if code != ExitCode.OK:
-        return code
-    return ExitCode.FOUND if out.shown(diagnosis) else ExitCode.OK
+    found = ExitCode.FOUND if out.shown(diagnosis) else ExitCode.OK
+    env.result = found if code == ExitCode.OK else code  # also when the reader goes away
+    try:
+        out.finish(diagnosis)
+    finally:  # a reader that went away (| head) still gets the --unmatched file written
+        if args.unmatched is not None:
+            _write_unmatched(args.unmatched, diagnosis, env)
+    return found if code == ExitCode.OK else code
 
 
 def _check_args(args: argparse.Namespace, files: list[str], use_stdin: bool) -> None:
@@ -94,6 +82,12 @@ def _check_args(args: argparse.Namespace, files: list[str], use_stdin: bool) -> 
         raise UsageError("--unmatched - writes Markdown to stdout: not together with --json")
     if args.top is not None and args.top < 1:
         raise UsageError("--top must be at least 1")
+    target = args.unmatched
+    if target is not None and str(target) != "-":  # before reading a big log, not after
+        folder = target.parent
+        if target.is_dir() or not folder.is_dir() or not os.access(folder, os.W_OK):
+            what = "is a folder" if target.is_dir() else f"cannot write in {folder}"
+            raise UsageError(f"--unmatched {target}: {what}")
 
 
 def _since(text: str) -> str:
@@ -111,14 +105,6 @@ def _since(text: str) -> str:
 
 def _regular_stdin(env: Env) -> bool:
     return is_regular(env.stdin_binary or getattr(env.stdin, "buffer", env.stdin))
-
-
-def _on_stop() -> None:
-    def stop(signum: int, frame: FrameType | None) -> None:
-        raise Stopped
-
-    with contextlib.suppress(ValueError):  # not the main thread (a test's worker)
-        signal.signal(signal.SIGTERM, stop)
 
 
 def _diagnose(kb: KnowledgeBase, args: argparse.Namespace, env: Env, files: list[str],
@@ -147,8 +133,8 @@ def _diagnose(kb: KnowledgeBase, args: argparse.Namespace, env: Env, files: list
                 out.sources.pop()  # nothing was read from it: not one of the report's inputs
         except KeyboardInterrupt:
             out.interrupted = ExitCode.INTERRUPTED
-        except Stopped:
-            out.interrupted = ExitCode.TERMINATED
+        except Stopped as stop:  # SIGTERM, SIGHUP: the summary, as for Ctrl-C
+            out.interrupted = stop.code
         out.feed_new(diagnoser.flush())
         parts.append(diagnoser.result())
         if out.interrupted:
@@ -244,16 +230,19 @@ def _blocks(name: str, args: argparse.Namespace, env: Env) -> Iterator[bytes]:
 
 def _stdin_blocks(env: Env) -> Iterator[bytes]:
     stream: IO[bytes] | None = env.stdin_binary or getattr(env.stdin, "buffer", None)
-    if stream is None:  # a text stream (tests)
-        first = True
-        while text := env.stdin.read(1 << 20):
-            data = text.encode("utf-8", "surrogateescape")
-            if first:
-                check_text(data, "stdin")
-                first = False
-            yield data
-        return
-    yield from stdin_blocks(stream)
+    try:
+        if stream is None:  # a text stream (tests)
+            first = True
+            while text := env.stdin.read(1 << 20):
+                data = text.encode("utf-8", "surrogateescape")
+                if first:
+                    check_text(data, "stdin")
+                    first = False
+                yield data
+            return
+        yield from stdin_blocks(stream)
+    except OSError as exc:  # closed (<&-), or a read error: an input that cannot be read
+        raise InputError(f"stdin: {exc.strerror or exc}") from None
 
 
 def _file_blocks(path: Path, env: Env) -> Iterator[bytes]:
@@ -368,6 +357,7 @@ class _Output:
 
     def _emit(self, problem: Problem) -> None:
         self._printed[(problem.record.id, problem.template)] = problem.count
+        self.env.result = ExitCode.FOUND  # a problem is being printed
         fmt = self._format(self.env.stdout)
         if isinstance(fmt, Ndjson):
             fmt.problem(problem)
@@ -446,6 +436,8 @@ def _color(args: argparse.Namespace, env: Env) -> bool:
 
 
 def _write_unmatched(target: Path, diagnosis: Diagnosis, env: Env) -> None:
+    from frontends.stub import unmatched_markdown
+
     text = unmatched_markdown(diagnosis)
     if str(target) == "-":
         env.stdout.write(text)
@@ -455,25 +447,3 @@ def _write_unmatched(target: Path, diagnosis: Diagnosis, env: Env) -> None:
     except OSError as exc:
         env.stderr.write(f"kb: error: {clean(str(target), keep_newlines=False)}: "
                          f"{exc.strerror or exc}\n")
-
-
-def unmatched_markdown(diagnosis: Diagnosis) -> str:
-    """A Markdown stub of error-looking templates with no confident answer."""
-    out = ["# Unmatched errors", "",
-           "Error-looking log lines that kb had no confident answer for, most frequent first.",
-           "Turn each into a real entry: write the question and the remedy, keep the signature.",
-           ""]
-    for item in diagnosis.unmatched:
-        literal = item.template.split("<", 1)[0].strip() or item.template
-        out += [f"## What does \"{_heading(item.template)}\" mean?", "",
-                f"Seen {item.count} time(s), first at {item.source or '-'}:{item.first_line}:",
-                "", "```text", clean(item.example, keep_newlines=False), "```", "",
-                "TODO: explain the cause and the remedy.", "",
-                "```kb", "signatures:", f"- {clean(literal, keep_newlines=False)}",
-                "examples:", f"- {clean(item.example, keep_newlines=False)}", "```", ""]
-    return "\n".join(out)
-
-
-def _heading(template: str) -> str:
-    text = clean(template, keep_newlines=False).replace('"', "'")
-    return text if len(text) <= 100 else text[:99] + "\u2026"

@@ -1,9 +1,9 @@
 """Rendering for terminals and pipes: sanitising, Markdown, hit lists, JSON.
 
 Nothing from a log line or a content file reaches the terminal raw: ``clean`` turns every
-control character (C0 but newline and tab, DEL, C1, ESC sequences) and bidi overrides into
-visible ``\\xNN`` / ``\\u....`` escapes. JSON output is ASCII-only, so it cannot carry them
-either.
+control character (C0 but newline and tab, DEL, C1, ESC sequences), bidi overrides, line
+separators and bytes that are not UTF-8 into visible ``\\xNN`` / ``\\u....`` escapes.
+JSON output is ASCII-only, so it cannot carry them either.
 """
 
 from __future__ import annotations
@@ -16,11 +16,18 @@ from typing import IO, TYPE_CHECKING, Any
 if TYPE_CHECKING:  # either form: kb.Entry / kb.Hit, or the plain records a CLI search uses
     from kb import EntryLike, HitLike
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# C0 but newline and tab, DEL, C1, bidi controls, the line and paragraph separators, and lone
+# surrogates: Python's stand-ins for bytes that are not UTF-8 (argv, and stdin in a C or POSIX
+# locale). Written back they are those raw bytes again: 0x9b is CSI on an 8-bit terminal and
+# C0 9B an overlong ESC that lenient decoders read.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029"
+                      "\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def _escape(match: re.Match[str]) -> str:
     code = ord(match.group())
+    if 0xDC80 <= code <= 0xDCFF:  # surrogateescape: the byte that was not UTF-8
+        return f"\\x{code - 0xDC00:02x}"
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
@@ -70,7 +77,7 @@ def hit_lines(hits: Sequence[HitLike], *, confident_at: float) -> list[str]:
         where = f"{entry.collection}: " if several else ""
         lines.append(f"{number}. {clean(entry.title, keep_newlines=False)}")
         lines.append(
-            f"   id: {entry.id} · confidence {hit.confidence:.2f} · "
+            f"   id: {clean(entry.id, keep_newlines=False)} · confidence {hit.confidence:.2f} · "
             f"{clean(where + entry.section, keep_newlines=False)}{mark}"
         )
         lines.append(f"   {clean(entry.summary(150), keep_newlines=False)}")

@@ -138,7 +138,7 @@ def host_totals(problems: Sequence[Problem]) -> dict[str, int]:
 def summary_line(diagnosis: Diagnosis, sources: Sequence[str]) -> str:
     """The one-line summary: lines read, problems, failed starts, lines matched."""
     starts = sum(1 for p in diagnosis.problems if p.startup)
-    named = f" from {', '.join(sources)}" if sources else ""
+    named = f" from {clean(', '.join(sources), keep_newlines=False)}" if sources else ""
     failed = f" ({starts} of them failed starts)" if starts else ""
     return (f"kb diagnose: {diagnosis.lines:,} lines{named}: {len(diagnosis.problems)} "
             f"problem(s){failed}, {diagnosis.matched_lines:,} line(s) matched")
@@ -194,7 +194,7 @@ class Text:
 
     def row(self, number: int, problem: Problem, spread: bool = False) -> str:
         """One line of the summary block."""
-        level = problem.level or "-"
+        level = clean(problem.level or "-", keep_newlines=False)
         start = " [start]" if problem.startup else ""
         if spread:
             start += f" [{len(problem.hosts)} host{'s' if len(problem.hosts) != 1 else ''}]"
@@ -219,8 +219,8 @@ class Text:
         out, style = self.out, self.style
         rule = f"\u2500\u2500 {number}. {problem.record.title}"
         out.write("\n" + style.paint(one_line(rule, style.width), "1") + "\n")
-        facts = [f"{problem.count:,}x", problem.level or "no level",
-                 f"{problem.record.id} ({problem.confidence:.2f})"]
+        facts = [f"{problem.count:,}x", clean(problem.level or "no level", keep_newlines=False),
+                 f"{clean(problem.record.id, keep_newlines=False)} ({problem.confidence:.2f})"]
         facts += [style.paint("Apache did not start", "1;31")] if problem.startup else []
         out.write("   " + " \u00b7 ".join(facts) + "\n")
         seen = where(problem) + (f"  ({when(problem)})" if when(problem) else "")
@@ -284,8 +284,8 @@ def brief_line(problem: Problem, style: Style | None = None) -> str:
     style = style or Style()
     level = f"[{problem.level}]" if problem.level else "[-]"
     start = " [start]" if problem.startup else ""
-    head = (f"{problem.count:6d}x {level:9s} {problem.record.id} ({problem.confidence:.2f})"
-            f"{start} ")
+    head = clean(f"{problem.count:6d}x {level:9s} {problem.record.id} ({problem.confidence:.2f})"
+                 f"{start} ", keep_newlines=False)
     rest = max(20, style.width - len(head)) if style.render else 100_000  # pipes: whole lines
     return head + one_line(f"{problem.template or '(other variants)'} \u2014 "
                            f"{problem.record.title}", rest)

@@ -11,20 +11,24 @@ from __future__ import annotations
 import difflib
 import io
 import textwrap
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import IO, TYPE_CHECKING, TextIO, cast
 
-from frontends.completion import _completer, data_dir, open_history
+from frontends.completion import _completer
+from frontends.history import data_dir, history_mode, open_history
 from frontends.pager import page
 from frontends.render import clean, entry_markdown, hit_lines, write_markdown
 from frontends.render import why_lines as render_why
+from frontends.streams import binary, from_argv, read_line
 from kb import Entry, Hit, KbError, KnowledgeBase
 
 if TYPE_CHECKING:
     from prompt_toolkit.history import History
     from prompt_toolkit.input import Input
+    from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
     from prompt_toolkit.output import Output
 
     from frontends.cli import Env
@@ -64,8 +68,11 @@ class ShellSession:
     hits: list[Hit] = field(default_factory=list)
 
     def handle(self, line: str) -> bool:
-        """Run one input (a command, a number, or text to search); False means quit."""
-        text = line.strip()
+        """Run one input (a command, a number, or text to search); False means quit. Input is
+        cut to what kb searches of a query, bytes that were not UTF-8 as U+FFFD."""
+        from kb import MAX_QUERY_CHARS
+
+        text = from_argv(line[:MAX_QUERY_CHARS]).strip()
         if not text:
             return True
         name, _, arg = text.partition(" ") if text.startswith((":", "?")) else ("", "", "")
@@ -188,7 +195,7 @@ class ShellSession:
 
     def _list(self, entries: list[Entry]) -> None:
         self.listed, self.hits = entries, []
-        self._say(*(f"{n}. {_line(e.title)}  [{e.id}]" for n, e in enumerate(entries, 1)))
+        self._say(*(f"{n}. {_line(e.title)}  [{_line(e.id)}]" for n, e in enumerate(entries, 1)))
 
     def _browse(self, arg: str, keys: Callable[[Entry], Iterable[str]], noun: str) -> None:
         groups = group_entries(self.kb.entries(), keys)
@@ -236,7 +243,7 @@ def _choose(arg: str, names: list[str]) -> str | None:
 
 def why_lines(hit: Hit) -> list[str]:
     """A hit's explanation: confidence, exact signals, text match and its top words."""
-    return [f"{_line(hit.entry.title)}  [{hit.entry.id}]",
+    return [f"{_line(hit.entry.title)}  [{_line(hit.entry.id)}]",
             f"  score {hit.score:.2f}, confidence {hit.confidence:.2f}", *render_why(hit)]
 
 
@@ -251,14 +258,17 @@ def prompt_loop(
     rich: bool = False,
     term_in: Input | None = None,
     term_out: Output | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> None:
-    """The interactive shell on a terminal, until Ctrl-D or :quit."""
+    """The interactive shell on a terminal, until Ctrl-D or :quit (``clock``: for the paste
+    guard, see ``paste_guard``)."""
     from prompt_toolkit import PromptSession
     from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
 
     toolbar = f" {_line(kb.name) or 'kb'} · {len(kb)} entries · N: read · :help · Ctrl-D: quit"
     session: PromptSession[str] = PromptSession(
         history=history,
+        key_bindings=paste_guard(clock),
         completer=_completer(kb),
         auto_suggest=AutoSuggestFromHistory(),
         bottom_toolbar=toolbar,
@@ -289,14 +299,48 @@ def prompt_loop(
             shell.out.write("interrupted\n\n")
 
 
-def plain_loop(shell: ShellSession, lines: IO[str], *, prompt: str = "") -> None:
-    """One input per line from ``lines`` until EOF or :quit; ``prompt`` only on a terminal."""
+PASTE_GUARD = 0.1  # seconds after a paste in which Enter is more pasted text, not a submit
+
+
+def paste_guard(clock: Callable[[], float] = time.monotonic) -> KeyBindings:
+    """Key bindings that keep a paste from running anything (issue 18, F20).
+
+    A pasted text that holds its own end-of-paste marker (``ESC [201~``) ends the terminal's
+    bracketed paste early; what follows arrives as typed keys, so a ``\r:quit\r`` after it
+    would submit the input and run a command. No one types Enter within PASTE_GUARD seconds
+    of a paste ending: an Enter that comes so soon (or soon after such an Enter) becomes a
+    new line of the input, which the user then reads and submits with a real Enter.
+    """
+    from prompt_toolkit.filters import Condition
+    from prompt_toolkit.key_binding import KeyBindings
+    from prompt_toolkit.keys import Keys
+
+    bindings = KeyBindings()
+    last = [-PASTE_GUARD]
+
+    @bindings.add(Keys.BracketedPaste)
+    def _paste(event: KeyPressEvent) -> None:
+        event.current_buffer.insert_text(event.data.replace("\r\n", "\n").replace("\r", "\n"))
+        last[0] = clock()
+
+    @bindings.add("enter", filter=Condition(lambda: clock() - last[0] < PASTE_GUARD))
+    def _enter_in_a_paste(event: KeyPressEvent) -> None:
+        event.current_buffer.insert_text("\n")
+        last[0] = clock()
+
+    return bindings
+
+
+def plain_loop(shell: ShellSession, lines: IO[str], *, prompt: str = "",
+               raw: IO[bytes] | None = None) -> None:
+    """One input per line from ``lines`` (or its bytes, ``raw``) until EOF or :quit;
+    ``prompt`` only on a terminal. Lines are read bounded (frontends.streams.read_line)."""
     while True:
         if prompt:
             shell.out.write(prompt)
             shell.out.flush()
         try:
-            line = lines.readline()
+            line = read_line(lines, raw)
             if not line or not shell.handle(line):
                 return
         except KeyboardInterrupt:
@@ -305,17 +349,20 @@ def plain_loop(shell: ShellSession, lines: IO[str], *, prompt: str = "") -> None
             shell.out.write("\n")
 
 
-def run(kb: KnowledgeBase, env: Env) -> None:
-    """The shell over ``env``: prompt_toolkit on a capable terminal, else the plain loop."""
+def run(kb: KnowledgeBase, env: Env, history_kept: str | None = None) -> None:
+    """The shell over ``env``: prompt_toolkit on a capable terminal, else the plain loop.
+    ``history_kept``: what the history file keeps (frontends.history; default KB_HISTORY)."""
     dumb = env.environ.get("TERM", "") == "dumb"
     if env.stdin_isatty and env.stdout_isatty and not dumb:
         from prompt_toolkit.input import create_input
         from prompt_toolkit.output import create_output
 
-        history = open_history(data_dir(env.environ))
+        mode = history_mode(history_kept or env.environ.get("KB_HISTORY"))
+        history = open_history(data_dir(env.environ), mode)
         prompt_loop(kb, env.stdout, history=history, rich=env.color,
                     term_in=create_input(cast(TextIO, env.stdin)),
                     term_out=create_output(cast(TextIO, env.stdout)))
         return
     shell = ShellSession(kb, env.stdout, rich=env.color)
-    plain_loop(shell, env.stdin, prompt=PROMPT if env.stdin_isatty else "")
+    plain_loop(shell, env.stdin, prompt=PROMPT if env.stdin_isatty else "",
+               raw=binary(env.stdin, env.stdin_binary))

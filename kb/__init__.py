@@ -39,6 +39,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from kb.compiler import slugify
     from kb.diagnose import Diagnoser, Diagnosis, Problem, Unmatched
     from kb.errors import (
         ContentError,
@@ -60,7 +61,7 @@ if TYPE_CHECKING:
     from kb.logfiles import stdin_blocks as stream_blocks
     from kb.logline import Parsed, ParsedLine, parse
     from kb.model import Entry, Hit, Signature, Source
-    from kb.rank import Query
+    from kb.rank import MAX_QUERY_CHARS, Query
     from kb.records import EntryLike, EntryRecord, HitLike, HitRecord, SignatureKind, Why
     from kb.weights import CONFIDENT
 
@@ -96,7 +97,9 @@ _LAZY = {
     "SignatureKind": "kb.records",
     "Why": "kb.records",
     "Query": "kb.rank",
+    "MAX_QUERY_CHARS": "kb.rank",
     "fill_in": "kb.fillin:fill",
+    "slugify": "kb.compiler",
     "open_log": "kb.logfiles:open_log",
     "log_blocks": "kb.logfiles:read_blocks",
     "stream_blocks": "kb.logfiles:stdin_blocks",
@@ -118,6 +121,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "CONFIDENT",
     "LOG_BLOCK",
+    "MAX_QUERY_CHARS",
     "LogInputError",
     "check_log_text",
     "log_blocks",
@@ -152,5 +156,6 @@ __all__ = [
     "lint_paths",
     "lint_warnings",
     "parse",
+    "slugify",
     "values_from",
 ]

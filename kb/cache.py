@@ -22,6 +22,14 @@ is checked, and a mismatch rebuilds); only changes that keep all four -- bit rot
 file system -- go unseen, as they would for Python's own bytecode cache. Content files are
 trusted the same way (the key needs their bytes only when their stats changed), except those
 changed within ``RACY_NS`` before they were recorded: those are hashed until they settle.
+
+What is never trusted (issue 18): a cache directory that is not the user's own or that others
+may write to (another local user could plant an index; refused like ssh refuses a loose key
+file, with one warning, and the index kept in memory); a cache file that is not a regular file
+(a FIFO would block, a link to /dev/zero would fill the memory), or a stamp over
+``MAX_STAMP_BYTES``. The cache is created 0700 and its files 0600. An index directory that
+cannot be read is rebuilt beside, or replaced. Content that changed while it was compiled is
+compiled again, so an index is never stored under the key of bytes it was not built from.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ import json
 import marshal
 import mmap
 import os
+import stat
 import time
 from array import array
 from collections.abc import Callable, Iterable, Sequence
@@ -63,6 +72,8 @@ MARSHAL_VERSION = 4  # readable by every Python 3 since 3.4
 STALE_TMP_SECONDS = 3600
 RACY_NS = 2_000_000_000  # a content file changed this recently may change again unseen
 Stat = list[int]  # inode, size, mtime_ns, ctime_ns
+MAX_STAMP_BYTES = 64 << 20  # a stamp lists each content file: 100,000 files fit
+BUILD_TRIES = 3  # content rewritten while it was compiled: compile again, this many times
 
 
 def default_root() -> Path:
@@ -70,6 +81,28 @@ def default_root() -> Path:
     from platformdirs import user_cache_dir
 
     return Path(user_cache_dir("kb", appauthor=False))
+
+
+def unsafe_root(root: Path) -> str | None:
+    """Why the cache directory must not be used, or None: not the user's own, or writable by
+    group or others (F17: another local user could plant an index that kb would trust). A
+    directory that is not there yet is made 0700 when first written."""
+    if os.name != "posix":
+        return None
+    try:
+        info = os.stat(root)
+    except OSError:
+        return None  # not there (made later), or not a folder: the build says why
+    if not stat.S_ISDIR(info.st_mode):
+        return None
+    if info.st_uid != os.geteuid():
+        why = f"owned by uid {info.st_uid}, not by you (uid {os.geteuid()})"
+    elif info.st_mode & 0o022:
+        why = f"writable by others (mode {stat.S_IMODE(info.st_mode):o}): chmod 700 it"
+    else:
+        return None
+    return (f"cache directory {root} not used: {why}, or set KB_CACHE_DIR to a directory of "
+            "your own; using an in-memory index")
 
 
 @cache
@@ -90,7 +123,10 @@ def content_key(files: Sequence[Path], version: str) -> str:
     digest = hashlib.sha256(f"{version}\0{INDEX_FORMAT}".encode())
     for path in files:
         digest.update(path.name.encode() + b"\0")
-        digest.update(path.read_bytes())
+        try:
+            digest.update(path.read_bytes())
+        except OSError as exc:  # the compiler says so, file:0 (F19): a key of no index
+            digest.update(f"\0cannot read: {exc.errno}".encode())
         digest.update(b"\0")
     return digest.hexdigest()[:20]
 
@@ -117,6 +153,7 @@ class IndexCache:
     """Indexes of content collections under ``root``."""
 
     root: Path
+    _refused: bool = field(default=False, init=False)  # the unsafe-root warning was given
 
     def load(self, paths: Sequence[Path], *, compile_paths: Compile, index: Index,
              rebuild: bool = False, strict: bool = False) -> Loaded:
@@ -128,6 +165,10 @@ class IndexCache:
         """
         lineage = paths_key(paths)
         files = markdown_files(paths)
+        unsafe = unsafe_root(self.root)
+        if unsafe is not None:
+            told, self._refused = self._refused, True
+            return in_memory(compile_paths(paths), index, [] if told else [unsafe])
         version = code_version()
         sources = _sources(files)
         if not rebuild:
@@ -146,7 +187,8 @@ class IndexCache:
             if loaded is not None:
                 return loaded
         try:
-            entries = compile_paths(paths)
+            entries, key, sources = _compile(compile_paths, paths, files, version, key,
+                                             sources)
         except ContentError as exc:
             previous = None if strict else self.last_good(lineage)
             fallback = self._open(previous) if previous is not None else None
@@ -179,7 +221,10 @@ class IndexCache:
         build holds no second copy of the collection.
         """
         final = self.directory(lineage, key)
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        unsafe = unsafe_root(self.root)  # (made by someone else since the check in load)
+        if unsafe is not None:
+            raise IndexStateError(unsafe)
         import tempfile  # (only to build: a warm start never needs it)
 
         tmp = Path(tempfile.mkdtemp(prefix=f"tmp-{lineage}-", dir=self.root))
@@ -264,6 +309,21 @@ class IndexCache:
                 _remove(path)
 
 
+def _compile(compile_paths: Compile, paths: Sequence[Path], files: list[Path], version: str,
+             key: str, sources: list[list[Any]]) -> tuple[list[Entry], str, list[list[Any]]]:
+    """Compile; the key and stats of the bytes that were compiled: when a file changed
+    while it was compiled (F18), its new bytes were read, so compile again under the new
+    key (ContentError if it keeps changing)."""
+    for _ in range(BUILD_TRIES):
+        entries = compile_paths(paths)
+        after = content_key(files, version)
+        if after == key:
+            return entries, key, sources
+        sources, key = _sources(files), after
+    raise ContentError([f"{files[0] if files else paths[0]}:0: content kept changing "
+                        "while it was compiled: try again when it is written"])
+
+
 def in_memory(entries: Sequence[Entry], index: Index, warnings: Sequence[str] = ()) -> Loaded:
     """An index that lives in memory only (when the cache cannot be used)."""
     import io
@@ -297,8 +357,12 @@ def _remove(path: Path) -> None:
 
 
 def is_complete(path: Path) -> bool:
-    """True when ``path`` holds a finished build."""
-    return (path / STAMP_FILE).is_file() and (path / CORE_FILE).is_file()
+    """True when ``path`` holds a finished build (False when it cannot be looked into: an
+    index directory left by ``sudo kb``, F16)."""
+    try:
+        return (path / STAMP_FILE).is_file() and (path / CORE_FILE).is_file()
+    except OSError:
+        return False
 
 
 # -- opening -----------------------------------------------------------------------------------
@@ -316,10 +380,9 @@ def open_index(path: Path, sources: dict[str, Any] | None = None) -> Loaded:
     maps = {}
     for name in FILES:
         file_path = path / name
-        now = _verified(file_path, stamp["files"].get(name), seen.get(name))
+        now, maps[name] = _checked_map(file_path, stamp["files"].get(name), seen.get(name))
         if now != seen.get(name):
             seen[name], changed = now, True
-        maps[name] = _map(file_path)
     try:
         # Our own file in the user's cache, and it matches the stamp (its hash, or stats
         # unchanged since its hash was checked).
@@ -341,28 +404,41 @@ def open_index(path: Path, sources: dict[str, Any] | None = None) -> Loaded:
     return Loaded(store, text, core["tables"])
 
 
-def _verified(path: Path, expected: list[Any] | None, seen: Stat | None) -> Stat:
-    """The stats of a cache file that matches the stamp; IndexStateError when it does not."""
+def _checked_map(path: Path, expected: list[Any] | None, seen: Stat | None) -> tuple[Stat, Any]:
+    """The stats and bytes (a memory map) of a cache file that matches the stamp;
+    IndexStateError when it does not, or is not a regular file (a FIFO, a device, a link)."""
     try:
-        now = _stat(path)
+        descriptor = _open_regular(path)
+    except OSError as exc:
+        raise IndexStateError(f"{path}: unreadable index file ({exc.strerror or exc})") from exc
+    try:
+        info = os.fstat(descriptor)
+        now = [info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns]
         if expected is None or now[1] != expected[0]:
             raise IndexStateError(f"{path}: index files do not match their build stamp")
-        if now != seen:
-            with path.open("rb") as handle:
+        with open(descriptor, "rb", closefd=False) as handle:  # noqa: PTH123 - an fd
+            if now != seen:
                 digest = hashlib.file_digest(handle, "sha256").hexdigest()
-            if digest != expected[1]:
-                raise IndexStateError(f"{path}: index files do not match their build stamp")
+                if digest != expected[1]:
+                    raise IndexStateError(f"{path}: index files do not match their build "
+                                          "stamp")
+            data = b"" if now[1] == 0 else mmap.mmap(descriptor, 0, access=mmap.ACCESS_READ)
     except OSError as exc:
         raise IndexStateError(f"{path}: unreadable index file ({exc.strerror})") from exc
-    return now
+    finally:
+        os.close(descriptor)
+    return now, data
 
 
-def _map(path: Path) -> Any:
-    """A file's bytes as a read-only memory map (b"" when empty)."""
-    with path.open("rb") as handle:
-        if os.fstat(handle.fileno()).st_size == 0:
-            return b""
-        return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+def _open_regular(path: Path) -> int:
+    """A read-only descriptor of ``path`` if it is a regular file (not followed when it is a
+    link; a FIFO is opened without blocking, then refused); OSError otherwise."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    descriptor = os.open(path, flags | getattr(os, "O_CLOEXEC", 0))
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        raise OSError(0, "not a regular file", str(path))
+    return descriptor
 
 
 class _Records:
@@ -395,7 +471,13 @@ def _stat(path: Path) -> Stat:
 def _sources(files: Sequence[Path]) -> list[list[Any]]:
     """Each content file with its stats, and when they were taken."""
     now = time.time_ns()
-    return [[str(path), *_stat(path), now] for path in files]
+    out = []
+    for path in files:
+        try:
+            out.append([str(path), *_stat(path), now])
+        except OSError:  # gone since it was listed: a record that never matches
+            out.append([str(path), -1, -1, -1, -1, now])
+    return out
 
 
 def _settled(recorded: Any, current: list[list[Any]]) -> bool:
@@ -413,7 +495,7 @@ class _HashingFile:
     """A file being written, with the size and SHA-256 of what went into it."""
 
     def __init__(self, path: Path) -> None:
-        self._handle: IO[bytes] = path.open("wb")
+        self._handle: IO[bytes] = os.fdopen(_create_private(path), "wb")
         self._digest = hashlib.sha256()
         self.size = 0
 
@@ -436,12 +518,24 @@ def _write_stamp(target: Path, body: dict[str, Any]) -> None:
     """The stamp: its JSON body, then a hash of it (so a damaged stamp is no stamp)."""
     text = json.dumps(body, sort_keys=True)
     digest = hashlib.sha256(text.encode()).hexdigest()
-    target.write_text(f"{text}\n{digest}\n", encoding="utf-8")
+    with os.fdopen(_create_private(target), "w", encoding="utf-8") as out:
+        out.write(f"{text}\n{digest}\n")
+
+
+def _create_private(path: Path) -> int:
+    """A new file of the cache, 0600 (a link in its place is not followed)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    return os.open(path, flags | getattr(os, "O_CLOEXEC", 0), 0o600)
 
 
 def _read_stamp(folder: Path) -> dict[str, Any] | None:
     try:
-        text, digest = (folder / STAMP_FILE).read_text(encoding="utf-8").rstrip("\n").split("\n")
+        descriptor = _open_regular(folder / STAMP_FILE)
+        with open(descriptor, "rb") as handle:  # noqa: PTH123 - an fd
+            raw = handle.read(MAX_STAMP_BYTES + 1)
+        if len(raw) > MAX_STAMP_BYTES:
+            return None
+        text, digest = raw.decode("utf-8").rstrip("\n").split("\n")
         if hashlib.sha256(text.encode()).hexdigest() != digest:
             return None
         body = json.loads(text)

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from kb.blocks import Block, BlockKind, blocks_of
 from kb.errors import ContentError
-from kb.files import markdown_files
+from kb.files import markdown_listing
 from kb.frontmatter import split_front_matter
-from kb.layout import Span, layout
+from kb.layout import Span, contexts_of, layout
 from kb.model import ID_RE, Entry, Signature, SignatureKind, Source
 from kb.regexguard import RegexRejected, check_pattern
 
@@ -83,7 +83,9 @@ def compile_report(paths: Iterable[Path | str], collection: str = ""
     problems = _Problems()
     entries: list[Entry] = []
     empty: list[str] = []
-    for path in markdown_files(paths):
+    files, unreadable = markdown_listing(paths)
+    problems.items.extend(unreadable)
+    for path in files:
         found = _compile_file(path, problems, collection or path.parent.name)
         if not found and not any(p.startswith(f"{path}:") for p in problems.items):
             empty.append(f"{path}:1: no entry found: write each question as a heading with "
@@ -141,12 +143,12 @@ def _compile_source(
     name = stem.replace("_", " ").replace("-", " ")
     page = front.title or (name.title() if name.islower() else name)
     plan = layout(blocks, lines, page)
-    contexts = [s for s in plan.spans if s.context]
+    contexts = contexts_of(plan.spans)
     entries = []
-    for span in plan.spans:
+    for number, span in enumerate(plan.spans):
         if span.context or not span.title:
             continue
-        context = " ".join(c.context for c in contexts if c.start <= span.line < c.stop)
+        context = contexts.get(number, "")
         entry = _entry(span, lines, where, problems, collection, front.tags, context)
         if entry is not None:
             entries.append(entry)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import re
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -57,6 +58,9 @@ if TYPE_CHECKING:  # (not at run time: pydantic costs a diagnose process ~40 ms 
     from kb.records import EntryRecord, HitRecord
 
 MAX_LINE = 65536  # bytes of one line kept; the rest is dropped
+# Bytes scanned at once: a 1 MB block of 2-byte lines was half a million picked spans at once
+# (130 MB at peak for a log of 'x' lines, issue 18); a 64 KiB piece holds 32,768 at most.
+SCAN_PIECE = 1 << 16
 MAX_SAMPLE = 2000  # characters of a sample line kept in a problem
 ANSWER_CACHE = 4096  # answers remembered, by answer key (bounded LRU)
 MAX_VARIANTS = 50  # templates kept per entry
@@ -208,6 +212,14 @@ class Unmatched:
     count: int = 1
     first_line: int = 0
     source: str = ""
+
+    def literals(self) -> list[str]:
+        """The template's text between its placeholders (``<path>``, ``<num>`` ...), longest
+        first: what every line of the template holds (a signature for a new entry)."""
+        from kb.masks import PLACEHOLDER_RE
+
+        runs = (run.strip() for run in PLACEHOLDER_RE.split(self.template))
+        return sorted((run for run in runs if run), key=len, reverse=True)
 
     def combined(self, other: Unmatched) -> Unmatched:
         """Both as one: counts add up, the earlier example stays."""
@@ -424,7 +436,16 @@ class Diagnoser:
         The problems returned are those first seen in an episode that has ended.
         """
         head = self._cutter.push(data)
-        return self._scan(head) if head else []
+        if len(head) <= SCAN_PIECE:
+            return self._scan(head) if head else []
+        new: list[Problem] = []
+        start = 0
+        while start < len(head):  # pieces of whole lines: the picked spans of one are few
+            cut = head.find(b"\n", start + SCAN_PIECE - 1)
+            stop = len(head) if cut < 0 else cut + 1
+            new += self._scan(head[start:stop])
+            start = stop
+        return new
 
     def feed_text(self, text: str) -> list[Problem]:
         """Feed a block of text (any number of lines; a trailing partial line waits)."""
@@ -440,7 +461,7 @@ class Diagnoser:
     def flush(self) -> list[Problem]:
         """End of input: a pending partial line is complete, and every episode ends."""
         rest = self._cutter.rest()
-        new = self._scan(rest + b"\n") if rest else []
+        new = self._scan(rest + b"\n") if rest or self._cutter.ended else []
         return new + self.settle()
 
     def owns_open_episodes(self) -> bool:
@@ -689,16 +710,57 @@ def error_scan() -> str:
             + "|".join(f"(?:{m})" for m in OPENSSL_MARKERS))
 
 
+_LONE_CR = re.compile(rb"\r(?=[^\n])")  # a CR line end, not half of a CRLF
+LINE_END_WINDOW = 8192  # bytes at a stream's start that decide its line ends
+
+
 class _LineCutter:
     """Cuts a byte stream, split anywhere, into whole lines. A line longer than MAX_LINE
-    bytes keeps its start (ended with a newline); the rest of it is skipped."""
+    bytes keeps its start (ended with a newline); the rest of it is skipped.
+
+    Lines end in LF (CRLF too: the CR is dropped later). A stream with no LF in its first
+    LINE_END_WINDOW bytes but a CR there that is not part of a CRLF (classic Mac OS, some
+    embedded devices) has CR line ends throughout (F11). The decision rests on those first
+    bytes alone, however the stream is split, so a CR inside an LF line (a progress bar's
+    redraw) stays in its line; until it is made (the first 8 KiB of a CR-only stream, or an
+    LF) nothing is cut."""
 
     def __init__(self) -> None:
         self._pending = b""
         self._skipping = False
+        self._cr: bool | None = None  # line ends: CR alone (True), LF (False), not known yet
+        self._held_cr = False  # a CR ending the last push: maybe half of a CRLF
+        self.ended = False  # after rest(): the last line had its line end (a CR)
+
+    def _decide(self, head: bytes, final: bool) -> None:
+        """Decide the line ends on the stream's first bytes (``head``: all of it so far)."""
+        window = head[:LINE_END_WINDOW]
+        if b"\n" in window:
+            self._cr = False
+        elif len(head) >= LINE_END_WINDOW or final:
+            self._cr = _LONE_CR.search(window) is not None
+
+    def _line_ends(self, data: bytes) -> bytes:
+        """``data`` with CR line ends as LF, once the stream is known to use them."""
+        if not self._cr:
+            return data
+        if self._held_cr:
+            data = b"\r" + data
+        self._held_cr = data.endswith(b"\r")
+        if self._held_cr:
+            data = data[:-1]
+        return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
 
     def push(self, data: bytes) -> bytes:
         """The whole lines that ``data`` completes (b"" when none)."""
+        if self._cr is None:
+            self._decide(self._pending + data, final=False)
+            if self._cr is None:  # no LF yet, too few bytes to say: wait (nothing to cut)
+                self._pending += data
+                return b""
+            if self._cr:
+                data, self._pending = self._pending + data, b""
+        data = self._line_ends(data)
         if self._skipping:
             newline = data.find(b"\n")
             if newline < 0:
@@ -714,8 +776,16 @@ class _LineCutter:
         return head
 
     def rest(self) -> bytes:
-        """The unfinished last line, if any (end of input), without a newline."""
+        """What is left at the end of input, without a last newline: the unfinished last line
+        (or, for a short stream still undecided, its lines); ``ended`` then says whether that
+        last line had a line end of its own (a CR)."""
+        if self._cr is None and self._pending:
+            self._decide(self._pending, final=True)
+            if self._cr:
+                data, self._pending = self._line_ends(self._pending), b""
+                self._pending = data
         rest, self._pending, self._skipping = self._pending, b"", False
+        self.ended, self._held_cr = self._held_cr, False
         return rest
 
 
@@ -730,5 +800,5 @@ def read_blocks(stream: Iterable[bytes]) -> Iterator[str]:
         if head:
             yield head.decode("utf-8", "replace")
     rest = lines.rest()
-    if rest:
-        yield rest.decode("utf-8", "replace")
+    if rest or lines.ended:
+        yield (rest + b"\n" if lines.ended else rest).decode("utf-8", "replace")

@@ -158,8 +158,15 @@ class Episode:
             # (AH02276 [client ...]) and its AH02008 are one failure.
             return False
         # A second line with an answer of its own is a second event; but after an httpd line of
-        # a process comes OpenSSL's error queue, which says more of the same failure.
+        # a process comes OpenSSL's error queue, which says more of the same failure. Two
+        # queue lines with no httpd line before them that answer differently are two
+        # failures (issue 18, F10: 0A0000C1 then 0A00018C of one thread were one problem).
         queue = is_queue_line(item.line) and self.key[0] != ""
+        if queue and self.cause is not None and item.hit is not None:
+            cause = self.seen[self.cause]
+            if (not any(s.line.ah_codes for s in self.seen)
+                    and cause.hit is not None and cause.hit.entry.id != item.hit.entry.id):
+                queue = False
         second_cause = (item.hit is not None and not item.role.outcome
                         and self.cause is not None and not queue)
         return not second_cause

@@ -32,6 +32,7 @@ from kb.logfiles import BLOCK, is_compressed, open_log, read_blocks
 
 if TYPE_CHECKING:
     import multiprocessing.context
+    from typing import IO
 
     from kb.diagnose import Diagnosis
     from kb.knowledgebase import KnowledgeBase
@@ -101,12 +102,23 @@ def _cuts(path: Path, size: int, pieces: int) -> list[int]:
     starts = [0]
     with path.open("rb") as handle:
         for k in range(1, pieces):
-            handle.seek(size * k // pieces)
-            handle.readline()  # to the end of the line the cut falls in
-            position = handle.tell()
+            position = _after_line(handle, size * k // pieces)
             if starts[-1] < position < size:
                 starts.append(position)
     return starts
+
+
+def _after_line(handle: IO[bytes], offset: int) -> int:
+    """Where the line that ``offset`` falls in ends (after its newline; the file's end if it
+    has none), read a block at a time: a 200 MB line is never held (readline held it)."""
+    handle.seek(offset)
+    position = offset
+    while block := handle.read(BLOCK):
+        newline = block.find(b"\n")
+        if newline >= 0:
+            return position + newline + 1
+        position += len(block)
+    return position
 
 
 def diagnose_part(kb: KnowledgeBase, part: Part, options: Options = Options()) -> PartResult:

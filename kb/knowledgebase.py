@@ -215,7 +215,9 @@ class KnowledgeBase:
             return hits
         from kb import semantic
 
-        if not semantic.should_blend(hits, query.parsed.kind is not Kind.LOG):
+        # Input without a single word (``kb search - < /dev/zero``) loads no model.
+        words = bool(query.terms) or query.unknown > 0
+        if not semantic.should_blend(hits, words and query.parsed.kind is not Kind.LOG):
             return hits
         if self._semantic is None and not semantic.available():
             self._semantic = False
@@ -292,6 +294,12 @@ class KnowledgeBase:
     def index_location(self) -> str:
         """Where the full-text index lives (a directory, or 'memory')."""
         return self._searcher.index.where
+
+    def index_locations(self) -> dict[str, str]:
+        """Where each collection's index lives (a directory, or 'memory'), by name."""
+        if not self._parts:
+            return {self.name or "faq": self.index_location}
+        return {name: index.where for name, _, index in self._parts}
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -23,6 +23,7 @@ The rules (docs/content-format.md):
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -136,7 +137,8 @@ def _stop(blocks: list[Block], heads: list[int], k: int, level: int | None,
     """The block index where the answer of heading ``heads[k]`` ends."""
     mine = blocks[heads[k]].level
     limit = max(level or mine, mine)
-    for i in heads[k + 1 :]:
+    for j in range(k + 1, len(heads)):  # (no copy of the rest: most answers end at once)
+        i = heads[j]
         head = blocks[i]
         has_text = any(b.kind is BlockKind.TEXT for b in own[i])
         has_meta = any(b.kind is BlockKind.META for b in own[i])
@@ -148,7 +150,8 @@ def _stop(blocks: list[Block], heads: list[int], k: int, level: int | None,
 def _section_end(blocks: list[Block], heads: list[int], k: int, n_lines: int) -> int:
     """The line where the section opened by ``heads[k]`` ends."""
     mine = blocks[heads[k]].level
-    return next((blocks[i].line for i in heads[k + 1 :] if blocks[i].level <= mine), n_lines)
+    return next((blocks[heads[j]].line for j in range(k + 1, len(heads))
+                 if blocks[heads[j]].level <= mine), n_lines)
 
 
 def _has_children(heads: list[int], blocks: list[Block], k: int) -> bool:
@@ -237,12 +240,32 @@ def _context(out: Layout, head: Block | None, mine: list[Block], lines: list[str
                           context=re.sub(r"\s+", " ", words).strip()))
 
 
+def contexts_of(spans: list[Span]) -> dict[int, str]:
+    """The context text of each entry span (by its position in ``spans``): the intros of the
+    sections around it joined, in order. Each context reaches the spans in its line range
+    (a binary search), so a page with many sections costs no scan of all spans per span."""
+    entries = sorted((span.line, n) for n, span in enumerate(spans) if not span.context)
+    lines = [line for line, _ in entries]
+    found: dict[int, list[str]] = {}
+    for ctx in (span for span in spans if span.context):
+        for _, n in entries[bisect_left(lines, ctx.start) : bisect_left(lines, ctx.stop)]:
+            found.setdefault(n, []).append(ctx.context)
+    return {n: " ".join(parts) for n, parts in found.items()}
+
+
 def _check_dropped(out: Layout, blocks: list[Block]) -> None:
-    covered: list[tuple[int, int]] = []
-    for span in out.spans:
-        covered.append((span.line, span.stop))
+    """Text blocks in no span: a binary search in the spans' merged line ranges (a page of
+    10^5 entries is checked in linear-logarithmic time, not quadratic)."""
+    covered: list[list[int]] = []
+    for start, stop in sorted((span.line, span.stop) for span in out.spans):
+        if covered and start <= covered[-1][1]:
+            covered[-1][1] = max(covered[-1][1], stop)
+        else:
+            covered.append([start, stop])
+    starts = [start for start, _ in covered]
     for block in blocks:
         if block.kind is not BlockKind.TEXT:
             continue
-        if not any(a <= block.line < b for a, b in covered):
+        at = bisect_right(starts, block.line) - 1
+        if at < 0 or block.line >= covered[at][1]:
             out.dropped.append(block)

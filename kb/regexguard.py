@@ -28,6 +28,7 @@ except ImportError:  # pragma: no cover - exercised by setting LINEAR = False in
     re2 = None
 
 MAX_PATTERN_CHARS = 1000
+MAX_NESTING = 100  # groups inside groups: Python's regex parser recurses per level (issue 18)
 _RE2_SPACE = re.compile(rb"[\t\f\r ]+")  # what RE2 means by [^\S\n]: its \s is ASCII
 MAX_MATCH_CHARS = 8192
 LINEAR = re2 is not None
@@ -62,7 +63,14 @@ def check_pattern(pattern: str) -> Matcher:
     """
     if len(pattern) > MAX_PATTERN_CHARS:
         raise RegexRejected(f"pattern longer than {MAX_PATTERN_CHARS} characters")
-    compiled = re.compile(pattern, re.IGNORECASE)
+    depth = nesting(pattern)
+    if depth > MAX_NESTING:
+        raise RegexRejected(f"groups nested {depth} deep (at most {MAX_NESTING}): flatten "
+                            "the pattern")
+    try:
+        compiled = re.compile(pattern, re.IGNORECASE)
+    except RecursionError:  # pragma: no cover - the nesting limit stops it first
+        raise RegexRejected("pattern too deeply nested: flatten it") from None
     if LINEAR:
         try:
             return _linear(pattern)
@@ -78,10 +86,35 @@ def check_pattern(pattern: str) -> Matcher:
     return compiled
 
 
+def nesting(pattern: str) -> int:
+    """How deep the pattern's groups nest (escapes and character classes skipped)."""
+    depth = deepest = 0
+    escaped = False
+    opened = -1  # where the character class being read opened (-1: none)
+    for position, char in enumerate(pattern):
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif opened >= 0:  # a ']' first in the class (after '[' or '[^') is a literal
+            first = position == opened + 1 or (position == opened + 2
+                                                and pattern[opened + 1] == "^")
+            if char == "]" and not first:
+                opened = -1
+        elif char == "[":
+            opened = position
+        elif char == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char == ")":
+            depth = max(0, depth - 1)
+    return deepest
+
+
 def compile_pattern(pattern: str) -> Matcher:
     """``check_pattern`` for the load path: straight to RE2 when it accepts the pattern
     (content was checked when compiled); the full check runs only to word a refusal."""
-    if LINEAR and len(pattern) <= MAX_PATTERN_CHARS:
+    if LINEAR and len(pattern) <= MAX_PATTERN_CHARS and nesting(pattern) <= MAX_NESTING:
         try:
             return _linear(pattern)
         except re2.error:

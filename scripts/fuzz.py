@@ -32,9 +32,9 @@ sys.path.insert(0, str(ROOT))
 
 with atheris.instrument_imports(include=["kb", "frontends"]):
     from frontends.explain import explanation_lines
-    from frontends.logpipe import unmatched_markdown
     from frontends.render import clean, dumps, hit_lines
     from frontends.report import brief_line
+    from frontends.stub import unmatched_markdown
     from kb import ContentError, KnowledgeBase, QueryError
     from kb.compiler import compile_text
     from kb.diagnose import read_blocks

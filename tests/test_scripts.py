@@ -156,3 +156,18 @@ def test_partcost_reports_the_parts_and_the_merge(make_log: ModuleType, tmp_path
     out = capsys.readouterr().out
     assert "2 part(s), 1,000 lines" in out
     assert "median 500 lines" in out and "1 merge(s) and finish" in out
+
+
+def test_adversarial_runner_lists_the_144_review_cases_and_runs_one(tmp_path: Path) -> None:
+    adversarial = _script("adversarial")
+    assert len(adversarial.CASES) == 144
+    sections = [case.section for case in adversarial.CASES]
+    assert {s: sections.count(s) for s in "123456"} == {"1": 42, "2": 21, "3": 48, "4": 13,
+                                                          "5": 8, "6": 12}
+    out = io.StringIO()
+    from contextlib import redirect_stdout
+
+    with redirect_stdout(out):
+        code = adversarial.main(["--work", str(tmp_path), "--only", "hostile ids",
+                                 "duplicate id"])
+    assert code == 0 and out.getvalue().endswith("2 passed, 0 failed\n"), out.getvalue()

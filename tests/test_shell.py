@@ -11,12 +11,13 @@ import pytest
 from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
 from prompt_toolkit.formatted_text import fragment_list_to_text
-from prompt_toolkit.history import FileHistory, InMemoryHistory
+from prompt_toolkit.history import InMemoryHistory
 from prompt_toolkit.input import PipeInput, create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
 from frontends.cli import Env, main
-from frontends.completion import _completer, data_dir, directives, open_history
+from frontends.completion import _completer, directives
+from frontends.history import data_dir, open_history
 from frontends.pager import page, styled_lines
 from frontends.shell import ShellSession, plain_loop, prompt_loop
 from kb import KnowledgeBase
@@ -270,7 +271,7 @@ def test_directives_found_in_answers(small: KnowledgeBase) -> None:
 def test_history_lives_in_the_data_dir(tmp_path: Path) -> None:
     assert data_dir({"KB_DATA_DIR": str(tmp_path / "d")}) == tmp_path / "d"
     history = open_history(tmp_path / "d" / "deeper")
-    assert isinstance(history, FileHistory)
+    assert not isinstance(history, InMemoryHistory)
     history.append_string("how do I remove the pass phrase")
     assert (tmp_path / "d" / "deeper" / "shell_history").read_text().count("pass phrase") == 1
 
@@ -348,7 +349,9 @@ def test_prompt_loop_bracketed_paste_is_one_input(small: KnowledgeBase, pipe: Pi
     pipe.send_text("\x03")  # Ctrl-C: drops the input, keeps the shell
     pipe.send_text(":quit\r")
     out = io.StringIO()
-    prompt_loop(small, out, history=history, term_in=pipe, term_out=DummyOutput())
+    seconds = iter(range(1_000_000))  # each key a second after the last: a person typing
+    prompt_loop(small, out, history=history, term_in=pipe, term_out=DummyOutput(),
+                clock=lambda: float(next(seconds)))
     assert out.getvalue().count("\n1. ") == 1
     assert history.get_strings()[0].count("\n") == 1
     assert history.get_strings()[-1] == ":quit"

@@ -172,19 +172,17 @@ def test_unwritable_cache(where: str, content: Path, cache_dir: Path,
 @pytest.mark.parametrize("where", ["postings.bin", "entries.bin", "index.bin", "kb-complete"])
 def test_full_disk(where: str, content: Path, cache_dir: Path,
                    monkeypatch: pytest.MonkeyPatch) -> None:
-    def full(real: Callable[..., object]) -> Callable[..., object]:
-        def write(self: Path, *args: object, **kwargs: object) -> object:
-            writing = real is not Path.open or any(m in str(args[:1] or kwargs.get("mode", ""))
-                                                   for m in "wax+")
-            if self.name == where and writing:
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-            return real(self, *args, **kwargs)
-        return write
+    import kb.cache
+
+    real = kb.cache._create_private
+
+    def full(path: Path) -> int:  # every file of the cache is created through it, 0600
+        if path.name == where:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(path)
 
     with monkeypatch.context() as patch:
-        patch.setattr(Path, "write_text", full(Path.write_text))
-        patch.setattr(Path, "write_bytes", full(Path.write_bytes))
-        patch.setattr(Path, "open", full(Path.open))
+        patch.setattr(kb.cache, "_create_private", full)
         result = _search(content)
     assert_answers(result, warnings=1)
     assert result[2] == ("kb: warning: index cache not usable (No space left on device); "

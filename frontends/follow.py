@@ -1,0 +1,269 @@
+"""Following a log file like ``tail -F``, losing nothing across rotation and truncation.
+
+On every poll the path's inode and size are compared with the file being read, and the bytes
+just before the read position with those last read (a file truncated and written past that
+position again has the same inode and a larger size):
+
+- **renamed or replaced** (logrotate's default, ``create``, a symlink pointing elsewhere): the
+  old file is read to its end, then kept open and read for ``DRAIN`` seconds more (a server
+  writes to it until it reopens its log), while the new file is read from its start;
+- **truncated in place** (``copytruncate``): what was written after the last read and before
+  the truncation is read from the copy (a sibling file, ``error.log.1`` or a dated one, that
+  holds the bytes last read at the same offset), then the file from its start;
+- **deleted**: the open file is read on until a new one takes the name.
+
+Lines of one file are never glued to another's: a last line without a newline is ended where
+the input switches files. While data flows the file is polled every ``FAST`` seconds (a
+rotation every 0.2 s loses nothing), when quiet every ``POLL``; a heartbeat (b"") is yielded
+each ``POLL`` of quiet (the log pipe ends its open episodes then). A path that is not a
+regular file (a FIFO, ``/dev/stdin``, ``<(...)``) is read as a stream to its end.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from kb import LOG_BLOCK as BLOCK
+from kb import LogInputError as InputError
+
+POLL = 0.25  # seconds between looks at a quiet file, and the quiet that makes a heartbeat
+FAST = 0.01  # seconds between looks while data flows
+BUSY = 1.0  # seconds after the last data during which the file counts as busy
+DRAIN = 2.0  # seconds a rotated file is still read after it last grew
+TAIL = 1024  # bytes before the read position compared on each poll (copytruncate)
+COPIES = 16  # rotated siblings looked at for a copytruncate's copy
+
+
+@dataclass
+class _Source:
+    """One open file: where it is read, the bytes last read, and when it last grew."""
+
+    handle: IO[bytes]
+    inode: tuple[int, int]
+    position: int = 0
+    tail: bytes = b""
+    grew: float = 0.0
+    partial: bytes = field(default=b"")  # a rotated file's unfinished last line
+
+    def read(self) -> bytes:
+        data = self.handle.read(BLOCK)
+        if data:
+            self.position += len(data)
+            self.tail = (self.tail + data)[-TAIL:]
+        return data
+
+
+class Follower:
+    """Follows one path like ``tail -F``: yields its new bytes, and b"" after each ``POLL`` of
+    quiet (a heartbeat).
+
+    ``from_start`` reads what is already there first. ``sleep`` and ``clock`` make it
+    testable without waiting.
+    """
+
+    def __init__(self, path: Path, *, from_start: bool = False, notice: Callable[[str], None],
+                 sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.path = path
+        self._from_start = from_start
+        self._notice = notice
+        self._sleep = sleep
+        self._clock = clock
+        self._current: _Source | None = None
+        self._rotated: list[_Source] = []
+        self._ended = True  # the last byte yielded ends a line (or nothing was yielded)
+
+    def blocks(self) -> Iterator[bytes]:
+        """New data as it comes; b"" after each POLL seconds with nothing new."""
+        source = self._open_when_there(at_end=not self._from_start)
+        if not stat.S_ISREG(os.fstat(source.handle.fileno()).st_mode):
+            yield from self._stream(source.handle)
+            return
+        last_data = last_beat = self._clock()
+        while True:
+            got = False
+            for chunk in self._poll():
+                got = True
+                self._ended = chunk.endswith(b"\n")
+                yield chunk
+            now = self._clock()
+            if got:
+                last_data = now
+                continue
+            if now - max(last_data, last_beat) >= POLL:
+                last_beat = now
+                yield b""
+            self._sleep(FAST if now - last_data < BUSY else POLL)
+
+    def close(self) -> None:
+        """Close every file being read."""
+        for source in [self._current, *self._rotated]:
+            if source is not None:
+                source.handle.close()
+        self._current, self._rotated = None, []
+
+    # -- opening ------------------------------------------------------------------------------
+
+    def _open_when_there(self, *, at_end: bool) -> _Source:
+        told = False
+        while True:
+            try:
+                handle = self.path.open("rb")
+            except FileNotFoundError:
+                if not told:
+                    self._notice(f"waiting for {self.path} to appear")
+                    told = True
+                self._sleep(POLL)
+                continue
+            except OSError as exc:
+                raise InputError(f"{self.path}: {exc.strerror or exc}") from None
+            break
+        info = os.fstat(handle.fileno())
+        source = _Source(handle, (info.st_dev, info.st_ino), grew=self._clock())
+        if at_end and stat.S_ISREG(info.st_mode):
+            source.position = handle.seek(0, os.SEEK_END)
+            source.tail = _pread(handle, max(0, source.position - TAIL), TAIL)
+        self._current = source
+        return source
+
+    @staticmethod
+    def _stream(handle: IO[bytes]) -> Iterator[bytes]:
+        """A FIFO or another stream: its data as it comes, to its end."""
+        reader = getattr(handle, "read1", handle.read)
+        try:
+            while chunk := reader(BLOCK):
+                yield chunk
+        finally:
+            handle.close()
+
+    # -- one poll -----------------------------------------------------------------------------
+
+    def _poll(self) -> Iterator[bytes]:
+        """What is new since the last poll, in an order that keeps lines whole."""
+        current = self._current
+        assert current is not None  # noqa: S101 - opened by blocks() first
+        try:
+            info = self.path.stat()
+        except FileNotFoundError:
+            info = None  # rotated away, the new file not there yet: read on the open one
+        if info is not None and (info.st_dev, info.st_ino) != current.inode:
+            yield from self._rotate(current)
+            current = self._current
+            assert current is not None  # noqa: S101
+        elif info is not None and self._truncated(current, info.st_size):
+            yield from self._recover(current)
+        chunk = current.read()
+        if chunk:
+            current.grew = self._clock()
+            yield chunk
+        elif self._ended or not current.position:
+            yield from self._drain_rotated()
+
+    def _rotate(self, old: _Source) -> Iterator[bytes]:
+        """The path is another file now: the old one to its end, then the new one."""
+        while chunk := old.read():
+            yield chunk
+            self._ended = chunk.endswith(b"\n")
+        if not self._ended:
+            yield b"\n"  # a last line without a newline is a line of its own
+            self._ended = True
+        old.grew = self._clock()
+        self._rotated.append(old)
+        self._open_when_there(at_end=False)
+
+    def _truncated(self, source: _Source, size: int) -> bool:
+        """True when the file is shorter than what was read, or holds other bytes before the
+        read position than the ones read there (truncated and written again since)."""
+        if size < source.position:
+            return True
+        if not source.tail:
+            return False
+        start = source.position - len(source.tail)
+        return _pread(source.handle, start, len(source.tail)) != source.tail
+
+    def _recover(self, source: _Source) -> Iterator[bytes]:
+        """Truncated in place: the rest from the copy made before the truncation, then the
+        file from its start."""
+        copy = self._copy_of(source)
+        if copy is not None:
+            with copy:
+                copy.seek(source.position)
+                while chunk := copy.read(BLOCK):
+                    self._ended = chunk.endswith(b"\n")
+                    yield chunk
+        if not self._ended:
+            yield b"\n"
+            self._ended = True
+        source.handle.seek(0)
+        source.position, source.tail = 0, b""
+
+    def _copy_of(self, source: _Source) -> IO[bytes] | None:
+        """The sibling that holds, at the read position, the bytes last read: the copy that
+        ``copytruncate`` made (None when there is none)."""
+        folder, name = self.path.parent, self.path.name
+        try:
+            siblings = [p for p in folder.iterdir()
+                        if p.name != name and p.name.startswith(name)]
+        except OSError:
+            return None
+        found: list[tuple[float, Path]] = []
+        for path in siblings:
+            try:
+                info = path.stat()
+            except OSError:
+                continue
+            if stat.S_ISREG(info.st_mode) and info.st_size >= source.position:
+                found.append((info.st_mtime, path))
+        start = source.position - len(source.tail)
+        for _, path in sorted(found, reverse=True)[:COPIES]:
+            try:
+                handle = path.open("rb")
+            except OSError:
+                continue
+            if _pread(handle, start, len(source.tail)) == source.tail:
+                return handle
+            handle.close()
+        return None
+
+    def _drain_rotated(self) -> Iterator[bytes]:
+        """Whole lines a rotated file got since (its writer has not reopened yet); files
+        quiet for DRAIN seconds are closed."""
+        now = self._clock()
+        for old in list(self._rotated):
+            if self._truncated(old, _size(old.handle)):  # rewritten in place since (a copy
+                old.handle.close()  # made onto its name): what it holds is not this log's
+                self._rotated.remove(old)
+                continue
+            data = old.partial + old.read()
+            if len(data) > len(old.partial):
+                old.grew = now
+            cut = data.rfind(b"\n") + 1
+            old.partial = data[cut:]
+            if cut:
+                yield data[:cut]
+            if now - old.grew >= DRAIN:
+                if old.partial:
+                    yield old.partial + b"\n"
+                old.handle.close()
+                self._rotated.remove(old)
+
+
+def _size(handle: IO[bytes]) -> int:
+    try:
+        return os.fstat(handle.fileno()).st_size
+    except (OSError, ValueError):
+        return 0
+
+
+def _pread(handle: IO[bytes], offset: int, size: int) -> bytes:
+    """``size`` bytes at ``offset``, the handle's position unchanged."""
+    try:
+        return os.pread(handle.fileno(), size, offset)
+    except (OSError, ValueError):
+        return b""

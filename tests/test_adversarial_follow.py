@@ -1,0 +1,232 @@
+"""Adversarial round 2 (issue 18), ``kb diagnose --follow`` like ``tail -F`` (F12, F13, F14 of
+../shared/reviews/reliability-review.md): lines lost and doubled must be 0.
+
+- scripted: the Follower in-process, its ``sleep`` running the writer's and the rotator's next
+  step, on a fake clock: every interleaving named here happens exactly, in milliseconds;
+- real time (tests/followrig.py): a writer thread, a rotator and the follower in its own
+  process: a short run of each rotation always, the reviewer's 50,000 lines/s for 20 s marked
+  slow (``--run-slow`` or CI=true), with ``kb diagnose --follow --json`` and ``tail -F`` beside.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import pytest
+
+from frontends.follow import Follower
+from kb.diagnose import read_blocks
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import followrig  # noqa: E402
+
+
+class _Done(Exception):
+    """The script has no step left."""
+
+
+def follow(path: Path, steps: Iterable[Callable[[], object]]) -> bytes:
+    """What the Follower yields while ``steps`` run, one per poll (each sleep)."""
+    script = iter(steps)
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+        step = next(script, None)
+        if step is None:
+            raise _Done
+        step()
+
+    follower = Follower(path, from_start=True, notice=lambda text: None, sleep=sleep,
+                        clock=lambda: now[0])
+    out = bytearray()
+    try:
+        for chunk in follower.blocks():
+            out += chunk
+    except _Done:
+        pass
+    finally:
+        follower.close()
+    return bytes(out)
+
+
+def numbered(first: int, last: int) -> bytes:
+    return b"".join(b"line %d\n" % n for n in range(first, last))
+
+
+def lines(data: bytes) -> Counter[bytes]:
+    return Counter(line for line in data.split(b"\n") if line)
+
+
+def exactly(data: bytes, first: int, last: int) -> None:
+    """Every line first..last-1 once, nothing else."""
+    assert lines(data) == lines(numbered(first, last))
+
+
+def append(path: Path, data: bytes) -> Callable[[], None]:
+    def write() -> None:
+        with path.open("ab") as out:
+            out.write(data)
+    return write
+
+
+def idle(n: int) -> list[Callable[[], object]]:
+    return [lambda: None] * n
+
+
+def shift(path: Path) -> Path:
+    """As logrotate does first: error.log.N -> .N+1, ..., .1 -> .2; the free name .1."""
+    olds = sorted((p for p in path.parent.glob(path.name + ".*") if p.suffix[1:].isdigit()),
+                  key=lambda p: int(p.suffix[1:]), reverse=True)
+    for old in olds:
+        os.replace(old, path.with_name(f"{path.name}.{int(old.suffix[1:]) + 1}"))
+    return path.with_name(path.name + ".1")
+
+
+def copytruncate(path: Path) -> Callable[[], None]:
+    def rotate() -> None:
+        shutil.copyfile(path, shift(path))
+        os.truncate(path, 0)
+    return rotate
+
+
+def rename(path: Path) -> Callable[[], None]:
+    def rotate() -> None:
+        os.replace(path, shift(path))
+    return rotate
+
+
+def steps(*groups: Callable[[], object] | list[Callable[[], object]]
+          ) -> list[Callable[[], object]]:
+    out: list[Callable[[], object]] = []
+    for group in groups:
+        out += group if isinstance(group, list) else [group]
+    return out
+
+
+# -- scripted interleavings ----------------------------------------------------------------------
+
+
+def test_f13_copytruncate_then_more_than_before_in_one_poll(tmp_path: Path) -> None:
+    """Written, copied and truncated, then written past the old read position, all between
+    two polls: same inode, a larger size; only the bytes before the position tell."""
+    log = tmp_path / "error.log"
+    log.write_bytes(numbered(0, 100))
+
+    def rotate_and_refill() -> None:
+        append(log, numbered(100, 150))()
+        copytruncate(log)()
+        append(log, numbered(150, 400))()
+
+    exactly(follow(log, steps(idle(2), rotate_and_refill, idle(3))), 0, 400)
+
+
+@pytest.mark.parametrize("refill", [0, 10, 1000])
+def test_f13_copytruncate_reads_the_rest_from_the_copy(refill: int, tmp_path: Path) -> None:
+    log = tmp_path / "error.log"
+    log.write_bytes(numbered(0, 50))
+
+    def rotate() -> None:
+        append(log, numbered(50, 80))()  # written after the last read: only in the copy
+        copytruncate(log)()
+        append(log, numbered(80, 80 + refill))()
+
+    exactly(follow(log, steps(idle(1), rotate, idle(3))), 0, 80 + refill)
+
+
+def test_f13_rename_drains_the_old_file_while_its_writer_goes_on(tmp_path: Path) -> None:
+    log = tmp_path / "error.log"
+    old = tmp_path / "error.log.1"
+    log.write_bytes(numbered(0, 10))
+
+    def reopen() -> None:
+        log.write_bytes(numbered(40, 60))
+
+    script = steps(idle(1), rename(log), append(old, numbered(10, 20)),  # still the old file
+                   reopen, append(old, numbered(20, 40)),  # its last buffered lines, late
+                   append(log, numbered(60, 70)), idle(400))  # past DRAIN: the old is closed
+    exactly(follow(log, script), 0, 70)
+
+
+def test_f13_rotations_every_poll(tmp_path: Path) -> None:
+    log = tmp_path / "error.log"
+    log.write_bytes(b"")
+    script: list[Callable[[], object]] = []
+    n = 0
+    for round_ in range(30):
+        script.append(append(log, numbered(n, n + 25)))
+        n += 25
+        script.append(copytruncate(log) if round_ % 2 else rename(log))
+    exactly(follow(log, steps(script, idle(500))), 0, n)
+
+
+def test_f12_a_last_line_without_newline_is_ended_at_the_rotation(tmp_path: Path) -> None:
+    log = tmp_path / "error.log"
+    log.write_bytes(b"first line\nno newline here")
+
+    def rotate_and_write() -> None:
+        rename(log)()
+        log.write_bytes(b"next file first line\n")
+
+    data = follow(log, steps(idle(1), rotate_and_write, idle(400)))
+    assert data.split(b"\n") == [b"first line", b"no newline here", b"next file first line",
+                                 b""]
+
+
+def test_f11_a_followed_cr_only_log_is_split_into_lines(tmp_path: Path) -> None:
+    log = tmp_path / "device.log"
+    log.write_bytes(b"".join(b"event %d\r" % n for n in range(3000)))
+    more = append(log, b"".join(b"event %d\r" % n for n in range(3000, 3100)))
+    data = follow(log, steps(idle(1), more, idle(2)))
+    text = "".join(read_blocks(iter([data[i : i + 777] for i in range(0, len(data), 777)])))
+    assert text.splitlines() == [f"event {n}" for n in range(3100)]
+
+
+# -- real time: followrig ------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(os.name != "posix", reason="rotation as on a POSIX server")
+@pytest.mark.parametrize("mode", ["copytruncate", "rename", "delete", "partial"])
+def test_f13_short_real_rotation(mode: str, tmp_path: Path) -> None:
+    result = followrig.run(mode, tmp_path, seconds=1.5, rate=5_000, every=0.2,
+                           readers=("follower",), settle=1.0, warmup=1.0)
+    assert result.written > 5_000
+    assert (result.follower_lost, result.follower_doubled) == (0, 0), result
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.name != "posix", reason="rotation as on a POSIX server")
+@pytest.mark.parametrize(("mode", "every"), [("copytruncate", 2.0), ("copytruncate", 0.2),
+                                             ("rename", 2.0), ("rename", 0.2), ("delete", 2.0),
+                                             ("symlink", 2.0), ("partial", 2.0), ("none", 2.0)])
+def test_f13_rotation_at_50k_lines_per_second(mode: str, every: float, tmp_path: Path) -> None:
+    """The reviewer's rig: 1,000,000 lines in 20 s; kb's follower and kb diagnose --follow
+    lose and double nothing (tail -F beside them is the baseline, not asserted)."""
+    result = followrig.run(mode, tmp_path, seconds=20, rate=50_000, every=every,
+                           readers=("follower", "kb"))
+    assert result.written > 900_000
+    assert (result.follower_lost, result.follower_doubled) == (0, 0), result
+    assert result.kb_lines == result.written, result
+    assert result.kb_matched == len(range(0, result.written, 10)), result
+
+
+def test_f13_a_rotated_file_rewritten_in_place_is_dropped(tmp_path: Path) -> None:
+    """A copy made onto the name of a file still being drained (rename, then a copytruncate
+    without shifting) truncates it: the follower stops reading it rather than read another
+    file's bytes as this log's."""
+    log = tmp_path / "error.log"
+    log.write_bytes(numbered(0, 25))
+
+    def plain_copytruncate() -> None:
+        shutil.copyfile(log, log.with_name("error.log.1"))
+        os.truncate(log, 0)
+
+    script = steps(idle(1), lambda: os.replace(log, log.with_name("error.log.1")),
+                   append(log, numbered(25, 50)), plain_copytruncate,
+                   append(log, numbered(50, 60)), idle(400))
+    exactly(follow(log, script), 0, 60)
