@@ -686,7 +686,13 @@ with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
     start = time.perf_counter()
     diagnosis = kb_dask.diagnose(files)
     seconds = time.perf_counter() - start
-    rss = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    def peak():  # this process's own high-water mark (ru_maxrss also counts its parent's)
+        try:
+            with open("/proc/self/status") as status:
+                return next(int(l.split()[1]) for l in status if l.startswith("VmHWM:"))
+        except (OSError, StopIteration):
+            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss = client.run(peak)
 problems = [json.dumps(problem_json(p), sort_keys=True) for p in diagnosis.problems]
 print(json.dumps({"seconds": seconds, "rss_kb": max(rss.values()), "problems": problems}))
 """
@@ -739,7 +745,8 @@ def bench_fleet(sizes: Sizes, work: Path) -> Result:
                     "each (whole files per worker). Dask: kb.dask.diagnose on a "
                     "distributed.LocalCluster of 1 and of 2 single-threaded worker processes, "
                     "after a warm-up task per worker; wall of the diagnose call; workers' peak "
-                    "RSS (ru_maxrss).")
+                    "RSS (VmHWM: ru_maxrss would count the memory of the process that started "
+                    "them).")
     outputs: dict[tuple[str, int], str] = {}
     for name, inputs, count in (("1 big file", [str(big)], lines),
                                 (f"{len(files)} gz files", files, each * len(files))):
