@@ -1178,18 +1178,18 @@ def built(ctx: Ctx, name: str) -> tuple[Ctx, Path, Path]:
     return sub, folder, index
 
 
+def search7_args(folder: Path) -> list[str]:
+    """kb's arguments for the cache cases' search: one signature of the generated FAQ."""
+    return ["--no-default", "--kb", str(folder), "search", "-n", "1", "KBSIG00007 widget failure"]
+
+
+def search7_command(folder: Path) -> list[str]:
+    """``search7_args`` as a whole command line (for cases that start processes at once)."""
+    return [sys.executable, "-m", "frontends.cli", *search7_args(folder)]
+
+
 def search7(ctx: Ctx, folder: Path, nobody: bool = False) -> Run:
-    return ctx.kb(
-        "--no-default",
-        "--kb",
-        str(folder),
-        "search",
-        "-n",
-        "1",
-        "KBSIG00007 widget failure",
-        timeout=60,
-        nobody=nobody,
-    )
+    return ctx.kb(*search7_args(folder), timeout=60, nobody=nobody)
 
 
 def answers7(run: Run, warnings: int = 0) -> str | None:
@@ -1459,18 +1459,7 @@ def _cold8(ctx: Ctx) -> str | None:
     for _ in range(3):
         sub, folder, _ = built(ctx, "cold8")
         shutil.rmtree(sub.cache)
-        command = [
-            sys.executable,
-            "-m",
-            "frontends.cli",
-            "--no-default",
-            "--kb",
-            str(folder),
-            "search",
-            "-n",
-            "1",
-            "KBSIG00007 widget failure",
-        ]
+        command = search7_command(folder)
         results = concurrently([command] * 8, sub.env())
         results = [(p, o, e) for (p, o, e) in results]
         outs = {o for _, o, _ in results}
@@ -1484,18 +1473,7 @@ def _builds8(ctx: Ctx) -> str | None:
     sub, folder, _ = built(ctx, "build8")
     for _ in range(3):
         build = [sys.executable, "-m", "frontends.cli", "build", str(folder)]
-        search = [
-            sys.executable,
-            "-m",
-            "frontends.cli",
-            "--no-default",
-            "--kb",
-            str(folder),
-            "search",
-            "-n",
-            "1",
-            "KBSIG00007 widget failure",
-        ]
+        search = search7_command(folder)
         results = concurrently([build] * 8 + [search] * 8, sub.env())
         if len({o for o, _ in [(r[1], r[2]) for r in results[8:]]}) != 1:
             return "searches differ"
@@ -1541,18 +1519,7 @@ def _rewrite4(ctx: Ctx) -> str | None:
     sub, folder, _ = built(ctx, "rewrite4")
     page = folder / "faq.md"
     base = page.read_text(encoding="utf-8")
-    command = [
-        sys.executable,
-        "-m",
-        "frontends.cli",
-        "--no-default",
-        "--kb",
-        str(folder),
-        "search",
-        "-n",
-        "1",
-        "KBSIG00007 widget failure",
-    ]
+    command = search7_command(folder)
     for n in range(15):
         page.write_text(base + f"\n<!-- {n} -->\n", encoding="utf-8")
         for _, out, err in concurrently([command] * 4, sub.env()):
