@@ -390,7 +390,7 @@ class Diagnoser:
         self._scanners = self._make_scanners()
         self._answers: OrderedDict[Hashable, HitRecord | None] = OrderedDict()  # by answer key
         self._queries: OrderedDict[Hashable, HitRecord | None] = OrderedDict()  # by query key
-        self._lines: dict[Hashable, tuple[HitRecord | None, Parsed]] = {}  # by what search reads
+        self._lines: dict[Hashable, tuple[HitRecord | None, Kind]] = {}  # by what search reads
         self._table = _ProblemTable(max_variants)
         self._unmatched = _UnmatchedTable(max_unmatched)
         self._open: dict[tuple[str, str], Episode] = {}
@@ -529,13 +529,14 @@ class Diagnoser:
         key = (tuple(shapes), fields.get("level", ""), message if shapes else raw, hits)
         known = self._lines.get(key)
         if known is not None:
-            return known[0], Parsed(raw, known[1].kind, [line_of(line, shapes, fields, message)])
+            return known[0], Parsed(raw, known[1], [line_of(line, shapes, fields, message)])
         parsed = Parsed(raw, Kind.LOG, [line_of(line, shapes, fields, message)])
         parsed.kind = guess_kind(raw, parsed.lines)
-        known = self._lines[key] = (self._answer(parsed, (hits,)), parsed)
+        hit = self._answer(parsed, (hits,))
+        self._lines[key] = (hit, parsed.kind)  # the answer and kind only: a parse is ~2 KB
         if len(self._lines) > LINE_CACHE:
             del self._lines[next(iter(self._lines))]
-        return known[0], parsed
+        return hit, parsed
 
     def _answer(self, parsed: Parsed, line_hits: tuple[tuple[int, ...], ...]) -> HitRecord | None:
         """The confident top hit ``search`` gives this input, from the cache when known."""
