@@ -325,6 +325,16 @@ class TextIndex:
             cached = self._postings[key] = _Postings(docs, tfs, impacts)
         return cached
 
+    @property
+    def documents(self) -> int:
+        """How many documents the index holds."""
+        return self._n
+
+    def df(self, field: str, term: str) -> int:
+        """How many documents have ``term`` in ``field``."""
+        info = self._terms.get(field, {}).get(term)
+        return info[1] if info else 0
+
     def idf(self, field: str, term: str) -> float:
         """whoosh's idf of a term in a field: log(N / (df + 1)) + 1."""
         key = (field, term)

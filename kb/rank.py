@@ -15,7 +15,7 @@ import math
 import re
 from collections import defaultdict
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from kb.bm25 import Contribution, Match, QueryTerm, TextIndex
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 MAX_QUERY_CHARS = 100_000
 REFERENCE_SAMPLE = 24  # other collections' titles asked per collection for its noise level
+WORD_DFS = 4096  # words whose per-collection entry counts a merged searcher remembers
 _AH_TERM = re.compile(r"^ah\d{5}$")
 
 
@@ -358,30 +359,72 @@ class Searcher:
 class MergedSearcher(Searcher):
     """Several collections searched side by side: each with its own index, so its scores and
     confidences are its own (a big or an off-topic collection cannot outscore another by its
-    word statistics), merged by exact-signal confidence, then by text strength (below),
-    then by score relative to its own collection's best; each collection keeps its order.
-    ``entries`` and ``signals`` are those of all collections together (the log pipe scans
-    with them); ``parts`` holds each collection's name, searcher and first entry's position.
+    word statistics), merged by exact-signal confidence, then by text evidence (below);
+    each collection keeps its order. ``entries`` and ``signals`` are those of all
+    collections together (the log pipe scans with them); ``parts`` holds each collection's
+    name, searcher and first entry's position.
 
-    The text evidence compared across collections is each hit's BM25F over its collection's
-    *noise level*: the median top BM25F that the collection gives to questions that are not
-    about it (a sample of at most REFERENCE_SAMPLE titles of the other collections, computed
-    once on the first merged search, about a millisecond each). Collections written with
-    tags and question phrasings, or on a broad topic, score higher on every question; the
-    noise level takes that out."""
+    Which collection a question is about comes first: the *collection prior* is the log
+    likelihood of the query's words under each collection, a word's share of the
+    collection's entries smoothed toward its share of all entries (``_prior``). A word only
+    one collection has ("rclone", "SSLCertificateFile") points to it; a word every
+    collection has weighs little; within its own collection the same word may be too common
+    to count (a project's name is in most of its entries). The text evidence of a hit adds
+    how far its BM25F stands above its collection's *noise level*: the median top BM25F that
+    the collection gives to questions that are not about it (a sample of at most
+    REFERENCE_SAMPLE titles of the other collections, computed once on the first merged
+    search, about a millisecond each). Collections written with tags and question phrasings,
+    or on a broad topic, score higher on every question; the noise level takes that out.
+
+    A hit's confidence is its own collection's, times the posterior of its collection (the
+    priors normalised over the collections): a question that could be about either of two
+    collections is not a confident answer from one of them. Down the merged list it never
+    rises above a better-ranked hit's."""
 
     parts: list[tuple[str, Searcher, int]] = field(default_factory=list)
     _references: dict[int, float] = field(default_factory=dict, repr=False)
+    _word_dfs: dict[str, tuple[int, ...]] = field(default_factory=dict, repr=False)
 
     @staticmethod
-    def _merge_key(hit: HitRecord, noise: float, top: float, n: int
+    def _merge_key(hit: HitRecord, prior: float, noise: float, top: float, n: int
                    ) -> tuple[float, float, float, int]:
-        """Exact signals first (by confidence), then text by how far it stands above the
-        collection's noise level. (Weighting that by the share of the query explained, or
-        ordering by confidence first, did worse on the foreign FAQs beside the shipped one:
-        a big collection explains more words of any question.)"""
+        """Exact signals first (by confidence), then the collection prior plus the log of
+        the hit's BM25F over its collection's noise level. (Exact signals first only while
+        still confident after the posterior did worse on the unseen log lines beside the
+        foreign FAQs: an error string in a signature is strong evidence even when the line
+        names another tool.)"""
         signal = hit.confidence if hit.why.signals else 0.0
-        return (signal, hit.why.bm25f / noise, hit.score / top, -n)
+        text = math.log(hit.why.bm25f / noise) if hit.why.bm25f > 0 else -math.inf
+        return (signal, prior + text, hit.score / top, -n)
+
+    def _priors(self, query: Query) -> list[float]:
+        """Each collection's log P(query words | collection): for every distinct word some
+        collection has, the mean of its share of the collection's entries and its share of
+        all entries (a word the collection lacks keeps half the background's chance, so a
+        collection of five entries and one of five hundred are judged alike)."""
+        sizes = [searcher.index.documents for _, searcher, _ in self.parts]
+        everything = sum(sizes)
+        priors = [0.0] * len(sizes)
+        if not everything:
+            return priors
+        for word in dict.fromkeys(t.term for t in query.terms):
+            dfs = self._dfs(word)
+            share = sum(dfs) / everything
+            if share:
+                for n, (df, size) in enumerate(zip(dfs, sizes, strict=True)):
+                    priors[n] += math.log((df / size if size else 0.0) + share) - math.log(2)
+        return priors
+
+    def _dfs(self, word: str) -> tuple[int, ...]:
+        """How many entries of each collection have ``word`` in some field."""
+        known = self._word_dfs.get(word)
+        if known is None:
+            if len(self._word_dfs) >= WORD_DFS:
+                self._word_dfs.clear()
+            known = self._word_dfs[word] = tuple(
+                max(searcher.index.df(name, word) for name in WEIGHTS.log_fields)
+                for _, searcher, _ in self.parts)
+        return known
 
     def _reference(self, n: int) -> float:
         """The noise level of collection ``n`` (see the class)."""
@@ -422,15 +465,25 @@ class MergedSearcher(Searcher):
         """Each collection's best ``limit`` hits, merged."""
         if not query.parts:
             query = self.query(query.parsed, query.signals)
+        priors = self._priors(query)
+        best_prior = max(priors)
+        likelihoods = [math.exp(p - best_prior) for p in priors]
+        posteriors = [x / sum(likelihoods) for x in likelihoods]
         lists = []
         for n, ((_, searcher, _), part) in enumerate(zip(self.parts, query.parts, strict=True)):
-            hits = searcher.rank(part, limit)
+            hits = [replace(h, confidence=h.confidence * posteriors[n])
+                    for h in searcher.rank(part, limit)]
             top = hits[0].score if hits and hits[0].score > 0 else 1.0
-            ref = self._reference(n)
-            lists.append([(self._merge_key(h, ref, top, n), h) for h in hits])
+            noise = self._reference(n)
+            lists.append([(self._merge_key(h, priors[n], noise, top, n), h) for h in hits])
         merged: list[HitRecord] = []
+        ceiling = 1.0
         while len(merged) < limit and any(lists):
             # The best of the collections' next hits: each collection keeps its own order.
             best = max((items for items in lists if items), key=lambda items: items[0][0])
-            merged.append(best.pop(0)[1])
+            hit = best.pop(0)[1]
+            if hit.confidence > ceiling:  # never above a better-ranked hit
+                hit = replace(hit, confidence=ceiling)
+            ceiling = hit.confidence
+            merged.append(hit)
         return merged

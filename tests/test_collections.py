@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from frontends.cli import Env, ExitCode, main
-from kb import ContentError, KnowledgeBase, UnknownEntryError
+from kb import CONFIDENT, ContentError, KnowledgeBase, UnknownEntryError, default_content_dir
 
 SHAPES = Path(__file__).parent / "data" / "shapes"
+SYNCBOX = Path(__file__).parent / "data" / "side" / "syncbox.md"  # a made-up sync tool
 BROKEN = "---\nlast_review: x\n---\n\n## Why?\n\n```kb\nidd: nope\n```\n"
 
 
@@ -80,3 +81,58 @@ def test_diagnose_without_signatures_on_the_cli(cache_dir: Path) -> None:
     code, out, _ = _run("--no-default", "--kb", str(SHAPES / "mixed-levels.md"), "diagnose",
                         "--unmatched", str(cache_dir.parent / "unmatched.md"))
     assert code == ExitCode.OK and "0 problem(s)" in out
+
+
+@pytest.fixture(scope="module")
+def beside() -> KnowledgeBase:
+    """The shipped FAQ beside a small FAQ of another tool whose users meet TLS errors too."""
+    return KnowledgeBase.from_paths([default_content_dir(), SYNCBOX], semantic=False)
+
+
+@pytest.mark.parametrize(("question", "collection", "entry"), [
+    # A word only one collection has says which collection the question is about, even where
+    # the other collection has more to say about the rest of the words.
+    ("syncbox fails with x509 certificate signed by unknown authority", "syncbox",
+     "why-does-syncbox-say-x509-certificate-signed-by-unknown"),
+    ("can syncbox use a proxy", "syncbox", "can-syncbox-go-through-an-http-proxy"),
+    ("two-way synchronization", "syncbox", "how-do-i-run-a-two-way-sync-between-two-remotes"),
+    ("apache says the certificate and private key do not match", "mod_ssl", "key-cert-match"),
+    ("how do I list which ciphers my apache build supports", "mod_ssl", "supported-ciphers"),
+])
+def test_the_collection_a_question_is_about_answers_it(beside: KnowledgeBase, question: str,
+                                                       collection: str, entry: str) -> None:
+    (hit,) = beside.search(question, limit=1)
+    assert (hit.entry.collection, hit.entry.id) == (collection, entry)
+
+
+def test_a_question_either_collection_answers_is_not_confident(beside: KnowledgeBase,
+                                                               shipped: KnowledgeBase) -> None:
+    """Alone, the shipped FAQ answers this confidently; beside a FAQ that has the same error
+    for its own tool, neither answer is confident (the collection posterior is about a half)."""
+    question = "Getting error x509: certificate signed by unknown authority"
+    assert shipped.search(question, limit=1)[0].confidence >= CONFIDENT
+    hits = beside.search(question, limit=3)
+    assert {h.entry.collection for h in hits[:2]} == {"mod_ssl", "syncbox"}
+    assert hits[0].confidence < CONFIDENT
+
+
+def test_a_question_only_one_collection_knows_keeps_its_confidence(beside: KnowledgeBase,
+                                                                   shipped: KnowledgeBase
+                                                                   ) -> None:
+    for text in ("apache says the certificate and private key do not match",
+                 "[Sun Oct 01 10:00:00.123456 2023] [ssl:emerg] [pid 1] AH02565: Certificate and "
+                 "private key localhost:443:0 from /etc/ssl/a.crt and /etc/ssl/a.key do not match"):
+        (alone,) = shipped.search(text, limit=1)
+        (mixed,) = beside.search(text, limit=1)
+        assert mixed.entry.id == alone.entry.id
+        assert CONFIDENT <= mixed.confidence <= alone.confidence
+        assert mixed.confidence >= alone.confidence - 0.1
+
+
+def test_confidence_never_rises_down_a_merged_list(beside: KnowledgeBase) -> None:
+    """Each collection's hits are in confidence order; merged, they stay so."""
+    questions = [e.title for e in beside.entries()] + [
+        q for e in beside.entries() for q in e.questions[:1]]
+    for question in questions:
+        confidences = [h.confidence for h in beside.search(question, limit=6)]
+        assert confidences == sorted(confidences, reverse=True), question

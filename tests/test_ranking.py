@@ -159,10 +159,12 @@ def test_foreign_gate() -> None:
 @needs_faqs
 def test_foreign_gate_beside_the_shipped_faq() -> None:
     """Each foreign FAQ loaded beside the shipped one: the shipped entries take few of its
-    questions (when added: top-1 0.522 against 0.586 alone)."""
+    questions (top-1 0.504 against 0.586 alone; confident answers right 0.806, confident
+    and wrong 0.021, with the collection prior and posterior of kb.rank.MergedSearcher)."""
     pooled, answerable = _foreign(semantic=False, with_default=True)
-    assert answerable.top1 / answerable.n >= 0.50
-    assert pooled.confident_wrong_rate <= 0.06
+    assert answerable.top1 / answerable.n >= 0.49
+    assert pooled.confident_precision >= 0.78
+    assert pooled.confident_wrong_rate <= 0.03
 
 
 def test_confident_answers_are_right(shipped: KnowledgeBase) -> None:
@@ -175,21 +177,26 @@ def test_confident_answers_are_right(shipped: KnowledgeBase) -> None:
 
 def test_shipped_figures_beside_the_foreign_faqs(shipped: KnowledgeBase,
                                                  cache_dir: Path) -> None:
-    """The shipped FAQ beside all nine foreign FAQs ranks its own cases as it does alone."""
+    """The shipped FAQ beside the nine foreign FAQs ranks its own cases as it does alone:
+    with them as one collection (a folder), and as nine (``--kb`` per file, as a user adds
+    them; before the collection prior, questions fell from 0.976 to 0.756 on dev.jsonl and
+    from 0.880 to 0.680 on heldout)."""
     if not FAQS.is_dir():
         pytest.skip("../shared/faqs not beside the repo")
     ev = _eval_module()
-    both = KnowledgeBase.from_paths([default_content_dir(), FAQS], semantic=False)
-    for cases_file in (HELDOUT_SET, DEV_SET):
-        if not cases_file.is_file():
-            continue
-        cases = ev.load_cases(cases_file)
-        alone = _report(shipped, cases_file)
-        mixed = ev.evaluate(ev.kb_ranker(both), cases, both.entries(), ev.seed_ids(both),
-                            CONFIDENT)
-        for kind in ("log", "question"):
-            assert mixed.rate(kind, "top1") >= alone.rate(kind, "top1") - 0.01, (cases_file,
-                                                                                kind)
+    files = sorted(p for p in FAQS.glob("*.md") if p.name != "SOURCES.md")
+    for paths in ([FAQS], files):
+        both = KnowledgeBase.from_paths([default_content_dir(), *paths], semantic=False)
+        for cases_file in (HELDOUT_SET, DEV_SET):
+            if not cases_file.is_file():
+                continue
+            cases = ev.load_cases(cases_file)
+            alone = _report(shipped, cases_file)
+            mixed = ev.evaluate(ev.kb_ranker(both), cases, both.entries(), ev.seed_ids(both),
+                                CONFIDENT)
+            for kind in ("log", "question"):
+                assert mixed.rate(kind, "top1") >= alone.rate(kind, "top1") - 0.01, (
+                    cases_file, kind, len(paths))
 
 
 def test_one_word_is_never_a_confident_answer(shipped: KnowledgeBase) -> None:

@@ -582,7 +582,8 @@ def test_kb_serve_end_to_end(tmp_path: Path) -> None:
         status, headers, body = http_request(url, "POST", "/v1/diagnose", body=pieces,
                                          headers=auth, chunked=True)
         excerpt = LAB_EXCERPT.read_text(encoding="utf-8")
-        _, expected, _ = run_cli("diagnose", "--json", stdin=excerpt)
+        # The same content on the CLI (confidences depend on the collections side by side).
+        _, expected, _ = run_cli("--kb", str(folder), "diagnose", "--json", stdin=excerpt)
         assert status == 200 and body.decode() == expected
 
         status, _, body = http_request(url, "POST", "/v1/search",
