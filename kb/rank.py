@@ -376,10 +376,11 @@ class MergedSearcher(Searcher):
     search, about a millisecond each). Collections written with tags and question phrasings,
     or on a broad topic, score higher on every question; the noise level takes that out.
 
-    A hit's confidence is its own collection's, times the posterior of its collection (the
-    priors normalised over the collections): a question that could be about either of two
-    collections is not a confident answer from one of them. Down the merged list it never
-    rises above a better-ranked hit's."""
+    A text hit's confidence is its own collection's, times the posterior of its collection
+    (the priors normalised over the collections): a question that could be about either of
+    two collections is not a confident answer from one of them. A hit with an exact signal
+    keeps its confidence (the signal is evidence only its collection has). Down the merged
+    list no confidence rises above a better-ranked hit's."""
 
     parts: list[tuple[str, Searcher, int]] = field(default_factory=list)
     _references: dict[int, float] = field(default_factory=dict, repr=False)
@@ -471,7 +472,9 @@ class MergedSearcher(Searcher):
         posteriors = [x / sum(likelihoods) for x in likelihoods]
         lists = []
         for n, ((_, searcher, _), part) in enumerate(zip(self.parts, query.parts, strict=True)):
-            hits = [replace(h, confidence=h.confidence * posteriors[n])
+            # An exact signal is the collection's own (its signatures, codes and titles
+            # printed in the line): its confidence needs no posterior.
+            hits = [h if h.why.signals else replace(h, confidence=h.confidence * posteriors[n])
                     for h in searcher.rank(part, limit)]
             top = hits[0].score if hits and hits[0].score > 0 else 1.0
             noise = self._reference(n)
