@@ -474,7 +474,8 @@ class MergedSearcher(Searcher):
         for n, ((_, searcher, _), part) in enumerate(zip(self.parts, query.parts, strict=True)):
             # An exact signal is the collection's own (its signatures, codes and titles
             # printed in the line): its confidence needs no posterior.
-            hits = [h if h.why.signals else replace(h, confidence=h.confidence * posteriors[n])
+            hits = [replace(h, confidence=h.confidence * (1.0 if h.why.signals else posteriors[n]),
+                            why=replace(h.why, collection_posterior=posteriors[n]))
                     for h in searcher.rank(part, limit)]
             top = hits[0].score if hits and hits[0].score > 0 else 1.0
             noise = self._reference(n)

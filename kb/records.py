@@ -68,6 +68,9 @@ class Why:
     strength: float = 0.0
     # Cosine similarity with the question when the semantic extra ranked it (kb.semantic).
     semantic: float | None = None
+    # With several collections side by side: how sure kb is that the input is about this
+    # hit's collection (kb.rank.MergedSearcher; a text hit's confidence is scaled by it).
+    collection_posterior: float | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The JSON-ready form (key order and rounding as ``kb search --json`` prints it)."""
@@ -85,6 +88,8 @@ class Why:
             },
             "capped_by": self.capped_by,
             "semantic": None if self.semantic is None else round(self.semantic, 3),
+            "collection_posterior": (None if self.collection_posterior is None
+                                     else round(self.collection_posterior, 3)),
         }
 
 

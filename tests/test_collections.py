@@ -115,6 +115,14 @@ def test_a_question_both_collections_have_the_words_of_is_less_sure(beside: Know
     (mixed,) = beside.search(question, limit=1)
     assert alone.confidence >= CONFIDENT and not mixed.why.signals
     assert mixed.confidence <= alone.confidence - 0.2
+    # The posterior is part of the explanation (None with one collection).
+    posterior = mixed.why.collection_posterior
+    assert posterior is not None and 0 < posterior < 1
+    assert mixed.confidence == pytest.approx(alone.confidence * posterior)
+    assert mixed.as_json()["why"]["collection_posterior"] == round(posterior, 3)
+    assert alone.why.collection_posterior is None
+    code, out, _ = _run("--kb", str(SYNCBOX), "explain", question)
+    assert code == 0 and f"collection: {posterior:.2f} sure the input is about mod_ssl" in out
 
 
 def test_an_exact_signal_keeps_its_confidence_beside_another_collection(
