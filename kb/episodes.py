@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from kb.logline import ParsedLine
@@ -62,6 +62,8 @@ class _Outcomes:
     codes: dict[str, Role]
     literals: tuple[tuple[str, Role], ...]
     patterns: tuple[tuple[re.Pattern[str], Role], ...]
+    # One search for "some literal or pattern matches": most lines match none of them.
+    any_text: re.Pattern[str]
 
 
 @cache
@@ -83,7 +85,10 @@ def outcomes() -> _Outcomes:
             patterns.append((re.compile(match[3:]), role))
         else:
             literals.append((match, role))
-    return _Outcomes(codes, tuple(literals), tuple(patterns))
+    either = [re.escape(literal) for literal, _ in literals]
+    either += [f"(?:{pattern.pattern})" for pattern, _ in patterns]
+    any_text = re.compile("|".join(either) if either else r"(?!)")
+    return _Outcomes(codes, tuple(literals), tuple(patterns), any_text)
 
 
 def role_of(line: ParsedLine) -> Role:
@@ -91,11 +96,19 @@ def role_of(line: ParsedLine) -> Role:
     table = outcomes()
     found = [table.codes[c] for c in line.ah_codes if c in table.codes]
     message = line.message
-    found += [role for literal, role in table.literals if literal in message]
-    found += [role for pattern, role in table.patterns if pattern.search(message)]
+    if table.any_text.search(message):
+        found += [role for literal, role in table.literals if literal in message]
+        found += [role for pattern, role in table.patterns if pattern.search(message)]
     if not found:
         return PLAIN
-    outcome = not line.ah_codes or all(c in table.codes for c in line.ah_codes)
+    return _merged(not line.ah_codes or all(c in table.codes for c in line.ah_codes),
+                   tuple(found))
+
+
+@lru_cache(maxsize=1024)
+def _merged(outcome: bool, found: tuple[Role, ...]) -> Role:
+    """The role of a line that matches these outcomes (few distinct combinations; bounded,
+    since a hostile line can name any set of codes)."""
     return Role(outcome, *(any(getattr(r, flag) for r in found)
                            for flag in ("begins", "announces", "ends", "startup", "final")))
 
