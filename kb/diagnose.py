@@ -49,7 +49,7 @@ from kb.logline import (
 )
 from kb.logline import MAX_LINE as MAX_LINE_CHARS
 from kb.rank import Searcher, answer_key, may_be_confident
-from kb.regexguard import Scanner, compile_scanner
+from kb.regexguard import MAX_MATCH_CHARS, Scanner, compile_scanner
 from kb.signals import OPENSSL_MARKERS
 from kb.timestamps import iso
 
@@ -411,7 +411,10 @@ class Diagnoser:
         self._cutter = _LineCutter()
 
     def _make_scanners(self) -> list[Scanner]:
+        """The prefilter's scanners first (``_signal_scanners`` of them: the lines a signal
+        can come from), then those of outcome lines and, with --unmatched, error lines."""
         scanners = self._signals.prefilter()
+        self._signal_scanners = len(scanners)
         scanners.append(compile_scanner("|".join(f"(?:{p})" for p in scanner_patterns())))
         if self._collect:
             scanners.append(compile_scanner(error_scan()))
@@ -485,21 +488,29 @@ class Diagnoser:
             self.lines += newline_count
         new: list[Problem] = []
         counted, newlines = 0, 0
-        for start, end in self._candidate_spans(block):
+        for (start, end), signals in self._candidate_spans(block):
             newlines += block.count(b"\n", counted, start)  # incremental: linear per block
             counted = start
             raw = block[start : min(end, start + MAX_LINE)].decode("utf-8", "replace")
-            new += self._line(raw.rstrip("\r").replace("\x00", "\ufffd"), base + newlines + 1)
+            new += self._line(raw.rstrip("\r").replace("\x00", "\ufffd"), base + newlines + 1,
+                              signals)
         now = self._base + self._position
         for key in [k for k, ep in self._open.items() if now - ep.last > WINDOW]:
             new += self._close(key)
         return new
 
-    def _candidate_spans(self, block: bytes) -> list[tuple[int, int]]:
-        """(start, end) of each line a scanner picks, in order."""
-        return sorted({span for scanner in self._scanners for span in scanner.lines(block)})
+    def _candidate_spans(self, block: bytes) -> list[tuple[tuple[int, int], bool]]:
+        """((start, end), signals) of each line a scanner picks, in order; ``signals`` is
+        False when no prefilter scanner picked it (then no signature can match it: the
+        prefilter finds every line a signal could come from)."""
+        signal = {span for scanner in self._scanners[: self._signal_scanners]
+                  for span in scanner.lines(block)}
+        other = {span for scanner in self._scanners[self._signal_scanners :]
+                 for span in scanner.lines(block)}
+        return sorted([(span, True) for span in signal]
+                      + [(span, False) for span in other - signal])
 
-    def _line(self, raw: str, number: int) -> list[Problem]:
+    def _line(self, raw: str, number: int, signals: bool = True) -> list[Problem]:
         """Parse and answer one picked line and add it to its episode."""
         if not raw.strip():
             return []
@@ -510,7 +521,7 @@ class Diagnoser:
             hit = self._answer(parsed, tuple(self._signals.line_hits(ln.raw)
                                              for ln in parsed.lines))
         else:
-            hit, parsed = self._answer_line(raw)
+            hit, parsed = self._answer_line(raw, signals)
         line = parsed.lines[0]
         if self._since and (iso(line.fields.get("time", "")) or "~") < self._since:
             return []  # before --since
@@ -519,13 +530,16 @@ class Diagnoser:
         template = "\n".join(ln.template for ln in parsed.lines)
         return self._add(Seen(number, raw, line, hit, template, role_of(line)))
 
-    def _answer_line(self, raw: str) -> tuple[HitRecord | None, Parsed]:
+    def _answer_line(self, raw: str, signals: bool = True) -> tuple[HitRecord | None, Parsed]:
         """``search``'s confident answer for one line, remembered by what search reads of it:
         its shapes, level, message and signals (or the whole line when it has no prefix, as a
         question is read by its words)."""
         line = raw[:MAX_LINE_CHARS]
         shapes, fields, message = strip_prefix(line)
-        hits = self._signals.line_hits(line)
+        # A line no prefilter scanner picked has no signature match (signatures are matched
+        # on its first MAX_MATCH_CHARS characters: a longer line is matched all the same).
+        hits = (self._signals.line_hits(line) if signals or len(line) > MAX_MATCH_CHARS
+                else ())
         key = (tuple(shapes), fields.get("level", ""), message if shapes else raw, hits)
         known = self._lines.get(key)
         if known is not None:

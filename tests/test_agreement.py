@@ -132,7 +132,8 @@ def test_diagnose_reports_what_search_answers_for_generated_lines(
 
 def test_a_line_the_prefilter_skips_gets_no_signal(shipped: KnowledgeBase) -> None:
     """The scanners' promise, checked line by line: skipped lines have no exact signal and
-    are no question, so search cannot answer them confidently."""
+    are no question, so search cannot answer them confidently (and the log pipe matches no
+    signature on a line only an outcome or error scanner picked)."""
     scanners = shipped.signals.prefilter()
     for line in _case_lines() + _generated(3000, seed=9):
         data = line.encode("utf-8", "replace")
@@ -140,6 +141,7 @@ def test_a_line_the_prefilter_skips_gets_no_signal(shipped: KnowledgeBase) -> No
             continue
         parsed = parse(line)
         assert not shipped.signals.match(parsed), line
+        assert shipped.signals.line_hits(line) == (), line
         assert parsed.kind is not Kind.QUESTION, line
 
 
