@@ -487,11 +487,18 @@ class Diagnoser:
         if self.phase == "count":
             self.lines += newline_count
         new: list[Problem] = []
+        if b"\r\n" in block:  # CRLF line ends: the scanners' `$` matches before an LF only
+            block = block.replace(b"\r\n", b"\n")
         counted, newlines = 0, 0
         for (start, end), signals in self._candidate_spans(block):
             newlines += block.count(b"\n", counted, start)  # incremental: linear per block
             counted = start
-            raw = block[start : min(end, start + MAX_LINE)].decode("utf-8", "replace")
+            data = block[start : min(end, start + MAX_LINE)]
+            # The scanners read bytes, the signatures the decoded text: where the two can
+            # differ (a byte that is not UTF-8 becomes U+FFFD, NUL too, a lone CR ends a
+            # line) the signatures are matched whatever scanner picked the line.
+            signals = signals or not data.isascii() or b"\r" in data or b"\x00" in data
+            raw = data.decode("utf-8", "replace")
             new += self._line(raw.rstrip("\r").replace("\x00", "\ufffd"), base + newlines + 1,
                               signals)
         now = self._base + self._position

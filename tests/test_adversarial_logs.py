@@ -390,7 +390,7 @@ def test_short_lines_are_scanned_in_bounded_pieces(shipped: KnowledgeBase,
     sizes: list[int] = []
     real = Diagnoser._candidate_spans
 
-    def spans(self: Diagnoser, block: bytes) -> list[tuple[int, int]]:
+    def spans(self: Diagnoser, block: bytes) -> list[tuple[tuple[int, int], bool]]:
         sizes.append(len(block))
         return real(self, block)
 

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kb import CONFIDENT, Diagnosis, Entry, KnowledgeBase, Signature, Source
+from kb import CONFIDENT, Diagnosis, Entry, KnowledgeBase, Signature, SignatureKind, Source
 from kb.diagnose import MAX_VARIANTS
 from kb.logline import Kind, parse
 from kb.openssl import find_errors
@@ -143,6 +143,38 @@ def test_a_line_the_prefilter_skips_gets_no_signal(shipped: KnowledgeBase) -> No
         assert not shipped.signals.match(parsed), line
         assert shipped.signals.line_hits(line) == (), line
         assert parsed.kind is not Kind.QUESTION, line
+
+
+def _fed(kb: KnowledgeBase, data: bytes, collect: bool = False) -> Counter[tuple[str, str]]:
+    diagnoser = kb.diagnoser(collect_unmatched=collect)
+    diagnoser.feed_bytes(data)
+    diagnoser.flush()
+    return _problems(diagnoser.result())
+
+
+def test_crlf_line_ends_give_the_same_problems(shipped: KnowledgeBase) -> None:
+    """A log with CRLF line ends (a Windows host's, or one copied through one) is read as the
+    same log with LF: the scanners' ``$`` would not match before a CR."""
+    lines = (ROOT / "examples" / "error.log").read_bytes().splitlines()
+    assert _fed(shipped, b"\r\n".join(lines) + b"\r\n") == _fed(shipped, b"\n".join(lines) + b"\n")
+    entry = _entry("frobd-refuses-start").model_copy(update={"signatures": (
+        Signature(kind=SignatureKind.REGEX, text=r"frobd worker \d+ gave up$"),)})
+    kb = KnowledgeBase.from_entries([entry])
+    for ending in (b"\n", b"\r\n"):
+        found = _fed(kb, b"[error] frobd worker 7 gave up" + ending)
+        assert [entry_id for entry_id, _ in found] == ["frobd-refuses-start"], ending
+
+
+def test_a_line_that_is_not_utf8_keeps_its_signature() -> None:
+    """A byte that is not UTF-8 is U+FFFD to the signatures but not to the byte scanners:
+    such a line is matched against the signatures whichever scanner picked it."""
+    entry = _entry("frobd-worker-gives-up")
+    entry = entry.model_copy(update={"signatures": (
+        Signature(kind=SignatureKind.REGEX, text=r"frobd: .+ gave up"),)})
+    kb = KnowledgeBase.from_entries([entry])
+    for data in (b"[error] frobd: w\xc3\xb6rker gave up\n", b"[error] frobd: w\xf6rker gave up\n"):
+        found = _fed(kb, data, collect=True)
+        assert [entry_id for entry_id, _ in found] == ["frobd-worker-gives-up"], data
 
 
 def test_a_shuffled_log_gives_the_same_problems(shipped: KnowledgeBase) -> None:
