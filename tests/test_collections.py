@@ -178,3 +178,26 @@ def test_diagnose_beside_many_collections_finds_what_it_finds_alone(shipped: Kno
     alone = problems(shipped)
     assert len(alone) >= 10
     assert problems(many) == alone
+
+
+def test_small_and_empty_collections_do_not_take_the_shipped_answers(
+        tmp_path: Path, shipped: KnowledgeBase) -> None:
+    """Beside eleven FAQs of one to six entries and an empty file: a collection without any
+    of the question's words takes no share of the posterior, and a tiny collection's weak
+    match does not outrank a strong one (its noise level is not 0), so no confident answer
+    is listed below an unconfident one (found by a review: a 0.00 hit came first and capped
+    the right answer at 0)."""
+    (tmp_path / "empty.md").write_text("")
+    many = KnowledgeBase.from_paths([default_content_dir(), *sorted(SHAPES.glob("*.md")),
+                                     tmp_path / "empty.md"], semantic=False)
+    for question, entry in (
+            ("how do I use an HTTP proxy", "ssl-proxy-not-enabled"),
+            ("apache says the certificate and private key do not match", "key-cert-match"),
+            ("how do I list which ciphers my apache build supports", "supported-ciphers"),
+            ("SSLCertificateChainFile is deprecated", "intermediate-ca-chain")):
+        (alone,) = shipped.search(question, limit=1)
+        hits = many.search(question, limit=5)
+        assert (hits[0].entry.collection, hits[0].entry.id) == ("mod_ssl", entry), question
+        assert hits[0].confidence >= 0.75 * alone.confidence, question
+        confident = [h.confidence >= CONFIDENT for h in hits]
+        assert confident == sorted(confident, reverse=True), question
