@@ -420,7 +420,8 @@ class MergedSearcher(Searcher):
         return priors
 
     def _dfs(self, word: str) -> tuple[int, ...]:
-        """How many entries of each collection have ``word`` in some field."""
+        """For each collection, the most entries that have ``word`` in one field (a lower
+        bound of those that have it in some field: the index counts per field)."""
         known = self._word_dfs.get(word)
         if known is None:
             if len(self._word_dfs) >= WORD_DFS:
