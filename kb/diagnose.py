@@ -489,6 +489,11 @@ class Diagnoser:
         new: list[Problem] = []
         if b"\r\n" in block:  # CRLF line ends: the scanners' `$` matches before an LF only
             block = block.replace(b"\r\n", b"\n")
+        if not block.isascii():
+            try:
+                block.decode("utf-8")
+            except UnicodeDecodeError:  # the scanners read what the signatures will: U+FFFD
+                block = block.decode("utf-8", "replace").encode("utf-8")
         counted, newlines = 0, 0
         for (start, end), signals in self._candidate_spans(block):
             newlines += block.count(b"\n", counted, start)  # incremental: linear per block

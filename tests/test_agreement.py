@@ -166,15 +166,16 @@ def test_crlf_line_ends_give_the_same_problems(shipped: KnowledgeBase) -> None:
 
 
 def test_a_line_that_is_not_utf8_keeps_its_signature() -> None:
-    """A byte that is not UTF-8 is U+FFFD to the signatures but not to the byte scanners:
-    such a line is matched against the signatures whichever scanner picked it."""
+    """A byte that is not UTF-8 is U+FFFD to the signatures; the byte scanners read it so
+    too, and such a line is matched against the signatures whichever scanner picked it."""
     entry = _entry("frobd-worker-gives-up")
     entry = entry.model_copy(update={"signatures": (
         Signature(kind=SignatureKind.REGEX, text=r"frobd: .+ gave up"),)})
     kb = KnowledgeBase.from_entries([entry])
     for data in (b"[error] frobd: w\xc3\xb6rker gave up\n", b"[error] frobd: w\xf6rker gave up\n"):
-        found = _fed(kb, data, collect=True)
-        assert [entry_id for entry_id, _ in found] == ["frobd-worker-gives-up"], data
+        for collect in (True, False):  # picked by the error scanner, or by the prefilter
+            found = _fed(kb, data, collect=collect)
+            assert [entry_id for entry_id, _ in found] == ["frobd-worker-gives-up"], data
 
 
 def test_a_shuffled_log_gives_the_same_problems(shipped: KnowledgeBase) -> None:
