@@ -366,7 +366,7 @@ class MergedSearcher(Searcher):
 
     Which collection a question is about comes first: the *collection prior* is the log
     likelihood of the query's words under each collection, a word's share of the
-    collection's entries smoothed toward its share of all entries (``_prior``). A word only
+    collection's entries smoothed toward its share of all entries (``_priors``). A word only
     one collection has ("rclone", "SSLCertificateFile") points to it; a word every
     collection has weighs little; within its own collection the same word may be too common
     to count (a project's name is in most of its entries). The text evidence of a hit adds
@@ -490,8 +490,8 @@ class MergedSearcher(Searcher):
             query = self.query(query.parsed, query.signals)
         found = [searcher.rank(part, limit)
                  for (_, searcher, _), part in zip(self.parts, query.parts, strict=True)]
-        posteriors = self._posteriors(query, [bool(hits) for hits in found])
         priors = self._priors(query)
+        posteriors = self._posteriors(priors, [bool(hits) for hits in found])
         lists = []
         for n, hits in enumerate(found):
             # An exact signal is the collection's own (its signatures, codes and titles
@@ -514,10 +514,10 @@ class MergedSearcher(Searcher):
             merged.append(hit)
         return merged
 
-    def _posteriors(self, query: Query, answering: list[bool]) -> list[float]:
+    @staticmethod
+    def _posteriors(priors: list[float], answering: list[bool]) -> list[float]:
         """Each collection's posterior among the collections that have an answer at all (a
         hit): one without any of the query's words takes no share of it."""
-        priors = self._priors(query)
         live = [p for p, has in zip(priors, answering, strict=True) if has]
         if not live:
             return [0.0] * len(priors)
