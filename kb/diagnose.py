@@ -489,23 +489,21 @@ class Diagnoser:
         new: list[Problem] = []
         if b"\r\n" in block:  # CRLF line ends: the scanners' `$` matches before an LF only
             block = block.replace(b"\r\n", b"\n")
+        # The scanners read the bytes the signatures will read as text: a byte that is not
+        # UTF-8, and NUL, as U+FFFD (a line with a lone CR is matched again in _line).
+        if b"\x00" in block:
+            block = block.replace(b"\x00", "\ufffd".encode())
         if not block.isascii():
             try:
                 block.decode("utf-8")
-            except UnicodeDecodeError:  # the scanners read what the signatures will: U+FFFD
+            except UnicodeDecodeError:
                 block = block.decode("utf-8", "replace").encode("utf-8")
         counted, newlines = 0, 0
         for (start, end), signals in self._candidate_spans(block):
             newlines += block.count(b"\n", counted, start)  # incremental: linear per block
             counted = start
-            data = block[start : min(end, start + MAX_LINE)]
-            # The scanners read bytes, the signatures the decoded text: where the two can
-            # differ (a byte that is not UTF-8 becomes U+FFFD, NUL too, a lone CR ends a
-            # line) the signatures are matched whatever scanner picked the line.
-            signals = signals or not data.isascii() or b"\r" in data or b"\x00" in data
-            raw = data.decode("utf-8", "replace")
-            new += self._line(raw.rstrip("\r").replace("\x00", "\ufffd"), base + newlines + 1,
-                              signals)
+            raw = block[start : min(end, start + MAX_LINE)].decode("utf-8", "replace")
+            new += self._line(raw.rstrip("\r"), base + newlines + 1, signals)
         now = self._base + self._position
         for key in [k for k, ep in self._open.items() if now - ep.last > WINDOW]:
             new += self._close(key)
