@@ -335,6 +335,14 @@ class TextIndex:
         info = self._terms.get(field, {}).get(term)
         return info[1] if info else 0
 
+    def frequency(self, field: str, term: str) -> float:
+        """How often ``term`` occurs in ``field`` over all documents."""
+        return float(sum(self._posting_arrays(field, term).tfs))
+
+    def length(self, field: str) -> float:
+        """How many terms ``field`` holds over all documents."""
+        return self._avg.get(field, 0.0) * self._n if self._n else 0.0
+
     def idf(self, field: str, term: str) -> float:
         """whoosh's idf of a term in a field: log(N / (df + 1)) + 1."""
         key = (field, term)

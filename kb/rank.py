@@ -38,7 +38,8 @@ if TYPE_CHECKING:
 
 MAX_QUERY_CHARS = 100_000
 REFERENCE_SAMPLE = 24  # other collections' titles asked per collection for its noise level
-WORD_DFS = 4096  # words whose per-collection entry counts a merged searcher remembers
+NO_ANSWER = 1e-6  # the weight in a posterior of a collection whose best hit has confidence 0
+WORD_DFS = 4096  # words whose per-collection counts a merged searcher remembers
 _AH_TERM = re.compile(r"^ah\d{5}$")
 
 
@@ -355,6 +356,16 @@ class Searcher:
         return found[0] if found and found[0].confidence >= WEIGHTS.confident else None
 
 
+def _answers(hits: list[HitRecord]) -> float:
+    """How well a collection's best hit answers, for its posterior: its own confidence (1
+    for an exact signal, which is evidence only its collection has; 0 without a hit), or
+    a sliver when it has a hit but no confidence, so that the priors still decide when no
+    collection has a real answer."""
+    if not hits:
+        return 0.0
+    return 1.0 if hits[0].why.signals else max(hits[0].confidence, NO_ANSWER)
+
+
 @dataclass
 class MergedSearcher(Searcher):
     """Several collections searched side by side: each with its own index, so its scores and
@@ -365,9 +376,10 @@ class MergedSearcher(Searcher):
     name, searcher and first entry's position.
 
     Which collection a question is about comes first: the *collection prior* is the log
-    likelihood of the query's words under each collection, a word's share of the
-    collection's entries smoothed toward its share of all entries (``_priors``). A word only
-    one collection has ("rclone", "SSLCertificateFile") points to it; a word every
+    likelihood of the query's words under each collection: by the word's share of the
+    collection's entries and by its share of the collection's text, each smoothed toward
+    its share over all collections (``_priors``). A word only one collection has
+    ("rclone", "SSLCertificateFile") points to it; a word every
     collection has weighs little; within its own collection the same word may be too common
     to count (a project's name is in most of its entries). The text evidence of a hit adds
     how far its BM25F stands above its collection's *noise level*: the median top BM25F that
@@ -377,17 +389,18 @@ class MergedSearcher(Searcher):
     or on a broad topic, score higher on every question; the noise level takes that out.
 
     A text hit's confidence is its own collection's, times the posterior of its collection
-    (the priors normalised over the collections that have a hit at all: one without any of
-    the query's words takes no share): a question that could be about either of two
-    collections is not a confident answer from one of them. A hit with an exact signal
-    keeps its confidence (the signal is evidence only its collection has). Down the merged
-    list no confidence rises above a better-ranked hit's. (Listing confident answers before
-    unconfident ones made more confident answers wrong on the foreign FAQs beside the
-    shipped one: 0.77 right against 0.79.)"""
+    (each collection's prior times its best hit's own confidence, normalised: one without
+    any of the query's words, or whose best hit is no answer, takes no share): a question
+    that two collections both answer well is not a confident answer from one of them. A
+    hit with an exact signal keeps its confidence (the signal is evidence only its
+    collection has). Down the merged list no confidence rises above a better-ranked hit's.
+    (Listing confident answers before unconfident ones made more confident answers wrong on
+    the foreign FAQs beside the shipped one: 0.77 right against 0.79.)"""
 
     parts: list[tuple[str, Searcher, int]] = field(default_factory=list)
     _references: dict[int, tuple[float, float]] = field(default_factory=dict, repr=False)
-    _word_dfs: dict[str, tuple[int, ...]] = field(default_factory=dict, repr=False)
+    _word_counts: dict[str, tuple[tuple[int, ...], tuple[float, ...]]] = field(
+        default_factory=dict, repr=False)
 
     @staticmethod
     def _merge_key(hit: HitRecord, prior: float, noise: float, top: float, n: int
@@ -402,33 +415,53 @@ class MergedSearcher(Searcher):
         return (signal, prior + text, hit.score / top, -n)
 
     def _priors(self, query: Query) -> list[float]:
-        """Each collection's log P(query words | collection): for every distinct word some
-        collection has, the mean of its share of the collection's entries and its share of
-        all entries (a word the collection lacks keeps half the background's chance, so a
-        collection of five entries and one of five hundred are judged alike)."""
+        """Each collection's log P(query words | collection), the mean of two models of the
+        collection that err in opposite directions when collections write entries of
+        different lengths. For every distinct word some collection has:
+
+        - *entries*: the word's share of the collection's entries (long entries have most
+          words, so this favours a collection that writes long answers: the shipped FAQ took
+          foreign questions);
+        - *text*: the word's share of the collection's text, fields weighted as for a
+          question (this favours a collection of short answers, where a topic's words are a
+          larger share: alone it took shipped questions).
+
+        Each share is smoothed half-and-half with the word's share over all collections (a
+        word the collection lacks keeps half the background's chance, so a collection of
+        five entries and one of five hundred are judged alike)."""
         sizes = [searcher.index.documents for _, searcher, _ in self.parts]
-        everything = sum(sizes)
+        lengths = [sum(weight * searcher.index.length(name)
+                       for name, weight in WEIGHTS.question_fields.items())
+                   for _, searcher, _ in self.parts]
+        everything, text = sum(sizes), sum(lengths)
         priors = [0.0] * len(sizes)
-        if not everything:
+        if not everything or not text:
             return priors
         for word in dict.fromkeys(t.term for t in query.terms):
-            dfs = self._dfs(word)
-            share = sum(dfs) / everything
-            if share:
-                for n, (df, size) in enumerate(zip(dfs, sizes, strict=True)):
-                    priors[n] += math.log((df / size if size else 0.0) + share) - math.log(2)
+            dfs, cfs = self._counts(word)
+            for counts, totals, whole in ((dfs, sizes, everything), (cfs, lengths, text)):
+                share = sum(counts) / whole
+                if share:
+                    for n, (count, total) in enumerate(zip(counts, totals, strict=True)):
+                        own = count / total if total else 0.0
+                        priors[n] += 0.5 * math.log(0.5 * own + 0.5 * share)
         return priors
 
-    def _dfs(self, word: str) -> tuple[int, ...]:
+    def _counts(self, word: str) -> tuple[tuple[int, ...], tuple[float, ...]]:
         """For each collection, the most entries that have ``word`` in one field (a lower
-        bound of those that have it in some field: the index counts per field)."""
-        known = self._word_dfs.get(word)
+        bound of those that have it in some field: the index counts per field), and how
+        often the word occurs, fields weighted as for a question (``_priors``)."""
+        known = self._word_counts.get(word)
         if known is None:
-            if len(self._word_dfs) >= WORD_DFS:
-                self._word_dfs.clear()
-            known = self._word_dfs[word] = tuple(
-                max(searcher.index.df(name, word) for name in WEIGHTS.log_fields)
-                for _, searcher, _ in self.parts)
+            if len(self._word_counts) >= WORD_DFS:
+                self._word_counts.clear()
+            indexes = [searcher.index for _, searcher, _ in self.parts]
+            known = self._word_counts[word] = (
+                tuple(max(index.df(name, word) for name in WEIGHTS.log_fields)
+                      for index in indexes),
+                tuple(sum(weight * index.frequency(name, word)
+                          for name, weight in WEIGHTS.question_fields.items())
+                      for index in indexes))
         return known
 
     def _reference(self, n: int) -> float:
@@ -491,7 +524,7 @@ class MergedSearcher(Searcher):
         found = [searcher.rank(part, limit)
                  for (_, searcher, _), part in zip(self.parts, query.parts, strict=True)]
         priors = self._priors(query)
-        posteriors = self._posteriors(priors, [bool(hits) for hits in found])
+        posteriors = self._posteriors(priors, [_answers(hits) for hits in found])
         lists = []
         for n, hits in enumerate(found):
             # An exact signal is the collection's own (its signatures, codes and titles
@@ -515,14 +548,18 @@ class MergedSearcher(Searcher):
         return merged
 
     @staticmethod
-    def _posteriors(priors: list[float], answering: list[bool]) -> list[float]:
-        """Each collection's posterior among the collections that have an answer at all (a
-        hit): one without any of the query's words takes no share of it."""
-        live = [p for p, has in zip(priors, answering, strict=True) if has]
+    def _posteriors(priors: list[float], answers: list[float]) -> list[float]:
+        """Each collection's share of the chance that it holds the answer: its prior times
+        how well its best hit answers (``_answers``), normalised. A collection without any
+        of the query's words takes no share, nor does one whose best hit is no answer (one
+        generic word shared with a one-entry FAQ does not halve the confidence of a good
+        answer elsewhere); when no hit answers at all, the priors decide among the
+        collections that have a hit (each weighs NO_ANSWER)."""
+        live = [p for p, answer in zip(priors, answers, strict=True) if answer > 0]
         if not live:
             return [0.0] * len(priors)
         best = max(live)
-        likelihoods = [math.exp(p - best) if has else 0.0
-                       for p, has in zip(priors, answering, strict=True)]
+        likelihoods = [math.exp(p - best) * answer if answer > 0 else 0.0
+                       for p, answer in zip(priors, answers, strict=True)]
         total = sum(likelihoods)
         return [x / total for x in likelihoods]

@@ -159,11 +159,12 @@ def test_foreign_gate() -> None:
 @needs_faqs
 def test_foreign_gate_beside_the_shipped_faq() -> None:
     """Each foreign FAQ loaded beside the shipped one: the shipped entries take few of its
-    questions (top-1 0.504 against 0.586 alone; confident answers right 0.789, confident
-    and wrong 0.024, with the collection prior and posterior of kb.rank.MergedSearcher)."""
+    questions (top-1 0.556 against 0.586 alone; confident answers right 0.837, confident
+    and wrong 0.021, with the collection prior and posterior of kb.rank.MergedSearcher; a
+    prior by entries alone and a posterior by priors alone gave 0.504 and 0.789)."""
     pooled, answerable = _foreign(semantic=False, with_default=True)
-    assert answerable.top1 / answerable.n >= 0.49
-    assert pooled.confident_precision >= 0.77
+    assert answerable.top1 / answerable.n >= 0.54
+    assert pooled.confident_precision >= 0.80
     assert pooled.confident_wrong_rate <= 0.03
 
 
