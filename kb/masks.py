@@ -117,6 +117,7 @@ MAX_TEMPLATE = 2000
 # white space; a span must also end where a token may end. Any other case (a timestamp inside
 # brackets or glued to a word, spans that overlap) sends the whole message to the table.
 _QUOTED = re.compile(next(m.pattern for m in MASKS if m.name == "str"))
+_CERT = re.compile(next(m.pattern for m in MASKS if m.name == "cert"))
 _QUOTE_MARK = re.compile(r"\"|(?<!\w)'|'(?!\w)")  # not the apostrophe inside "can't"
 _KEPT_ROW = re.compile(r"alert number \d+|Error \(\d+\)")
 _TIMES = re.compile("|".join(m.pattern for m in MASKS if m.name == "time"))
@@ -157,6 +158,8 @@ def mask(message: str) -> str:
     Idempotent: the table is applied until nothing changes (a placeholder can complete a
     shape such as ``<host>::``), and the result is cut to MAX_TEMPLATE between placeholders.
     """
+    if "[subject: " in message:
+        return _around_certificate(message)
     if len(message) > _TOKEN_PATH_MAX:
         return mask_whole(message)
     spans = _spans(message)
@@ -173,11 +176,24 @@ def mask(message: str) -> str:
     return masked
 
 
+def _around_certificate(message: str) -> str:
+    """``mask`` of a message with mod_ssl's certificate details (the "cert" row, which spans
+    spaces and holds timestamps): the text before and after them masked on its own. Both
+    sides see the same thing there in the whole message: the details follow " [" (no row
+    ends on a "[" or runs across white space into them) and are followed by "]" (no row
+    starts with one). A quote mark anywhere, or a message the table would cut, goes whole."""
+    found = _CERT.search(message)
+    if (found is None or "'" in message or '"' in message
+            or len(message) - (found.end() - found.start()) > _TOKEN_PATH_MAX
+            or len(message) > MAX_TEMPLATE or found.start() < 2
+            or not message[found.start() - 2].isspace()):
+        return mask_whole(message)
+    return mask(message[: found.start()]) + "<cert>" + mask(message[found.end() :])
+
+
 def _spans(message: str) -> list[tuple[int, int, str]] | None:
     """The spaced spans of a message, in order, as (start, end, replacement); None when the
     message must be masked whole."""
-    if "[subject: " in message:  # a certificate's details (the "cert" row) span spaces
-        return None
     spans = []
     if "'" in message or '"' in message:
         spans += [(m.start(), m.end(), "<str>") for m in _QUOTED.finditer(message)]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from functools import lru_cache
 
 _MONTHS = {m: i for i, m in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
@@ -35,25 +36,32 @@ def iso(text: str) -> str | None:
         return None
 
 
+@lru_cache(maxsize=4096)
+def _day(year: int, month: int, day: int) -> str:
+    """``YYYY-MM-DD`` of a date (ValueError when there is no such day); a log's lines share
+    a few days, so each is checked and written once."""
+    return f"{datetime(year, month, day):%Y-%m-%d}"
+
+
 def _iso(text: str) -> str | None:
     m = _APACHE.match(text)
     if m and m.group("mon") in _MONTHS:
-        day = datetime(int(m.group("year")), _MONTHS[m.group("mon")], int(m.group("day")))
-        return f"{day:%Y-%m-%d}T{m.group('clock')}{m.group('frac') or ''}"
+        day = _day(int(m.group("year")), _MONTHS[m.group("mon")], int(m.group("day")))
+        return f"{day}T{m.group('clock')}{m.group('frac') or ''}"
     m = _NGINX.match(text)
     if m:
-        day = datetime(int(m.group("year")), int(m.group("mon")), int(m.group("day")))
-        return f"{day:%Y-%m-%d}T{m.group('clock')}"
+        day = _day(int(m.group("year")), int(m.group("mon")), int(m.group("day")))
+        return f"{day}T{m.group('clock')}"
     m = _ACCESS.match(text)
     if m and m.group("mon") in _MONTHS:
-        day = datetime(int(m.group("year")), _MONTHS[m.group("mon")], int(m.group("day")))
+        day = _day(int(m.group("year")), _MONTHS[m.group("mon")], int(m.group("day")))
         zone = m.group("zone")
-        return f"{day:%Y-%m-%d}T{m.group('clock')}{zone[:3]}:{zone[3:]}"
+        return f"{day}T{m.group('clock')}{zone[:3]}:{zone[3:]}"
     m = _PHP.match(text)
     if m and m.group("mon") in _MONTHS:
-        day = datetime(int(m.group("year")), _MONTHS[m.group("mon")], int(m.group("day")))
+        day = _day(int(m.group("year")), _MONTHS[m.group("mon")], int(m.group("day")))
         zone = "+00:00" if m.group("zone") in ("UTC", "GMT") else ""
-        return f"{day:%Y-%m-%d}T{m.group('clock')}{zone}"
+        return f"{day}T{m.group('clock')}{zone}"
     if re.match(r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d", text):
         return datetime.fromisoformat(text.replace(" ", "T", 1)).isoformat()
     return None

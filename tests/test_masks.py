@@ -63,6 +63,10 @@ WORDS = st.sampled_from([
     "336151570", "12345", "error:0A000418:SSL", "routines::tlsv1", "alert", "unknown", "ca",
     "xalert number 5", "number", "(", ")", "[", "]", ":", "::", "'", '"', ",", "<ip>", "<num>",
     "https://x.example/a?b=1", "verify error:num=20:x", "notbefore:", "[subject:", "CN=a,O=b",
+    # mod_ssl's certificate details, whole and in pieces (kb.masks._around_certificate)
+    "[subject: CN=a,O=b / issuer: CN=CA 1 / serial: 0A1B / notbefore: Mar  5 10:12:01 2024 "
+    "GMT / notafter: Mar  5 10:12:01 2025 GMT]", "[subject: CN=x 10.0.0.1", "/ issuer:",
+    "/ serial: 03B111D4C2DA", "/ notbefore: Jan 13 18:09:24 2021 GMT", "/ notafter:", "GMT]",
 ])
 
 
