@@ -97,7 +97,7 @@ def why_lines(hit: HitLike, *, terms: int = 8, indent: str = "  ") -> list[str]:
         out.append(f"{indent}capped: {clean(why.capped_by, keep_newlines=False)}")
     if why.collection_posterior is not None:
         kept = " (an exact signal keeps its confidence)" if why.signals else ""
-        out.append(f"{indent}collection: {why.collection_posterior:.2f} sure the input is "
-                   f"about {clean(hit.entry.collection, keep_newlines=False)}{kept}")
+        out.append(f"{indent}collection: {why.collection_posterior:.2f} sure the answer is "
+                   f"in {clean(hit.entry.collection, keep_newlines=False)}{kept}")
     return out
 

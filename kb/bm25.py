@@ -100,6 +100,9 @@ class TextIndex:
                                                  for f, v in data["lengths"].items()}
         self._avg = {f: (data["totals"][f] / self._n if self._n else 0.0) or 1.0
                      for f in self._lengths}
+        self._totals: dict[str, float] = dict(data["totals"])
+        # A term in more than ``common`` documents keeps no postings: its total frequency.
+        self._frequencies: dict[str, dict[str, float]] = data.get("frequencies", {})
         self._common = int(data["common"])
         # Bounds are exact for the BM25 parameters they were computed with.
         self._bounded = (data.get("k1"), data.get("b")) == (WEIGHTS.bm25_k1, WEIGHTS.bm25_b)
@@ -336,12 +339,21 @@ class TextIndex:
         return info[1] if info else 0
 
     def frequency(self, field: str, term: str) -> float:
-        """How often ``term`` occurs in ``field`` over all documents."""
-        return float(sum(self._posting_arrays(field, term).tfs))
+        """How often ``term`` occurs in ``field`` over all documents (read from its posting
+        list, which is not kept: a merged searcher asks once per word)."""
+        info = self._terms.get(field, {}).get(term)
+        if info is None:
+            return 0.0
+        if info[0] == NO_POSTINGS:
+            return self._frequencies.get(field, {}).get(term, float(info[1]))
+        offset, size = info[0], info[1] * DOC_BYTES
+        tfs = array.array("f")
+        tfs.frombytes(self._buffer[offset + size : offset + 2 * size])
+        return float(sum(tfs))
 
     def length(self, field: str) -> float:
         """How many terms ``field`` holds over all documents."""
-        return self._avg.get(field, 0.0) * self._n if self._n else 0.0
+        return float(self._totals.get(field, 0.0))
 
     def idf(self, field: str, term: str) -> float:
         """whoosh's idf of a term in a field: log(N / (df + 1)) + 1."""

@@ -38,8 +38,7 @@ if TYPE_CHECKING:
 
 MAX_QUERY_CHARS = 100_000
 REFERENCE_SAMPLE = 24  # other collections' titles asked per collection for its noise level
-NO_ANSWER = 1e-6  # the weight in a posterior of a collection whose best hit has confidence 0
-WORD_DFS = 4096  # words whose per-collection counts a merged searcher remembers
+WORD_COUNTS = 4096  # words whose per-collection counts a merged searcher remembers
 _AH_TERM = re.compile(r"^ah\d{5}$")
 
 
@@ -356,14 +355,10 @@ class Searcher:
         return found[0] if found and found[0].confidence >= WEIGHTS.confident else None
 
 
-def _answers(hits: list[HitRecord]) -> float:
-    """How well a collection's best hit answers, for its posterior: its own confidence (1
-    for an exact signal, which is evidence only its collection has; 0 without a hit), or
-    a sliver when it has a hit but no confidence, so that the priors still decide when no
-    collection has a real answer."""
-    if not hits:
-        return 0.0
-    return 1.0 if hits[0].why.signals else max(hits[0].confidence, NO_ANSWER)
+def _answers(hits: list[HitRecord]) -> float | None:
+    """How well a collection's best hit answers, for its posterior: its own confidence
+    (None without a hit)."""
+    return hits[0].confidence if hits else None
 
 
 @dataclass
@@ -403,21 +398,25 @@ class MergedSearcher(Searcher):
         default_factory=dict, repr=False)
 
     @staticmethod
-    def _merge_key(hit: HitRecord, prior: float, noise: float, top: float, n: int
-                   ) -> tuple[float, float, float, int]:
-        """Exact signals first (by confidence), then the collection prior plus the log of
-        the hit's BM25F over its collection's noise level. (Exact signals first only while
+    def _merge_key(hit: HitRecord, prior: float, noise: float, top: float, n: int,
+                   share: bool) -> tuple[float, bool, float, float, int]:
+        """Exact signals first (by confidence), then the collections with a share of the
+        posterior before those without (whose best hit has no confidence while another's
+        has: their hits are no answer, and above a good one the confidence ceiling would
+        cap it), then the collection prior plus the log of the hit's BM25F over its
+        collection's noise level. (Exact signals first only while
         still confident after the posterior did worse on the unseen log lines beside the
         foreign FAQs: an error string in a signature is strong evidence even when the line
         names another tool.)"""
         signal = hit.confidence if hit.why.signals else 0.0
         text = math.log(hit.why.bm25f / noise) if hit.why.bm25f > 0 else -math.inf
-        return (signal, prior + text, hit.score / top, -n)
+        return (signal, share, prior + text, hit.score / top, -n)
 
     def _priors(self, query: Query) -> list[float]:
-        """Each collection's log P(query words | collection), the mean of two models of the
-        collection that err in opposite directions when collections write entries of
-        different lengths. For every distinct word some collection has:
+        """Each collection's log P(query words | collection): the mean of the log likelihoods
+        of two models of the collection (their geometric mean), which err in opposite
+        directions when collections write entries of different lengths. For every distinct
+        word some collection has:
 
         - *entries*: the word's share of the collection's entries (long entries have most
           words, so this favours a collection that writes long answers: the shipped FAQ took
@@ -453,7 +452,7 @@ class MergedSearcher(Searcher):
         often the word occurs, fields weighted as for a question (``_priors``)."""
         known = self._word_counts.get(word)
         if known is None:
-            if len(self._word_counts) >= WORD_DFS:
+            if len(self._word_counts) >= WORD_COUNTS:
                 self._word_counts.clear()
             indexes = [searcher.index for _, searcher, _ in self.parts]
             known = self._word_counts[word] = (
@@ -534,7 +533,8 @@ class MergedSearcher(Searcher):
                     for h in hits]
             top = hits[0].score if hits and hits[0].score > 0 else 1.0
             noise = self._reference(n)
-            lists.append([(self._merge_key(h, priors[n], noise, top, n), h) for h in hits])
+            lists.append([(self._merge_key(h, priors[n], noise, top, n, posteriors[n] > 0), h)
+                          for h in hits])
         merged: list[HitRecord] = []
         ceiling = 1.0
         while len(merged) < limit and any(lists):
@@ -548,18 +548,20 @@ class MergedSearcher(Searcher):
         return merged
 
     @staticmethod
-    def _posteriors(priors: list[float], answers: list[float]) -> list[float]:
+    def _posteriors(priors: list[float], answers: list[float | None]) -> list[float]:
         """Each collection's share of the chance that it holds the answer: its prior times
         how well its best hit answers (``_answers``), normalised. A collection without any
-        of the query's words takes no share, nor does one whose best hit is no answer (one
-        generic word shared with a one-entry FAQ does not halve the confidence of a good
-        answer elsewhere); when no hit answers at all, the priors decide among the
-        collections that have a hit (each weighs NO_ANSWER)."""
-        live = [p for p, answer in zip(priors, answers, strict=True) if answer > 0]
+        of the query's words takes no share, nor, when another collection has an answer,
+        does one whose best hit has confidence 0 (one generic word shared with a one-entry
+        FAQ does not halve the confidence of a good answer elsewhere); when no hit has any
+        confidence, the priors decide among the collections that have a hit."""
+        if not any(answers):  # no confidence anywhere: each collection with a hit alike
+            answers = [None if answer is None else 1.0 for answer in answers]
+        live = [p for p, answer in zip(priors, answers, strict=True) if answer]
         if not live:
             return [0.0] * len(priors)
         best = max(live)
-        likelihoods = [math.exp(p - best) * answer if answer > 0 else 0.0
+        likelihoods = [math.exp(p - best) * answer if answer else 0.0
                        for p, answer in zip(priors, answers, strict=True)]
         total = sum(likelihoods)
         return [x / total for x in likelihoods]

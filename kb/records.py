@@ -68,8 +68,9 @@ class Why:
     strength: float = 0.0
     # Cosine similarity with the question when the semantic extra ranked it (kb.semantic).
     semantic: float | None = None
-    # With several collections side by side: how sure kb is that the input is about this
-    # hit's collection (kb.rank.MergedSearcher; a text hit's confidence is scaled by it).
+    # With several collections side by side: how sure kb is that the answer is in this hit's
+    # collection, by the input's words and how well each collection's best hit answers
+    # (kb.rank.MergedSearcher; a text hit's confidence is scaled by it).
     collection_posterior: float | None = None
 
     def as_json(self) -> dict[str, Any]:

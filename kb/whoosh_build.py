@@ -216,14 +216,16 @@ class Inverter:
         common = common_cut(n)
         lengths = {name: values.tolist() for name, values in self._lengths.items()}
         terms: dict[str, dict[str, tuple[int, int, float]]] = {}
+        frequencies: dict[str, dict[str, float]] = {}  # of the terms that keep no postings
         offset = 0
         for name in FIELDS:
             average = (self._totals[name] / n if n else 0.0) or 1.0
             terms[name] = {}
             for term, (docs, weights) in sorted(self._postings[name].items()):
                 df = len(docs)
-                if df > common:  # never scored (kb.bm25): its document frequency is enough
-                    terms[name][term] = (NO_POSTINGS, df, 0.0)
+                if df > common:  # never scored (kb.bm25): its document frequency is enough,
+                    terms[name][term] = (NO_POSTINGS, df, 0.0)  # and for a collection
+                    frequencies.setdefault(name, {})[term] = float(sum(weights))  # prior
                     continue
                 factors = impacts(docs, weights, lengths[name], average)
                 terms[name][term] = (offset, df, max(factors))
@@ -236,6 +238,7 @@ class Inverter:
             "lengths": {name: values.tobytes() for name, values in self._lengths.items()},
             "totals": {name: float(total) for name, total in self._totals.items()},
             "terms": terms,
+            "frequencies": frequencies,
             "common": common,
             "k1": WEIGHTS.bm25_k1,
             "b": WEIGHTS.bm25_b,

@@ -126,7 +126,7 @@ def test_a_question_both_collections_have_the_words_of_is_less_sure(beside: Know
     assert mixed.as_json()["why"]["collection_posterior"] == round(posterior, 3)
     assert alone.why.collection_posterior is None
     code, out, _ = _run("--kb", str(SYNCBOX), "explain", question)
-    assert code == 0 and (f"collection: {posterior:.2f} sure the input is about "
+    assert code == 0 and (f"collection: {posterior:.2f} sure the answer is in "
                           f"{mixed.entry.collection}") in out
 
 
@@ -206,3 +206,53 @@ def test_small_and_empty_collections_do_not_take_the_shipped_answers(
         assert hits[0].confidence >= 0.75 * alone.confidence, question
         confident = [h.confidence >= CONFIDENT for h in hits]
         assert confident == sorted(confident, reverse=True), question
+
+
+def _faq(path: Path, entries: list[tuple[str, str]]) -> Path:
+    path.write_text("".join(f"## {title}\n\n{answer}\n\n" for title, answer in entries),
+                    encoding="utf-8")
+    return path
+
+
+def test_a_collection_without_an_answer_takes_no_share_and_does_not_rank_first(
+        tmp_path: Path) -> None:
+    """A collection whose words are all in the question but whose best hit has confidence 0
+    (two identical notes: neither leads) beside one with a real answer: the answer keeps
+    its own confidence and comes first (found by a review: the notes took the posterior
+    and ranked above the answer, and the confidence ceiling capped it at 0)."""
+    filler = [(f"How do I set option w{i}x of part p{i}q?", f"Set w{i}x in the p{i}q section "
+               f"and restart; see the reference for part p{i}q.") for i in range(300)]
+    parts = _faq(tmp_path / "parts.md", [*filler, (
+        "How do I tune the zorblax quux flange?",
+        "Loosen the two flange screws, turn the zorblax until the quux lines up, tighten.")])
+    notes = _faq(tmp_path / "notes.md", [("First note", "Zorblax quux flange."),
+                                         ("Second note", "Zorblax quux flange.")])
+    question = "how do I tune the zorblax quux flange"
+    (alone,) = KnowledgeBase.from_paths([parts], semantic=False).search(question, limit=1)
+    assert alone.confidence >= CONFIDENT
+    both = KnowledgeBase.from_paths([parts, notes], semantic=False)
+    hits = both.search(question, limit=3)
+    assert (hits[0].entry.collection, hits[0].entry.id) == ("parts", alone.entry.id)
+    assert hits[0].confidence == pytest.approx(alone.confidence)
+    assert all(h.confidence == 0 for h in hits[1:] if h.entry.collection == "notes")
+
+
+def test_the_text_model_counts_words_too_common_to_keep_postings(tmp_path: Path) -> None:
+    """A word in more entries than the index keeps posting lists for (kb.bm25.common_cut)
+    still counts in the collection prior's text model with its true frequency (it read
+    as 0, so a collection full of its own name looked as if it lacked it), and asking for
+    frequencies reads no posting list into the index's cache."""
+    from kb.bm25 import common_cut
+
+    n = common_cut(0) + 100
+    big = _faq(tmp_path / "big.md", [(f"How do I use the frobnicator with w{i}x?",
+                                      f"Start the frobnicator with --w{i}x; the frobnicator "
+                                      "reads it at start.") for i in range(n)])
+    kb = KnowledgeBase.from_paths([big, SYNCBOX], semantic=False)
+    index = kb.searcher.parts[0][1].index
+    assert index.df("answer", "frobnic") == n > common_cut(n)
+    assert index.frequency("answer", "frobnic") == pytest.approx(2 * n)
+    assert index.frequency("answer", "nosuchword") == 0.0
+    assert not index._postings  # noqa: SLF001 - the cache the prior must not fill
+    (hit,) = kb.search("how do I use the frobnicator with w7x", limit=1)
+    assert hit.entry.collection == "big" and hit.confidence >= CONFIDENT
