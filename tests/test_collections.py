@@ -243,13 +243,16 @@ def test_the_text_model_counts_words_too_common_to_keep_postings(tmp_path: Path)
     as 0, so a collection full of its own name looked as if it lacked it), and asking for
     frequencies reads no posting list into the index's cache."""
     from kb.bm25 import common_cut
+    from kb.rank import MergedSearcher
 
     n = common_cut(0) + 100
     big = _faq(tmp_path / "big.md", [(f"How do I use the frobnicator with w{i}x?",
                                       f"Start the frobnicator with --w{i}x; the frobnicator "
                                       "reads it at start.") for i in range(n)])
     kb = KnowledgeBase.from_paths([big, SYNCBOX], semantic=False)
-    index = kb.searcher.parts[0][1].index
+    searcher = kb.searcher
+    assert isinstance(searcher, MergedSearcher)
+    index = searcher.parts[0][1].index
     assert index.df("answer", "frobnic") == n > common_cut(n)
     assert index.frequency("answer", "frobnic") == pytest.approx(2 * n)
     assert index.frequency("answer", "nosuchword") == 0.0
