@@ -41,6 +41,7 @@ from kb.logline import (
     ERROR_WORDS,
     Kind,
     Parsed,
+    ParsedLine,
     guess_kind,
     line_of,
     looks_like_error,
@@ -526,18 +527,26 @@ class Diagnoser:
             return []
         counting = self.phase == "count"
         self.candidates += counting
-        if "\r" in raw:  # a lone CR: search reads two lines, and so do we
+        line: ParsedLine | None = None
+        if not signals and "\r" not in raw and len(raw) <= MAX_MATCH_CHARS:
+            # No prefilter scanner picked it: no exact signal, and a line with a prefix is
+            # log text (guess_kind), which has no confident answer without one. Only its
+            # prefix, role and template matter (an outcome line of an episode).
+            line = _prefixed(raw)
+        if line is not None:
+            hit, template = None, line.template
+        elif "\r" in raw:  # a lone CR: search reads two lines, and so do we
             parsed = parse(raw)
             hit = self._answer(parsed, tuple(self._signals.line_hits(ln.raw)
                                              for ln in parsed.lines))
+            line, template = parsed.lines[0], "\n".join(ln.template for ln in parsed.lines)
         else:
             hit, parsed = self._answer_line(raw, signals)
-        line = parsed.lines[0]
+            line, template = parsed.lines[0], parsed.lines[0].template
         if self._since and (iso(line.fields.get("time", "")) or "~") < self._since:
             return []  # before --since
         if hit is not None:
             self.matched += counting
-        template = "\n".join(ln.template for ln in parsed.lines)
         return self._add(Seen(number, raw, line, hit, template, role_of(line)))
 
     def _answer_line(self, raw: str, signals: bool = True) -> tuple[HitRecord | None, Parsed]:
@@ -707,6 +716,13 @@ class Diagnoser:
         return Diagnosis(self._table.problems(), self._unmatched.items(), self.lines,
                          self.candidates, self.matched, self._unmatched.other,
                          self._table.max_variants, self._unmatched.limit)
+
+
+def _prefixed(raw: str) -> ParsedLine | None:
+    """The parse of a line with a prefix, None for a line without one."""
+    line = raw[:MAX_LINE_CHARS]
+    shapes, fields, message = strip_prefix(line)
+    return line_of(line, shapes, fields, message) if shapes else None
 
 
 def _cached(cache: OrderedDict[Hashable, HitRecord | None], key: Hashable,

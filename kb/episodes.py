@@ -92,7 +92,27 @@ def outcomes() -> _Outcomes:
 
 
 def role_of(line: ParsedLine) -> Role:
-    """The role of one parsed line: the merged flags of every outcome it matches."""
+    """The role of one parsed line: the merged flags of every outcome it matches (a pure
+    function of its message and codes, remembered for the last ROLE_CACHE messages of at
+    most ROLE_CACHE_CHARS: in a log the same message comes back under ever new times, pids
+    and clients)."""
+    if len(line.message) > ROLE_CACHE_CHARS:
+        return _role_of(line)
+    key = (line.message, tuple(line.ah_codes))
+    known = _roles.get(key)
+    if known is None:
+        if len(_roles) >= ROLE_CACHE:
+            _roles.clear()
+        known = _roles[key] = _role_of(line)
+    return known
+
+
+ROLE_CACHE = 4096
+ROLE_CACHE_CHARS = 1024
+_roles: dict[tuple[str, tuple[str, ...]], Role] = {}
+
+
+def _role_of(line: ParsedLine) -> Role:
     table = outcomes()
     found = [table.codes[c] for c in line.ah_codes if c in table.codes]
     message = line.message
