@@ -208,7 +208,8 @@ def _diagnose_args(p: argparse.ArgumentParser) -> None:
                    help="never page a long report on a terminal ($PAGER, else less)")
     p.add_argument("--unmatched", metavar="FILE", type=Path,
                    help="write error-looking lines that got no confident answer as a "
-                        "Markdown stub for new FAQ entries ('-': to stdout)")
+                        "Markdown stub for new FAQ entries ('-': to stdout; an existing "
+                        "file that is not such a report is never overwritten)")
     p.add_argument("-j", "--jobs", type=int, metavar="N",
                    help="worker processes: files, and parts of big plain files, in parallel "
                         "(default: the number of cores for several files or one plain file "

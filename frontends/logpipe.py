@@ -88,6 +88,34 @@ def _check_args(args: argparse.Namespace, files: list[str], use_stdin: bool) -> 
         if target.is_dir() or not folder.is_dir() or not os.access(folder, os.W_OK):
             what = "is a folder" if target.is_dir() else f"cannot write in {folder}"
             raise UsageError(f"--unmatched {target}: {what}")
+        if any(_same_file(target, Path(f)) for f in files):
+            raise UsageError(f"--unmatched {target}: is a log being read")
+        if not _replaceable(target):  # "--unmatched LOG" meant as "--unmatched FILE LOG"
+            raise UsageError(f"--unmatched {target}: exists and is not a report kb wrote; "
+                             "kb does not overwrite it (remove it or name another file)")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.samefile(b)
+    except OSError:
+        return False
+
+
+def _replaceable(target: Path) -> bool:
+    """True when --unmatched may write ``target``: it is not there, empty, or a report of
+    unmatched lines (what ``frontends.stub`` writes starts with its heading)."""
+    from frontends.stub import HEADING
+
+    heading = HEADING.encode()
+    try:
+        with target.open("rb") as handle:
+            head = handle.read(len(heading))
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return True  # not readable: writing it reports the error
+    return not head or head == heading
 
 
 def _since(text: str) -> str:

@@ -17,9 +17,12 @@ _VERSION_NOTE = re.compile(r"\s@(?:since|until)\s")  # what the compiler reads a
 _FENCE = re.compile(r"`{3,}")
 
 
+HEADING = "# Unmatched errors"  # the first line of every report (kb diagnose checks it)
+
+
 def unmatched_markdown(diagnosis: Diagnosis) -> str:
     """The stub: a heading, the example, a TODO and a kb block per unmatched template."""
-    out = ["# Unmatched errors", "",
+    out = [HEADING, "",
            "Error-looking log lines that kb had no confident answer for, most frequent first.",
            "Turn each into a real entry: write the question and the remedy, keep the signature.",
            ""]

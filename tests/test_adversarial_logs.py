@@ -336,6 +336,26 @@ def test_unmatched_target_is_checked_before_the_log_is_read(tmp_path: Path) -> N
                   f"{tmp_path}/missing\n"
 
 
+def test_unmatched_never_overwrites_a_file_kb_did_not_write(tmp_path: Path) -> None:
+    """``--unmatched LOG`` typed for ``--unmatched FILE LOG`` once replaced a real log with
+    a report (and read stdin): a file that is not a report kb wrote, or a log being read,
+    is refused before anything is read; a previous report is replaced."""
+    log = tmp_path / "error.log"
+    text = KEY.format(s=1, pid=1) + "\n"
+    log.write_text(text, encoding="utf-8")
+    code, out, err = cli(["diagnose", "--unmatched", str(log)], text)
+    assert code == 2 and out == "" and "exists and is not a report kb wrote" in err
+    assert log.read_text(encoding="utf-8") == text
+    code, out, err = cli(["diagnose", "--unmatched", str(log), str(log)], "")
+    assert code == 2 and f"--unmatched {log}: is a log being read" in err
+    assert log.read_text(encoding="utf-8") == text
+    report = tmp_path / "unmatched.md"
+    for _ in range(2):  # written, then replaced
+        code, out, err = cli(["diagnose", "--unmatched", str(report), str(log)], "")
+        assert code in (0, 1), err
+        assert report.read_text(encoding="utf-8").startswith("# Unmatched errors")
+
+
 # -- helpers ------------------------------------------------------------------------------------
 
 # The peak of kb's own process (VmHWM: ru_maxrss of RUSAGE_SELF keeps the parent's across fork
