@@ -209,7 +209,7 @@ def _diagnose_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--unmatched", metavar="FILE", type=Path,
                    help="write error-looking lines that got no confident answer as a "
                         "Markdown stub for new FAQ entries ('-': to stdout; an existing "
-                        "file that is not such a report is never overwritten)")
+                        "file is replaced only if it is such a report, unedited)")
     p.add_argument("-j", "--jobs", type=int, metavar="N",
                    help="worker processes: files, and parts of big plain files, in parallel "
                         "(default: the number of cores for several files or one plain file "

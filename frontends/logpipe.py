@@ -21,6 +21,7 @@ import io
 import os
 import re
 import shutil
+import stat
 import subprocess
 import time
 from collections.abc import Iterator
@@ -91,31 +92,41 @@ def _check_args(args: argparse.Namespace, files: list[str], use_stdin: bool) -> 
         if any(_same_file(target, Path(f)) for f in files):
             raise UsageError(f"--unmatched {target}: is a log being read")
         if not _replaceable(target):  # "--unmatched LOG" meant as "--unmatched FILE LOG"
-            raise UsageError(f"--unmatched {target}: exists and is not a report kb wrote; "
-                             "kb does not overwrite it (remove it or name another file)")
+            raise UsageError(f"--unmatched {target}: exists and is not a report kb wrote and "
+                             "nobody edited; kb does not overwrite it (remove it or name "
+                             "another file)")
 
 
 def _same_file(a: Path, b: Path) -> bool:
+    """The same file, or the same path (a log that --follow waits for is not there yet)."""
     try:
+        if a.resolve() == b.resolve():
+            return True
         return a.samefile(b)
-    except OSError:
+    except (OSError, RuntimeError):
         return False
 
 
-def _replaceable(target: Path) -> bool:
-    """True when --unmatched may write ``target``: it is not there, empty, or a report of
-    unmatched lines (what ``frontends.stub`` writes starts with its heading)."""
-    from frontends.stub import HEADING
+MAX_REPORT = 64 << 20  # bytes of an existing report read to check it
 
-    heading = HEADING.encode()
+
+def _replaceable(target: Path) -> bool:
+    """True when --unmatched may write ``target``: it is not there, it is no regular file (a
+    pipe, a terminal), or it is a report kb wrote that nobody has edited since (its last
+    line holds a checksum of the rest). An empty file, one kb cannot read, and any other
+    text are kept."""
+    from frontends.stub import is_unedited_report
+
     try:
-        with target.open("rb") as handle:
-            head = handle.read(len(heading))
+        if not stat.S_ISREG(target.stat().st_mode):
+            return True  # opening a FIFO to read it would wait for a writer
+        if target.stat().st_size > MAX_REPORT:
+            return False
+        return is_unedited_report(target.read_bytes())
     except FileNotFoundError:
         return True
     except OSError:
-        return True  # not readable: writing it reports the error
-    return not head or head == heading
+        return False
 
 
 def _since(text: str) -> str:

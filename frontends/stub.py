@@ -5,6 +5,7 @@ matches, items within the compiler's limits), for the author to turn into real e
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 from frontends.render import clean
@@ -17,7 +18,10 @@ _VERSION_NOTE = re.compile(r"\s@(?:since|until)\s")  # what the compiler reads a
 _FENCE = re.compile(r"`{3,}")
 
 
-HEADING = "# Unmatched errors"  # the first line of every report (kb diagnose checks it)
+HEADING = "# Unmatched errors"  # the first line of every report
+# The last line: a checksum of the rest, so that kb replaces only a report nobody edited.
+_MARK = "<!-- kb diagnose --unmatched, sha256 {} -->"
+_MARKED = re.compile(r"<!-- kb diagnose --unmatched, sha256 ([0-9a-f]{64}) -->\n\Z")
 
 
 def unmatched_markdown(diagnosis: Diagnosis) -> str:
@@ -38,7 +42,16 @@ def unmatched_markdown(diagnosis: Diagnosis) -> str:
                 "TODO: explain the cause and the remedy.", "",
                 "```kb", f"id: {_unique(ids, signature)}", "signatures:", f"- lit: {signature}",
                 "examples:", f"- {example}", "```", ""]
-    return "\n".join(out)
+    text = "\n".join(out) + "\n"
+    return text + _MARK.format(hashlib.sha256(text.encode()).hexdigest()) + "\n"
+
+
+def is_unedited_report(data: bytes) -> bool:
+    """True for a report ``unmatched_markdown`` wrote, as it wrote it."""
+    text = data.decode("utf-8", "replace")
+    mark = _MARKED.search(text)
+    return (mark is not None and text.startswith(HEADING)
+            and hashlib.sha256(text[: mark.start()].encode()).hexdigest() == mark.group(1))
 
 
 def _signature(item: Unmatched, example: str) -> str:

@@ -529,10 +529,15 @@ class Diagnoser:
         self.candidates += counting
         line: ParsedLine | None = None
         if not signals and "\r" not in raw and len(raw) <= MAX_MATCH_CHARS:
-            # No prefilter scanner picked it: no exact signal, and a line with a prefix is
-            # log text (guess_kind), which has no confident answer without one. Only its
-            # prefix, role and template matter (an outcome line of an episode).
+            # No prefilter scanner picked it: no signature, and a line with a prefix is log
+            # text (guess_kind), which has no confident answer without an exact signal. Only
+            # its prefix, role and template matter (an outcome line of an episode), unless it
+            # holds a code an entry knows or an OpenSSL error (which the prefilter's ASCII
+            # markers can miss: "alert number" in other digits): those go the whole way.
             line = _prefixed(raw)
+            if line is not None and (line.openssl or any(
+                    code in self._signals.codes for code in line.ah_codes)):
+                line = None
         if line is not None:
             hit, template = None, line.template
         elif "\r" in raw:  # a lone CR: search reads two lines, and so do we

@@ -181,12 +181,14 @@ def _around_certificate(message: str) -> str:
     spaces and holds timestamps): the text before and after them masked on its own. Both
     sides see the same thing there in the whole message: the details follow " [" (no row
     ends on a "[" or runs across white space into them) and are followed by "]" (no row
-    starts with one). A quote mark anywhere, or a message the table would cut, goes whole."""
+    starts with one). A quote mark anywhere, or a message the table would cut, goes whole
+    (checked first: the row's lazy fields backtrack over a long message that has no
+    closing bracket, and the whole-message path reads only the first MAX_TEMPLATE)."""
+    if len(message) > MAX_TEMPLATE or "'" in message or '"' in message:
+        return mask_whole(message)
     found = _CERT.search(message)
-    if (found is None or "'" in message or '"' in message
-            or len(message) - (found.end() - found.start()) > _TOKEN_PATH_MAX
-            or len(message) > MAX_TEMPLATE or found.start() < 2
-            or not message[found.start() - 2].isspace()):
+    if (found is None or len(message) - (found.end() - found.start()) > _TOKEN_PATH_MAX
+            or found.start() < 2 or not message[found.start() - 2].isspace()):
         return mask_whole(message)
     return mask(message[: found.start()]) + "<cert>" + mask(message[found.end() :])
 

@@ -12,6 +12,7 @@ import random
 import resource
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -350,10 +351,58 @@ def test_unmatched_never_overwrites_a_file_kb_did_not_write(tmp_path: Path) -> N
     assert code == 2 and f"--unmatched {log}: is a log being read" in err
     assert log.read_text(encoding="utf-8") == text
     report = tmp_path / "unmatched.md"
-    for _ in range(2):  # written, then replaced
+    for _ in range(2):  # written, then replaced (nobody edited it)
         code, out, err = cli(["diagnose", "--unmatched", str(report), str(log)], "")
         assert code in (0, 1), err
         assert report.read_text(encoding="utf-8").startswith("# Unmatched errors")
+    # Found by a review: an edited report, an empty file (a live log just rotated), a file
+    # kb cannot read, and the path of a log --follow waits for are kept too.
+    report.write_text(report.read_text(encoding="utf-8") + "my notes\n", encoding="utf-8")
+    empty = tmp_path / "empty.log"
+    empty.write_text("")
+    for target in (report, empty):
+        code, out, err = cli(["diagnose", "--unmatched", str(target), str(log)], "")
+        assert code == 2 and "exists and is not a report kb wrote" in err, target
+    assert report.read_text(encoding="utf-8").endswith("my notes\n")
+    later = tmp_path / "later.log"
+    code, out, err = cli(["diagnose", "-f", "--unmatched", str(later), str(later)], "")
+    assert code == 2 and "is a log being read" in err and not later.exists()
+
+
+def test_unmatched_writes_to_a_pipe(tmp_path: Path) -> None:
+    """A FIFO (or a terminal) is no file to keep: the report goes into it as before, and
+    checking it never opens it for reading (which waits for a writer)."""
+    fifo = tmp_path / "report.fifo"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    code, out, err = cli(["diagnose", "--unmatched", str(fifo), "-"],
+                         T.format(s=1) + " [core:error] [pid 1] the widget failed badly\n")
+    reader.join(timeout=30)
+    assert code in (0, 1), err
+    assert got and got[0].startswith(b"# Unmatched errors")
+
+
+def test_signals_the_prefilter_markers_miss_are_answered_with_unmatched_too() -> None:
+    """The prefilter's OpenSSL markers are ASCII; OpenSSL's forms read any digit: lines the
+    markers miss but the error scanner of --unmatched picks are answered as search answers
+    them (found by a review: the outcome-line shortcut dropped their answers)."""
+    kb = KnowledgeBase.default(semantic=False)
+    lines = [T.format(s=n) + f" [ssl:error] [pid {40 + n}:tid 7] [client 203.0.113.7:5] {text}"
+             for n, text in enumerate(["SSL handshake failed: alert number \u0664\u0668",
+                                       "verify error:num=\u0661\u0660 failed",
+                                       "SSL error code 336151570\u00a0in handshake"])]
+    searched = [hit.entry.id for line in lines for hit in kb.search(line, limit=1)
+                if hit.confidence >= 0.5]
+    assert len(searched) == len(lines)
+    diagnoser = kb.diagnoser(collect_unmatched=True)
+    diagnoser.feed(lines)
+    diagnoser.flush()
+    assert sorted(p.entry.id for p in diagnoser.result().problems) == sorted(searched)
+
+
+# -- helpers ------------------------------------------------------------------------------------
 
 
 # -- helpers ------------------------------------------------------------------------------------

@@ -84,3 +84,26 @@ def test_the_token_path_is_the_table_on_any_mixture(words: list[str], glue: str)
 @given(st.text(alphabet=st.sampled_from(list("aAb1 :./'\"[]()-_<>@%0fx")), max_size=60))
 def test_the_token_path_is_the_table_on_punctuation(message: str) -> None:
     assert mask(message) == mask_whole(message)
+
+
+def test_certificate_details_are_looked_for_in_what_the_table_reads(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long message that opens certificate details and never closes them (a client's URI
+    can hold "[subject: " many times) is not searched for them past MAX_TEMPLATE: the row's
+    lazy fields backtrack over all of it (found by a review: 13 s for a 15 KB line), and the
+    whole-message path reads only the first MAX_TEMPLATE characters anyway."""
+    import kb.masks as masks
+
+    searched: list[int] = []
+    pattern = masks._CERT  # noqa: SLF001 - the search whose input is bounded
+
+    class Spy:
+        def search(self, text: str) -> object:
+            searched.append(len(text))
+            return pattern.search(text)
+
+    monkeypatch.setattr(masks, "_CERT", Spy())
+    piece = "[subject: CN=a / issuer: CN=b / serial: 1 / notbefore: x "
+    for message in ("GET /" + piece * 300, "expired " + piece + "/ notafter: y]"):
+        assert mask(message) == mask_whole(message)
+    assert searched and max(searched) <= masks.MAX_TEMPLATE
