@@ -6,7 +6,8 @@ Forms (the ``time`` field the shapes in kb.shapes take from a line's prefix): Ap
 log ``05-Mar-2024 10:12:01 UTC`` (UTC kept as +00:00; a named zone stays local). syslog's
 ``Mar  5 10:12:01`` has no year: it stays as written and is not compared with the others.
 Times without a zone are taken as written (the server's local time), which is what a reader
-of one server's logs compares.
+of one server's logs compares. Digits are ASCII (a time written in other digits is none: it
+would sort among the others by code point).
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ from functools import lru_cache
 _MONTHS = {m: i for i, m in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
 _APACHE = re.compile(r"^[A-Z][a-z]{2} (?P<mon>[A-Z][a-z]{2}) +(?P<day>\d{1,2}) "
-                     r"(?P<clock>\d\d:\d\d:\d\d)(?P<frac>\.\d+)? (?P<year>\d{4})$")
-_NGINX = re.compile(r"^(?P<year>\d{4})/(?P<mon>\d\d)/(?P<day>\d\d) (?P<clock>\d\d:\d\d:\d\d)$")
+                     r"(?P<clock>\d\d:\d\d:\d\d)(?P<frac>\.\d+)? (?P<year>\d{4})$", re.ASCII)
+_NGINX = re.compile(r"^(?P<year>\d{4})/(?P<mon>\d\d)/(?P<day>\d\d) (?P<clock>\d\d:\d\d:\d\d)$",
+                    re.ASCII)
 _ACCESS = re.compile(r"^(?P<day>\d\d)/(?P<mon>[A-Z][a-z]{2})/(?P<year>\d{4}):"
-                     r"(?P<clock>\d\d:\d\d:\d\d) (?P<zone>[+-]\d{4})$")
+                     r"(?P<clock>\d\d:\d\d:\d\d) (?P<zone>[+-]\d{4})$", re.ASCII)
 
 _PHP = re.compile(r"^(?P<day>\d\d)-(?P<mon>[A-Z][a-z]{2})-(?P<year>\d{4}) "
-                  r"(?P<clock>\d\d:\d\d:\d\d)(?: (?P<zone>\S+))?$")
+                  r"(?P<clock>\d\d:\d\d:\d\d)(?: (?P<zone>\S+))?$", re.ASCII)
 
 
 def iso(text: str) -> str | None:
@@ -62,6 +64,6 @@ def _iso(text: str) -> str | None:
         day = _day(int(m.group("year")), _MONTHS[m.group("mon")], int(m.group("day")))
         zone = "+00:00" if m.group("zone") in ("UTC", "GMT") else ""
         return f"{day}T{m.group('clock')}{zone}"
-    if re.match(r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d", text):
+    if re.match(r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d", text, re.ASCII):
         return datetime.fromisoformat(text.replace(" ", "T", 1)).isoformat()
     return None

@@ -122,6 +122,11 @@ def test_kind(text: str, kind: Kind) -> None:
     ("05-Mar-2024 10:12:01 UTC", "2024-03-05T10:12:01+00:00"),  # PHP's error_log
     ("05-Mar-2024 10:12:01 Europe/Berlin", "2024-03-05T10:12:01"),  # a named zone: local
     ("31-Feb-2024 10:12:01 UTC", None),  # not a day
+    # Digits are ASCII: a time in other digits sorted among real ones by code point (review)
+    ("Tue Mar 05 07:52:50.123 2024", "2024-03-05T07:52:50.123"),
+    ("Tue Mar 05 07:5\u0662:50.123 2024", None),
+    ("2024/03/05 10:12:0\u0661", None),
+    ("2024-03-05T10:1\u0662:01", None),
 ])
 def test_php_timestamps(stamp: str, expected: str | None) -> None:
     from kb.timestamps import iso
