@@ -134,7 +134,10 @@ _FORMS: tuple[tuple[str, str], ...] = (
     ("", r"(?<![\w:.])(?P<dec>\d{8,10})(?=:\d{1,5}:|\s+error:|$|\s)"),
     ("", r"(?<![\w:.\-])(?P<bare>0[0-9A-Fa-f]{7}|[1-9A-Fa-f][0-9A-Fa-f]{7})(?![\w:.\-])"),
 )
-_FORM_RES = tuple((literal, re.compile(pattern)) for literal, pattern in _FORMS)
+# ASCII digits, letters and spaces: OpenSSL and httpd print ASCII, and so the log pipe's
+# prefilter markers (kb.signals.OPENSSL_MARKERS, on RE2) find every line a form matches
+# ("alert number" in other digits, which Python's \d reads, is no OpenSSL error).
+_FORM_RES = tuple((literal, re.compile(pattern, re.ASCII)) for literal, pattern in _FORMS)
 # A run of 8-10 hex digits between separators: what the two forms without a literal need.
 _EIGHT = re.compile(r"(?<![\w:.])[0-9A-Fa-f]{8,10}(?![\w.])")
 # whoosh-era and 1.0 builds without error strings print "reason(1042)" (the closing

@@ -43,7 +43,7 @@ OPENSSL_MARKERS = (
     r"alert number [0-9]",
     r"error:num=[0-9]",
     r"verification: error \([0-9]",
-    r"(?:^|[^\w:.])[0-9]{8,10}(?:$|[:\s])",
+    r"(?:^|[^\w:.])[0-9]{8,10}(?:$|[:\s\x0b])",  # RE2's \s has no \v; Python's ASCII \s has
     r"(?:^|[^\w:.\-])[0-9a-f]{8}(?:$|[^\w:.\-])",
 )
 # Lines that kb.logline may read as a question or a statement in words (see guess_kind): only
