@@ -46,6 +46,7 @@ from kb.logline import (
     line_of,
     looks_like_error,
     parse,
+    parse_line,
     strip_prefix,
 )
 from kb.logline import MAX_LINE as MAX_LINE_CHARS
@@ -529,15 +530,13 @@ class Diagnoser:
         self.candidates += counting
         line: ParsedLine | None = None
         if not signals and "\r" not in raw and len(raw) <= MAX_MATCH_CHARS:
-            # No prefilter scanner picked it: no signature, and a line with a prefix is log
-            # text (guess_kind), which has no confident answer without an exact signal. Only
-            # its prefix, role and template matter (an outcome line of an episode), unless it
-            # holds a code an entry knows or an OpenSSL error (which the prefilter's ASCII
-            # markers can miss: "alert number" in other digits): those go the whole way.
-            line = _prefixed(raw)
-            if line is not None and (line.openssl or any(
-                    code in self._signals.codes for code in line.ah_codes)):
-                line = None
+            # No prefilter scanner picked it: no exact signal (the prefilter finds every line
+            # one could come from), and a line with a prefix is log text (guess_kind), which
+            # has no confident answer without one. Only its prefix, role and template matter
+            # (an outcome line of an episode).
+            line = parse_line(raw)
+            if not line.shapes:
+                line = None  # read as search reads it: it may be a question
         if line is not None:
             hit, template = None, line.template
         elif "\r" in raw:  # a lone CR: search reads two lines, and so do we
@@ -721,13 +720,6 @@ class Diagnoser:
         return Diagnosis(self._table.problems(), self._unmatched.items(), self.lines,
                          self.candidates, self.matched, self._unmatched.other,
                          self._table.max_variants, self._unmatched.limit)
-
-
-def _prefixed(raw: str) -> ParsedLine | None:
-    """The parse of a line with a prefix, None for a line without one."""
-    line = raw[:MAX_LINE_CHARS]
-    shapes, fields, message = strip_prefix(line)
-    return line_of(line, shapes, fields, message) if shapes else None
 
 
 def _cached(cache: OrderedDict[Hashable, HitRecord | None], key: Hashable,
