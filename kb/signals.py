@@ -27,6 +27,7 @@ from kb.regexguard import (
     compile_pattern,
     compile_scanner,
 )
+from kb.shapes.journald import ENCODED_MARKER
 from kb.text import normalise
 
 if TYPE_CHECKING:
@@ -357,6 +358,7 @@ class Signals:
         literal += [literal_regex(reason) for reason in self.reasons]
         literal += list(OPENSSL_MARKERS + QUESTION_MARKERS)
         regexes = [p.regex for p in self.patterns if p.signature.kind is SignatureKind.REGEX]
+        regexes.append(ENCODED_MARKER)  # journald lines whose bytes are not their text
         groups = [literal[i : i + LITERALS_PER_SCANNER]
                   for i in range(0, len(literal), LITERALS_PER_SCANNER)]
         groups += [regexes[i : i + REGEXES_PER_SCANNER]

@@ -113,6 +113,27 @@ def test_diagnose_reports_what_search_answers_for_every_real_line(
     assert not wrong, wrong[:5]
 
 
+def _journald(line: str) -> list[str]:
+    """``line`` as journalctl -o json writes it when its bytes are not UTF-8 (MESSAGE as a
+    list of byte values), and with JSON escapes (every "A" as \\u0041: "AH02572" is not in
+    the line's bytes)."""
+    escaped = json.dumps({"MESSAGE": line, "_PID": "16"}).replace("A", "\\u0041")
+    return [json.dumps({"MESSAGE": list(line.encode("utf-8")), "_PID": "16"}), escaped]
+
+
+def test_diagnose_reports_what_search_answers_for_journald_lines(
+        shipped: KnowledgeBase) -> None:
+    """The prefilter reads bytes: a journald line whose message is spelled otherwise there
+    (byte values, escapes) still reaches the signatures (before: search answered such a line
+    and diagnose said nothing)."""
+    lines = [form for line in _case_lines()[::4] for form in _journald(line)]
+    wrong = [(line[:100], _alone(shipped, line), _confident(shipped, line)) for line in lines
+             if _alone(shipped, line) != _confident(shipped, line)]
+    assert not wrong, wrong[:5]
+    answered = [line for line in lines if _confident(shipped, line)]
+    assert len(answered) > 100
+
+
 def _generated(n: int, seed: int) -> list[str]:
     """Lines of scripts/make_log.py --realistic."""
     if str(ROOT / "scripts") not in sys.path:
@@ -135,7 +156,8 @@ def test_a_line_the_prefilter_skips_gets_no_signal(shipped: KnowledgeBase) -> No
     are no question, so search cannot answer them confidently (and the log pipe matches no
     signature on a line only an outcome or error scanner picked)."""
     scanners = shipped.signals.prefilter()
-    for line in _case_lines() + _generated(3000, seed=9):
+    lines = _case_lines() + _generated(3000, seed=9)
+    for line in lines + [form for line in lines[::10] for form in _journald(line)]:
         data = line.encode("utf-8", "replace")
         if any(s.search(data) for s in scanners):
             continue

@@ -16,6 +16,10 @@ from kb.shapes import Prefix
 
 _PRIORITIES = ("emerg", "alert", "crit", "error", "warn", "notice", "info", "debug")
 MAX_JSON = 65536  # characters of one object looked at
+# The lines whose message is not their bytes, for a scanner over raw bytes (the log pipe's
+# prefilter, which looks for signals in the bytes): a MESSAGE given as byte values, or any
+# JSON escape (``\u0041``, ``\"`` and ``\/`` spell a signal otherwise; an escaped key, too).
+ENCODED_MARKER = r'^\{.*(?:"MESSAGE"\s*:\s*\[|\\)'
 
 
 class Journald:
