@@ -50,6 +50,7 @@ from kb.logline import (
     strip_prefix,
 )
 from kb.logline import MAX_LINE as MAX_LINE_CHARS
+from kb.memo import Recent
 from kb.rank import Searcher, answer_key, may_be_confident
 from kb.regexguard import MAX_MATCH_CHARS, Scanner, compile_scanner
 from kb.signals import OPENSSL_MARKERS
@@ -69,7 +70,7 @@ MAX_VARIANTS = 50  # templates kept per entry
 MAX_UNMATCHED = 500  # unmatched templates kept
 MAX_PIDS = 4096  # processes whose open episodes are remembered
 STARTUP_WINDOW = 50  # lines: a failed start's outcome lines (systemd's) after its cause
-LINE_CACHE = 2048  # answers remembered by what search reads of a line
+LINE_CACHE = 8192  # answers remembered by what search reads of a line (kb.memo)
 OTHER_VARIANTS = ""  # the template of an entry's "other variants" problem
 LOOSE = ("", "")  # the episode of un-prefixed lines in a row
 
@@ -392,7 +393,8 @@ class Diagnoser:
         self._scanners = self._make_scanners()
         self._answers: OrderedDict[Hashable, HitRecord | None] = OrderedDict()  # by answer key
         self._queries: OrderedDict[Hashable, HitRecord | None] = OrderedDict()  # by query key
-        self._lines: dict[Hashable, tuple[HitRecord | None, Kind]] = {}  # by what search reads
+        # by what search reads
+        self._lines: Recent[Hashable, tuple[HitRecord | None, Kind]] = Recent(LINE_CACHE)
         self._table = _ProblemTable(max_variants)
         self._unmatched = _UnmatchedTable(max_unmatched)
         self._open: dict[tuple[str, str], Episode] = {}
@@ -570,9 +572,7 @@ class Diagnoser:
         parsed = Parsed(raw, Kind.LOG, [line_of(line, shapes, fields, message)])
         parsed.kind = guess_kind(raw, parsed.lines)
         hit = self._answer(parsed, (hits,))
-        self._lines[key] = (hit, parsed.kind)  # the answer and kind only: a parse is ~2 KB
-        if len(self._lines) > LINE_CACHE:
-            del self._lines[next(iter(self._lines))]
+        self._lines.put(key, (hit, parsed.kind))  # the answer and kind only: a parse is ~2 KB
         return hit, parsed
 
     def _answer(self, parsed: Parsed, line_hits: tuple[tuple[int, ...], ...]) -> HitRecord | None:

@@ -31,6 +31,7 @@ from functools import cache, lru_cache
 from pathlib import Path
 
 from kb.logline import ParsedLine
+from kb.memo import Recent
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # (not at run time: pydantic costs a diagnose process ~40 ms to import)
@@ -93,23 +94,22 @@ def outcomes() -> _Outcomes:
 
 def role_of(line: ParsedLine) -> Role:
     """The role of one parsed line: the merged flags of every outcome it matches (a pure
-    function of its message and codes, remembered for the last ROLE_CACHE messages of at
-    most ROLE_CACHE_CHARS: in a log the same message comes back under ever new times, pids
-    and clients)."""
+    function of its message and codes, remembered (kb.memo) for about the last ROLE_CACHE
+    messages of at most ROLE_CACHE_CHARS: in a log the same message comes back under ever
+    new times, pids and clients)."""
     if len(line.message) > ROLE_CACHE_CHARS:
         return _role_of(line)
     key = (line.message, tuple(line.ah_codes))
     known = _roles.get(key)
     if known is None:
-        if len(_roles) >= ROLE_CACHE:
-            _roles.clear()
-        known = _roles[key] = _role_of(line)
+        known = _role_of(line)
+        _roles.put(key, known)
     return known
 
 
-ROLE_CACHE = 4096
+ROLE_CACHE = 16384
 ROLE_CACHE_CHARS = 1024
-_roles: dict[tuple[str, tuple[str, ...]], Role] = {}
+_roles: Recent[tuple[str, tuple[str, ...]], Role] = Recent(ROLE_CACHE)
 
 
 def _role_of(line: ParsedLine) -> Role:

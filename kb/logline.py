@@ -13,6 +13,7 @@ from functools import cache
 
 from kb.levels import ERROR_LEVELS, QUIET_LEVELS
 from kb.masks import mask
+from kb.memo import Recent
 from kb.openssl import OpenSSLError, find_errors
 from kb.shapes import Prefix, Shape, all_shapes
 
@@ -198,21 +199,20 @@ def line_of(line: str, shapes: list[str], fields: dict[str, str], message: str) 
 def understand_message(message: str) -> tuple[str, tuple[str, ...], tuple[OpenSSLError, ...],
                                               str]:
     """(message stripped, AH codes, OpenSSL errors, template) of a message: a pure function
-    of the message, remembered for the last MESSAGE_CACHE messages (in a log the same
-    message comes back under ever new times, pids and clients)."""
+    of the message, remembered (kb.memo) for about the last MESSAGE_CACHE messages (in a log
+    the same message comes back under ever new times, pids and clients)."""
     known = _messages.get(message)
     if known is None:
         stripped = message.strip()
         codes = tuple(dict.fromkeys("AH" + c for c in AH_RE.findall(message)))
         known = (stripped, codes, tuple(find_errors(message)), mask(stripped))
-        if len(_messages) >= MESSAGE_CACHE:
-            _messages.clear()
-        _messages[message] = known
+        _messages.put(message, known)
     return known
 
 
-MESSAGE_CACHE = 4096
-_messages: dict[str, tuple[str, tuple[str, ...], tuple[OpenSSLError, ...], str]] = {}
+MESSAGE_CACHE = 16384  # about 9 MB when full (a message, its template and codes: ~550 bytes)
+_messages: Recent[str, tuple[str, tuple[str, ...], tuple[OpenSSLError, ...], str]] = Recent(
+    MESSAGE_CACHE)
 
 
 def parse(text: str) -> Parsed:

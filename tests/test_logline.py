@@ -132,3 +132,18 @@ def test_php_timestamps(stamp: str, expected: str | None) -> None:
     from kb.timestamps import iso
 
     assert iso(stamp) == expected
+
+
+def test_the_memo_keeps_recent_keys_and_is_bounded() -> None:
+    from kb.memo import Recent
+
+    memo: Recent[int, str] = Recent(8)
+    for key in range(100):
+        memo.put(key, str(key))
+        memo.get(0)  # used all along: never dropped
+        assert len(memo) <= 8
+    assert memo.get(0) == "0"
+    assert [memo.get(k) for k in range(96, 100)] == ["96", "97", "98", "99"]  # the last half
+    assert memo.get(50) is None
+    memo.clear()
+    assert memo.get(99) is None and len(memo) == 0
