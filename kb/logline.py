@@ -204,7 +204,9 @@ def understand_message(message: str) -> tuple[str, tuple[str, ...], tuple[OpenSS
     known = _messages.get(message)
     if known is None:
         stripped = message.strip()
-        codes = tuple(dict.fromkeys("AH" + c for c in AH_RE.findall(message)))
+        found = AH_RE.findall(message) if "AH" in message else ()
+        codes = (("AH" + found[0],) if len(found) == 1
+                 else tuple(dict.fromkeys("AH" + c for c in found)))
         known = (stripped, codes, tuple(find_errors(message)), mask(stripped))
         _messages.put(message, known)
     return known

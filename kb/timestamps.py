@@ -45,11 +45,20 @@ def _day(year: int, month: int, day: int) -> str:
     return f"{datetime(year, month, day):%Y-%m-%d}"
 
 
+@lru_cache(maxsize=4096)
+def _apache_day(year: str, month: str, day: str) -> str | None:
+    """``_day`` of an Apache date's fields as written (None for a month name there is not)."""
+    number = _MONTHS.get(month)
+    return None if number is None else _day(int(year), number, int(day))
+
+
 def _iso(text: str) -> str | None:
     m = _APACHE.match(text)
-    if m and m.group("mon") in _MONTHS:
-        day = _day(int(m.group("year")), _MONTHS[m.group("mon")], int(m.group("day")))
-        return f"{day}T{m.group('clock')}{m.group('frac') or ''}"
+    if m:
+        month, day, clock, frac, year = m.groups()
+        date = _apache_day(year, month, day)
+        if date is not None:
+            return f"{date}T{clock}{frac or ''}"
     m = _NGINX.match(text)
     if m:
         day = _day(int(m.group("year")), int(m.group("mon")), int(m.group("day")))
