@@ -534,9 +534,9 @@ class Diagnoser:
         if not signals and "\r" not in raw and len(raw) <= MAX_MATCH_CHARS:
             # No prefilter scanner picked it: no exact signal (the prefilter finds every line
             # one could come from), and a line with a prefix is log text (guess_kind), which
-            # has no confident answer without one. Only its prefix, role and template matter
-            # (an outcome line of an episode).
-            line = parse_line(raw)
+            # has no confident answer without one. Only its prefix and role matter (an
+            # outcome line of an episode), and its template for --unmatched.
+            line = parse_line(raw, template=self._collect)
             if not line.shapes:
                 line = None  # read as search reads it: it may be a question
         if line is not None:

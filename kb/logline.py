@@ -184,37 +184,50 @@ def _first_match(line: str) -> tuple[Shape, Prefix] | None:
     return None
 
 
-def parse_line(line: str) -> ParsedLine:
-    """Understand one line (cut to MAX_LINE characters)."""
+def parse_line(line: str, template: bool = True) -> ParsedLine:
+    """Understand one line (cut to MAX_LINE characters). ``template=False`` may leave the
+    template empty (when the message is not remembered): for a reader that never reads it
+    (the log pipe's outcome lines), since masking is most of the cost of a new message."""
     line = line[:MAX_LINE]
-    return line_of(line, *strip_prefix(line))
+    return line_of(line, *strip_prefix(line), template=template)
 
 
-def line_of(line: str, shapes: list[str], fields: dict[str, str], message: str) -> ParsedLine:
-    """The ParsedLine of a line (cut to MAX_LINE) whose prefix ``strip_prefix`` has peeled."""
-    stripped, codes, errors, template = understand_message(message)
-    return ParsedLine(line, shapes, fields, stripped, list(codes), list(errors), template)
+def line_of(line: str, shapes: list[str], fields: dict[str, str], message: str,
+            template: bool = True) -> ParsedLine:
+    """The ParsedLine of a line (cut to MAX_LINE) whose prefix ``strip_prefix`` has peeled
+    (``template`` as for ``parse_line``)."""
+    stripped, codes, errors, masked = understand_message(message, template)
+    return ParsedLine(line, shapes, fields, stripped, list(codes), list(errors), masked)
 
 
-def understand_message(message: str) -> tuple[str, tuple[str, ...], tuple[OpenSSLError, ...],
-                                              str]:
+def understand_message(message: str, template: bool = True
+                       ) -> tuple[str, tuple[str, ...], tuple[OpenSSLError, ...], str]:
     """(message stripped, AH codes, OpenSSL errors, template) of a message: a pure function
     of the message, remembered (kb.memo) for about the last MESSAGE_CACHE messages (in a log
-    the same message comes back under ever new times, pids and clients)."""
+    the same message comes back under ever new times, pids and clients). With ``template``
+    False a message is masked only if it was before (else its template is "")."""
     known = _messages.get(message)
+    if known is not None and known[3] is not None:
+        return known  # type: ignore[return-value]  # its template is set
     if known is None:
         stripped = message.strip()
         found = AH_RE.findall(message) if "AH" in message else ()
         codes = (("AH" + found[0],) if len(found) == 1
                  else tuple(dict.fromkeys("AH" + c for c in found)))
-        known = (stripped, codes, tuple(find_errors(message)), mask(stripped))
-        _messages.put(message, known)
-    return known
+        known = (stripped, codes, tuple(find_errors(message)), None)
+        if not template:
+            _messages.put(message, known)
+    if not template:
+        return known[0], known[1], known[2], ""
+    masked = (known[0], known[1], known[2], mask(known[0]))
+    _messages.put(message, masked)
+    return masked
 
 
 MESSAGE_CACHE = 16384  # about 9 MB when full (a message, its template and codes: ~550 bytes)
-_messages: Recent[str, tuple[str, tuple[str, ...], tuple[OpenSSLError, ...], str]] = Recent(
-    MESSAGE_CACHE)
+# (stripped, codes, OpenSSL errors, template or None: not masked yet)
+_messages: Recent[str, tuple[str, tuple[str, ...], tuple[OpenSSLError, ...], str | None]] = (
+    Recent(MESSAGE_CACHE))
 
 
 def parse(text: str) -> Parsed:

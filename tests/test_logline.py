@@ -147,3 +147,16 @@ def test_the_memo_keeps_recent_keys_and_is_bounded() -> None:
     assert memo.get(50) is None
     memo.clear()
     assert memo.get(99) is None and len(memo) == 0
+
+
+def test_a_message_first_read_without_its_template_gets_it_later() -> None:
+    from kb.logline import parse_line
+    from kb.masks import mask
+
+    line = ("[Tue Mar 05 10:12:01.123456 2024] [ssl:info] [pid 7:tid 8] [client 203.0.113.9:5] "
+            "AH02008: SSL library error 1 in handshake (server w41.example.org:443)")
+    lite = parse_line(line, template=False)
+    assert lite.ah_codes == ["AH02008"]
+    full = parse_line(line)
+    assert full.template == mask(full.message) != ""
+    assert parse_line(line, template=False).template == full.template  # now remembered
