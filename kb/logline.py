@@ -158,8 +158,11 @@ def strip_prefix(line: str) -> tuple[list[str], dict[str, str], str]:
             break
         shape, prefix = found
         names.append(prefix.shape)
-        for key, value in prefix.fields.items():
-            fields.setdefault(key, value)
+        if fields:
+            for key, value in prefix.fields.items():
+                fields.setdefault(key, value)
+        else:  # the outermost prefix (its dict is this line's own)
+            fields = prefix.fields
         message = prefix.message
         if not shape.wraps:
             break
@@ -169,6 +172,8 @@ def strip_prefix(line: str) -> tuple[list[str], dict[str, str], str]:
 def peel_source_tag(message: str, fields: dict[str, str]) -> str:
     """``message`` without a leading ``ssl_engine_io.c(1234): `` source tag, which goes to
     ``fields["source"]`` unless the prefix named one already."""
+    if ".c(" not in message:
+        return message
     tag = SOURCE_TAG.match(message)
     if tag is None:
         return message
