@@ -179,6 +179,68 @@ def compile_scanner(pattern: str) -> Scanner:
     return Scanner(pattern)
 
 
+MIN_ATOM = 4  # characters: a shorter necessary literal would pick too many lines
+
+
+def necessary_literals(pattern: str) -> list[str] | None:
+    """Plain ASCII strings of which every match of ``pattern`` holds at least one (as RE2's
+    FilteredRE2 finds "atoms"), each at least MIN_ATOM long; None when there are none such
+    (or the pattern is not one Python's parser reads). A scanner for them instead of the
+    pattern picks every line the pattern matches, and more: the log pipe's prefilter may
+    pick too many lines (it matches the signatures on each), never too few."""
+    if "[:" in pattern or "\\Q" in pattern:
+        return None  # RE2's POSIX classes and quoting: Python's parser reads them otherwise
+    try:
+        parsed = _sre_parse(pattern)
+    except (re.error, RecursionError, OverflowError):
+        return None
+    return _atoms(list(parsed))
+
+
+def _sre_parse(pattern: str) -> Any:
+    import re._parser as sre_parse  # noqa: PLC0415 - the standard parser of re, read only here
+    import warnings  # noqa: PLC0415
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "possible nested set" and the like
+        return sre_parse.parse(pattern)
+
+
+def _atoms(items: list[Any]) -> list[str] | None:
+    """The best alternatives necessary for a sequence of parsed items: a run of literals, or
+    what a group, an alternation or a repeat of at least one time needs."""
+    from re._constants import BRANCH, LITERAL, MAX_REPEAT, MIN_REPEAT, SUBPATTERN  # noqa: PLC0415
+
+    candidates: list[list[str]] = []
+    run: list[str] = []
+
+    def close() -> None:
+        if len(run) >= MIN_ATOM:
+            candidates.append(["".join(run)])
+        run.clear()
+
+    for op, av in items:
+        if op is LITERAL and 0x20 <= av < 0x7F:
+            run.append(chr(av))
+            continue
+        close()
+        found: list[str] | None = None
+        if op is SUBPATTERN:
+            found = _atoms(list(av[-1]))
+        elif op in (MAX_REPEAT, MIN_REPEAT) and av[0] >= 1:
+            found = _atoms(list(av[2]))
+        elif op is BRANCH:
+            branches = [_atoms(list(branch)) for branch in av[1]]
+            if all(branches):
+                found = [atom for branch in branches if branch for atom in branch]
+        if found:
+            candidates.append(found)
+    close()
+    if not candidates:
+        return None
+    return max(candidates, key=lambda atoms: (min(map(len, atoms)), -len(atoms)))
+
+
 def escape(text: str) -> str:
     """``text`` as a pattern that matches it literally (in RE2's syntax and Python's)."""
     return re2.escape(text) if LINEAR else re.escape(text)  # type: ignore[no-any-return]

@@ -26,6 +26,8 @@ from kb.regexguard import (
     PatternSet,
     compile_pattern,
     compile_scanner,
+    escape,
+    necessary_literals,
 )
 from kb.shapes.journald import ENCODED_MARKER
 from kb.text import normalise
@@ -357,8 +359,17 @@ class Signals:
         literal += [rf"\b{code}\b" for code in self.codes]
         literal += [literal_regex(reason) for reason in self.reasons]
         literal += list(OPENSSL_MARKERS + QUESTION_MARKERS)
-        regexes = [p.regex for p in self.patterns if p.signature.kind is SignatureKind.REGEX]
-        regexes.append(ENCODED_MARKER)  # journald lines whose bytes are not their text
+        # A regex signature is found by what every match of it holds, when it has such
+        # literals (one scanner pass less); the rest go in groups of their own.
+        literal.append(ENCODED_MARKER)  # journald lines whose bytes are not their text
+        regexes: list[str] = []
+        for pattern in self.patterns:
+            if pattern.signature.kind is SignatureKind.REGEX:
+                atoms = necessary_literals(pattern.regex)
+                if atoms is None:
+                    regexes.append(pattern.regex)
+                else:
+                    literal += [escape(atom) for atom in atoms]
         groups = [literal[i : i + LITERALS_PER_SCANNER]
                   for i in range(0, len(literal), LITERALS_PER_SCANNER)]
         groups += [regexes[i : i + REGEXES_PER_SCANNER]

@@ -92,3 +92,41 @@ def test_keyed_matching_agrees_on_the_shipped_faq(shipped: KnowledgeBase) -> Non
 def test_joined_key_indexes_are_the_index_of_the_joined_keys(parts: list[list[str]]) -> None:
     joined = KeyIndex.joined([KeyIndex.of(p) for p in parts], [len(p) for p in parts])
     assert joined.as_data() == KeyIndex.of([k for p in parts for k in p]).as_data()
+
+
+# -- necessary literals: the prefilter finds a regex signature by what its matches hold ------
+
+def test_necessary_literals_of_small_patterns() -> None:
+    from kb.regexguard import necessary_literals
+
+    assert necessary_literals(r"AH01909: .*does NOT include an ID") == [
+        "does NOT include an ID"]
+    assert necessary_literals(r"(?:foo bar|bazzz) x") == ["foo bar", "bazzz"]
+    assert necessary_literals(r"(?:foo bar|b) x") is None  # one branch holds too little
+    assert necessary_literals(r"x(?:abcd)?y") is None  # an optional group is not needed
+    assert necessary_literals(r"(?:abcd)+") == ["abcd"]
+    assert necessary_literals(r"[[:alpha:]]abcd") is None  # RE2's class: not Python's
+    assert necessary_literals(r"(") is None
+
+
+def _regex_signatures() -> list[str]:
+    kb = KnowledgeBase.default(semantic=False)
+    return [p.regex for p in kb.signals.patterns
+            if p.signature.kind is SignatureKind.REGEX]
+
+
+REGEXES = _regex_signatures()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_every_match_of_a_regex_signature_holds_one_of_its_literals(data: st.DataObject
+                                                                     ) -> None:
+    from kb.regexguard import necessary_literals
+
+    pattern = data.draw(st.sampled_from(REGEXES))
+    atoms = necessary_literals(pattern)
+    if atoms is None:
+        return
+    text = data.draw(st.from_regex(pattern))
+    assert any(atom.lower() in text.lower() for atom in atoms), (pattern, atoms, text)
