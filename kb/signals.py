@@ -351,9 +351,11 @@ class Signals:
 
         Lines none of them matches get no exact signal and are no question, so no confident
         answer: the log pipe skips them without decoding them. Literal-like patterns share
-        one scanner (RE2 turns them into one fast automaton); regex signatures go in small
-        groups of their own, since a few wildcards joined with hundreds of literals make the
-        automaton explode and RE2 fall back to a slow engine.
+        one scanner (RE2 turns them into one fast automaton). A regex signature is scanned
+        for by literals every match of it holds (``necessary_literals``), so it costs no pass
+        of its own; one without such literals goes in a small group of its own, since a few
+        wildcards joined with hundreds of literals make the automaton explode and RE2 fall
+        back to a slow engine.
         """
         literal = [p.regex for p in self.patterns if p.signature.kind is SignatureKind.LITERAL]
         literal += [rf"\b{code}\b" for code in self.codes]
