@@ -394,7 +394,7 @@ class Diagnoser:
         self._answers: OrderedDict[Hashable, HitRecord | None] = OrderedDict()  # by answer key
         self._queries: OrderedDict[Hashable, HitRecord | None] = OrderedDict()  # by query key
         # by what search reads
-        self._lines: Recent[Hashable, tuple[HitRecord | None, Kind]] = Recent(LINE_CACHE)
+        self._lines: Recent[Hashable, tuple[HitRecord | None]] = Recent(LINE_CACHE)
         self._table = _ProblemTable(max_variants)
         self._unmatched = _UnmatchedTable(max_unmatched)
         self._open: dict[tuple[str, str], Episode] = {}
@@ -547,15 +547,16 @@ class Diagnoser:
                                              for ln in parsed.lines))
             line, template = parsed.lines[0], "\n".join(ln.template for ln in parsed.lines)
         else:
-            hit, parsed = self._answer_line(raw, signals)
-            line, template = parsed.lines[0], parsed.lines[0].template
+            hit, line = self._answer_line(raw, signals)
+            template = line.template
         if self._since and (iso(line.fields.get("time", "")) or "~") < self._since:
             return []  # before --since
         if hit is not None:
             self.matched += counting
         return self._add(Seen(number, raw, line, hit, template, role_of(line)))
 
-    def _answer_line(self, raw: str, signals: bool = True) -> tuple[HitRecord | None, Parsed]:
+    def _answer_line(self, raw: str, signals: bool = True
+                     ) -> tuple[HitRecord | None, ParsedLine]:
         """``search``'s confident answer for one line, remembered by what search reads of it:
         its shapes, level, message and signals (or the whole line when it has no prefix, as a
         question is read by its words)."""
@@ -567,13 +568,14 @@ class Diagnoser:
                 else ())
         key = (tuple(shapes), fields.get("level", ""), message if shapes else raw, hits)
         known = self._lines.get(key)
+        parsed_line = line_of(line, shapes, fields, message)
         if known is not None:
-            return known[0], Parsed(raw, known[1], [line_of(line, shapes, fields, message)])
-        parsed = Parsed(raw, Kind.LOG, [line_of(line, shapes, fields, message)])
+            return known[0], parsed_line
+        parsed = Parsed(raw, Kind.LOG, [parsed_line])
         parsed.kind = guess_kind(raw, parsed.lines)
         hit = self._answer(parsed, (hits,))
-        self._lines.put(key, (hit, parsed.kind))  # the answer and kind only: a parse is ~2 KB
-        return hit, parsed
+        self._lines.put(key, (hit,))  # the answer only (in a tuple: it may be None)
+        return hit, parsed_line
 
     def _answer(self, parsed: Parsed, line_hits: tuple[tuple[int, ...], ...]) -> HitRecord | None:
         """The confident top hit ``search`` gives this input, from the cache when known."""

@@ -149,7 +149,7 @@ def is_queue_line(line: ParsedLine) -> bool:
     return bool(line.openssl) and not line.ah_codes
 
 
-@dataclass
+@dataclass(slots=True)
 class Seen:
     """One picked line in its episode."""
 

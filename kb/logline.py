@@ -68,7 +68,7 @@ class Kind(StrEnum):
     TEXT = "text"  # words without a question's shape ("server doesn't start if ...")
 
 
-@dataclass
+@dataclass(slots=True)
 class ParsedLine:
     """One line: its prefix fields, message, codes, OpenSSL errors and template."""
 
@@ -105,7 +105,7 @@ class ParsedLine:
         }
 
 
-@dataclass
+@dataclass(slots=True)
 class Parsed:
     """A whole input: its lines, its kind and the signals of all lines together."""
 

@@ -15,7 +15,7 @@ from typing import Protocol
 from kb.levels import LEVEL_RE as LEVEL_RE
 
 
-@dataclass
+@dataclass(slots=True)
 class Prefix:
     """Fields found in a line's prefix; ``message`` is what follows it."""
 
