@@ -50,7 +50,7 @@ from kb.logline import (
     strip_prefix,
 )
 from kb.logline import MAX_LINE as MAX_LINE_CHARS
-from kb.memo import Recent
+from kb.memo import MAX_TEXT, Recent
 from kb.rank import Searcher, answer_key, may_be_confident
 from kb.regexguard import MAX_MATCH_CHARS, Scanner, compile_scanner
 from kb.signals import OPENSSL_MARKERS
@@ -566,15 +566,17 @@ class Diagnoser:
         # on its first MAX_MATCH_CHARS characters: a longer line is matched all the same).
         hits = (self._signals.line_hits(line) if signals or len(line) > MAX_MATCH_CHARS
                 else ())
-        key = (tuple(shapes), fields.get("level", ""), message if shapes else raw, hits)
-        known = self._lines.get(key)
+        text = message if shapes else raw
+        key = (tuple(shapes), fields.get("level", ""), text, hits)
+        known = self._lines.get(key) if len(text) <= MAX_TEXT else None
         parsed_line = line_of(line, shapes, fields, message)
         if known is not None:
             return known[0], parsed_line
         parsed = Parsed(raw, Kind.LOG, [parsed_line])
         parsed.kind = guess_kind(raw, parsed.lines)
         hit = self._answer(parsed, (hits,))
-        self._lines.put(key, (hit,))  # the answer only (in a tuple: it may be None)
+        if len(text) <= MAX_TEXT:
+            self._lines.put(key, (hit,))  # the answer only (in a tuple: it may be None)
         return hit, parsed_line
 
     def _answer(self, parsed: Parsed, line_hits: tuple[tuple[int, ...], ...]) -> HitRecord | None:

@@ -31,7 +31,7 @@ from functools import cache, lru_cache
 from pathlib import Path
 
 from kb.logline import ParsedLine
-from kb.memo import Recent
+from kb.memo import MAX_TEXT, Recent
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # (not at run time: pydantic costs a diagnose process ~40 ms to import)
@@ -95,9 +95,9 @@ def outcomes() -> _Outcomes:
 def role_of(line: ParsedLine) -> Role:
     """The role of one parsed line: the merged flags of every outcome it matches (a pure
     function of its message and codes, remembered (kb.memo) for about the last ROLE_CACHE
-    messages of at most ROLE_CACHE_CHARS: in a log the same message comes back under ever
+    messages of at most MAX_TEXT characters: in a log the same message comes back under ever
     new times, pids and clients)."""
-    if len(line.message) > ROLE_CACHE_CHARS:
+    if len(line.message) > MAX_TEXT:
         return _role_of(line)
     key = (line.message, tuple(line.ah_codes))
     known = _roles.get(key)
@@ -108,7 +108,6 @@ def role_of(line: ParsedLine) -> Role:
 
 
 ROLE_CACHE = 16384
-ROLE_CACHE_CHARS = 1024
 _roles: Recent[tuple[str, tuple[str, ...]], Role] = Recent(ROLE_CACHE)
 
 

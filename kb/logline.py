@@ -13,7 +13,7 @@ from functools import cache
 
 from kb.levels import ERROR_LEVELS, QUIET_LEVELS
 from kb.masks import mask
-from kb.memo import Recent
+from kb.memo import MAX_TEXT, Recent
 from kb.openssl import OpenSSLError, find_errors
 from kb.shapes import Prefix, Shape, all_shapes
 
@@ -208,18 +208,18 @@ def line_of(line: str, shapes: list[str], fields: dict[str, str], message: str,
 def understand_message(message: str, template: bool = True
                        ) -> tuple[str, tuple[str, ...], tuple[OpenSSLError, ...], str]:
     """(message stripped, AH codes, OpenSSL errors, template) of a message: a pure function
-    of the message, remembered (kb.memo) for about the last MESSAGE_CACHE messages (in a log
-    the same message comes back under ever new times, pids and clients). With ``template``
-    False a message is masked only if it was before (else its template is "")."""
+    of the message, remembered (kb.memo) for about the last MESSAGE_CACHE messages of at
+    most MAX_TEXT characters (in a log the same message comes back under ever new times,
+    pids and clients). With ``template`` False a message is masked only if it was before
+    (else its template is "")."""
+    if len(message) > MAX_TEXT:
+        return _understood(message, template)
     known = _messages.get(message)
     if known is not None and known[3] is not None:
         return known  # type: ignore[return-value]  # its template is set
     if known is None:
-        stripped = message.strip()
-        found = AH_RE.findall(message) if "AH" in message else ()
-        codes = (("AH" + found[0],) if len(found) == 1
-                 else tuple(dict.fromkeys("AH" + c for c in found)))
-        known = (stripped, codes, tuple(find_errors(message)), None)
+        stripped, codes, errors, _ = _understood(message, False)
+        known = (stripped, codes, errors, None)
         if not template:
             _messages.put(message, known)
     if not template:
@@ -229,7 +229,16 @@ def understand_message(message: str, template: bool = True
     return masked
 
 
-MESSAGE_CACHE = 16384  # about 9 MB when full (a message, its template and codes: ~550 bytes)
+def _understood(message: str, template: bool) -> tuple[str, tuple[str, ...],
+                                                      tuple[OpenSSLError, ...], str]:
+    stripped = message.strip()
+    found = AH_RE.findall(message) if "AH" in message else ()
+    codes = (("AH" + found[0],) if len(found) == 1
+             else tuple(dict.fromkeys("AH" + c for c in found)))
+    return stripped, codes, tuple(find_errors(message)), mask(stripped) if template else ""
+
+
+MESSAGE_CACHE = 16384  # ~9 MB when full of typical messages (~550 bytes each), ~20 MB at most
 # (stripped, codes, OpenSSL errors, template or None: not masked yet)
 _messages: Recent[str, tuple[str, tuple[str, ...], tuple[OpenSSLError, ...], str | None]] = (
     Recent(MESSAGE_CACHE))

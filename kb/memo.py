@@ -15,6 +15,10 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Generic, TypeVar
 
+# Texts longer than this are not remembered: the memos are bounded in bytes, not only in
+# keys (16,384 distinct 8 KB messages were 240 MB), and a long message rarely comes back.
+MAX_TEXT = 512
+
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 

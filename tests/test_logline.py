@@ -160,3 +160,16 @@ def test_a_message_first_read_without_its_template_gets_it_later() -> None:
     full = parse_line(line)
     assert full.template == mask(full.message) != ""
     assert parse_line(line, template=False).template == full.template  # now remembered
+
+
+def test_long_messages_are_not_remembered() -> None:
+    """The memos are bounded in bytes: 16,384 distinct 8 KB messages held 240 MB."""
+    from kb import logline
+    from kb.memo import MAX_TEXT
+
+    logline._messages.clear()
+    long = "AH02565: Certificate and private key " + "x1 " * MAX_TEXT + "do not match"
+    assert logline.understand_message(long)[1] == ("AH02565",)
+    assert len(logline._messages) == 0
+    logline.understand_message("AH02565: Certificate and private key do not match")
+    assert len(logline._messages) == 1
