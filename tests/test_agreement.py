@@ -118,7 +118,9 @@ def _journald(line: str) -> list[str]:
     list of byte values), and with JSON escapes (every "A" as \\u0041: "AH02572" is not in
     the line's bytes)."""
     escaped = json.dumps({"MESSAGE": line, "_PID": "16"}).replace("A", "\\u0041")
-    return [json.dumps({"MESSAGE": list(line.encode("utf-8")), "_PID": "16"}), escaped]
+    values = json.dumps({"MESSAGE": list(line.encode("utf-8")), "_PID": "16"})
+    # ... also behind a container's or syslog's prefix (found by a review)
+    return [values, escaped, "web-1  | " + values, "Mar  5 10:12:01 host app[1]: " + escaped]
 
 
 def test_diagnose_reports_what_search_answers_for_journald_lines(

@@ -18,8 +18,9 @@ _PRIORITIES = ("emerg", "alert", "crit", "error", "warn", "notice", "info", "deb
 MAX_JSON = 65536  # characters of one object looked at
 # The lines whose message is not their bytes, for a scanner over raw bytes (the log pipe's
 # prefilter, which looks for signals in the bytes): a MESSAGE given as byte values, or any
-# JSON escape (``\u0041``, ``\"`` and ``\/`` spell a signal otherwise; an escaped key, too).
-ENCODED_MARKER = r'^\{.*(?:"MESSAGE"\s*:\s*\[|\\)'
+# JSON escape (``\u0041``, ``\"`` and ``\/`` spell a signal otherwise; an escaped key, too),
+# wherever the object starts: a container's or syslog's prefix, or a lone CR, may come first.
+ENCODED_MARKER = r'"MESSAGE"\s*:\s*\[|\{\s*".*\\'
 
 
 class Journald:
