@@ -115,9 +115,9 @@ def test_diagnose_reports_what_search_answers_for_every_real_line(
 
 def _journald(line: str) -> list[str]:
     """``line`` as journalctl -o json writes it when its bytes are not UTF-8 (MESSAGE as a
-    list of byte values), and with JSON escapes (every "A" as \\u0041: "AH02572" is not in
-    the line's bytes)."""
-    escaped = json.dumps({"MESSAGE": line, "_PID": "16"}).replace("A", "\\u0041")
+    list of byte values), and with JSON escapes in the message (every "A" as \\u0041:
+    "AH02572" is not in the line's bytes; the key stays as journald writes it)."""
+    escaped = '{"MESSAGE": ' + json.dumps(line).replace("A", "\\u0041") + ', "_PID": "16"}'
     values = json.dumps({"MESSAGE": list(line.encode("utf-8")), "_PID": "16"})
     # ... also behind a container's or syslog's prefix (found by a review)
     return [values, escaped, "web-1  | " + values, "Mar  5 10:12:01 host app[1]: " + escaped]
