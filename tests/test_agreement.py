@@ -128,12 +128,12 @@ def test_diagnose_reports_what_search_answers_for_journald_lines(
     """The prefilter reads bytes: a journald line whose message is spelled otherwise there
     (byte values, escapes) still reaches the signatures (before: search answered such a line
     and diagnose said nothing)."""
-    lines = [form for line in _case_lines()[::4] for form in _journald(line)]
+    lines = [form for line in _case_lines()[::8] for form in _journald(line)]
     wrong = [(line[:100], _alone(shipped, line), _confident(shipped, line)) for line in lines
              if _alone(shipped, line) != _confident(shipped, line)]
     assert not wrong, wrong[:5]
     answered = [line for line in lines if _confident(shipped, line)]
-    assert len(answered) > 100
+    assert len(answered) > 50
 
 
 def _generated(n: int, seed: int) -> list[str]:
