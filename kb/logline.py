@@ -212,30 +212,28 @@ def understand_message(message: str, template: bool = True
     most MAX_TEXT characters (in a log the same message comes back under ever new times,
     pids and clients). With ``template`` False a message is masked only if it was before
     (else its template is "")."""
-    if len(message) > MAX_TEXT:
-        return _understood(message, template)
+    if len(message) > MAX_TEXT:  # not remembered
+        stripped, codes, errors = _parts(message)
+        return stripped, codes, errors, mask(stripped) if template else ""
     known = _messages.get(message)
     if known is not None and known[3] is not None:
         return known  # type: ignore[return-value]  # its template is set
-    if known is None:
-        stripped, codes, errors, _ = _understood(message, False)
-        known = (stripped, codes, errors, None)
-        if not template:
-            _messages.put(message, known)
+    stripped, codes, errors = known[:3] if known is not None else _parts(message)
     if not template:
-        return known[0], known[1], known[2], ""
-    masked = (known[0], known[1], known[2], mask(known[0]))
+        if known is None:
+            _messages.put(message, (stripped, codes, errors, None))
+        return stripped, codes, errors, ""
+    masked = (stripped, codes, errors, mask(stripped))
     _messages.put(message, masked)
     return masked
 
 
-def _understood(message: str, template: bool) -> tuple[str, tuple[str, ...],
-                                                      tuple[OpenSSLError, ...], str]:
-    stripped = message.strip()
+def _parts(message: str) -> tuple[str, tuple[str, ...], tuple[OpenSSLError, ...]]:
+    """(message stripped, AH codes, OpenSSL errors) of a message."""
     found = AH_RE.findall(message) if "AH" in message else ()
     codes = (("AH" + found[0],) if len(found) == 1
              else tuple(dict.fromkeys("AH" + c for c in found)))
-    return stripped, codes, tuple(find_errors(message)), mask(stripped) if template else ""
+    return message.strip(), codes, tuple(find_errors(message))
 
 
 MESSAGE_CACHE = 16384  # ~9 MB when full of typical messages (~550 bytes each), ~20 MB at most

@@ -62,7 +62,7 @@ QUESTION_MARKERS = (
     r"^[^\[\]{}<>=\\|\n]*$",
 )
 LITERALS_PER_SCANNER = 4000
-REGEXES_PER_SCANNER = 128
+REGEXES_PER_SCANNER = 64
 _SPACE = r"[^\S\n]+"  # white space within a line (scanners never cross a line end)
 
 
