@@ -13,9 +13,21 @@ position again has the same inode and a larger size):
 - **deleted**: the open file is read on until a new one takes the name.
 
 Lines of one file are never glued to another's: a last line without a newline is ended where
-the input switches files. While data flows the file is polled every ``FAST`` seconds (a
-rotation every 0.2 s loses nothing), when quiet every ``POLL``; a heartbeat (b"") is yielded
-each ``POLL`` of quiet (the log pipe ends its open episodes then). A path that is not a
+the input switches files. While data flows the file is polled every ``FAST`` seconds, when
+quiet every ``IDLE`` (a rotation every 0.2 s loses nothing, from the first line written to a
+quiet file on); a heartbeat (b"") is yielded each ``POLL`` of quiet (the log pipe ends its open
+episodes then).
+
+A reader that is slower than its writer for a while (a burst, a slow consumer of the yielded
+data) loses nothing either, as long as the rotated copies it has not read are kept:
+
+- the new file of a rename is opened when the rename is seen, before the old file is read to
+  its end (opened after, it could be a later file, and the one between never read);
+- after a copytruncate, the start of the truncated file is read before the rest of the copy
+  (read after, the file could have been truncated again meanwhile, with nothing read from it
+  yet to tell). What is left: bytes written to a file that is empty at one poll and truncated
+  before the next one (``IDLE`` seconds quiet, ``FAST`` busy) are in no reader's view; ``tail
+  -F`` loses them too. A path that is not a
 regular file (a FIFO, ``/dev/stdin``, ``<(...)``) is read as a stream to its end.
 """
 
@@ -32,7 +44,8 @@ from typing import IO
 from kb import LOG_BLOCK as BLOCK
 from kb import LogInputError as InputError
 
-POLL = 0.25  # seconds between looks at a quiet file, and the quiet that makes a heartbeat
+POLL = 0.25  # seconds of quiet that make a heartbeat
+IDLE = 0.05  # seconds between looks at a quiet file (a stat and a read: ~20 us each)
 FAST = 0.01  # seconds between looks while data flows
 BUSY = 1.0  # seconds after the last data during which the file counts as busy
 DRAIN = 2.0  # seconds a rotated file is still read after it last grew
@@ -99,7 +112,7 @@ class Follower:
             if now - max(last_data, last_beat) >= POLL:
                 last_beat = now
                 yield b""
-            self._sleep(FAST if now - last_data < BUSY else POLL)
+            self._sleep(FAST if now - last_data < BUSY else IDLE)
 
     def close(self) -> None:
         """Close every file being read."""
@@ -112,24 +125,27 @@ class Follower:
 
     def _open_when_there(self, *, at_end: bool) -> _Source:
         told = False
-        while True:
-            try:
-                handle = self.path.open("rb")
-            except FileNotFoundError:
-                if not told:
-                    self._notice(f"waiting for {self.path} to appear")
-                    told = True
-                self._sleep(POLL)
-                continue
-            except OSError as exc:
-                raise InputError(f"{self.path}: {exc.strerror or exc}") from None
-            break
+        while (source := self._open(at_end=at_end)) is None:
+            if not told:
+                self._notice(f"waiting for {self.path} to appear")
+                told = True
+            self._sleep(POLL)
+        self._current = source
+        return source
+
+    def _open(self, *, at_end: bool) -> _Source | None:
+        """The file at the path now (None when there is none)."""
+        try:
+            handle = self.path.open("rb")
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise InputError(f"{self.path}: {exc.strerror or exc}") from None
         info = os.fstat(handle.fileno())
         source = _Source(handle, (info.st_dev, info.st_ino), grew=self._clock())
         if at_end and stat.S_ISREG(info.st_mode):
             source.position = handle.seek(0, os.SEEK_END)
             source.tail = _pread(handle, max(0, source.position - TAIL), TAIL)
-        self._current = source
         return source
 
     @staticmethod
@@ -158,6 +174,7 @@ class Follower:
             assert current is not None  # noqa: S101
         elif info is not None and self._truncated(current, info.st_size):
             yield from self._recover(current)
+            return  # the next poll looks again first: truncated again while the copy was read?
         chunk = current.read()
         if chunk:
             current.grew = self._clock()
@@ -166,7 +183,9 @@ class Follower:
             yield from self._drain_rotated()
 
     def _rotate(self, old: _Source) -> Iterator[bytes]:
-        """The path is another file now: the old one to its end, then the new one."""
+        """The path is another file now: the old one to its end, then the new one (opened
+        first: the path may name a later file by the time the old one is read)."""
+        new = self._open(at_end=False)
         while chunk := old.read():
             yield chunk
             self._ended = chunk.endswith(b"\n")
@@ -175,7 +194,10 @@ class Follower:
             self._ended = True
         old.grew = self._clock()
         self._rotated.append(old)
-        self._open_when_there(at_end=False)
+        if new is None:  # renamed away again before it could be opened
+            self._open_when_there(at_end=False)
+        else:
+            self._current = new
 
     def _truncated(self, source: _Source, size: int) -> bool:
         """True when the file is shorter than what was read, or holds other bytes before the
@@ -189,19 +211,25 @@ class Follower:
 
     def _recover(self, source: _Source) -> Iterator[bytes]:
         """Truncated in place: the rest from the copy made before the truncation, then the
-        file from its start."""
-        copy = self._copy_of(source)
+        file from its start. That start is read first (while the copy is read, the file may
+        be truncated again: what was read of it tells)."""
+        copy, read_to = self._copy_of(source), source.position
+        source.handle.seek(0)
+        source.position, source.tail = 0, b""
+        head = source.read()
         if copy is not None:
             with copy:
-                copy.seek(source.position)
+                copy.seek(read_to)
                 while chunk := copy.read(BLOCK):
                     self._ended = chunk.endswith(b"\n")
                     yield chunk
         if not self._ended:
             yield b"\n"
             self._ended = True
-        source.handle.seek(0)
-        source.position, source.tail = 0, b""
+        if head:
+            source.grew = self._clock()
+            self._ended = head.endswith(b"\n")
+            yield head
 
     def _copy_of(self, source: _Source) -> IO[bytes] | None:
         """The sibling that holds, at the read position, the bytes last read: the copy that

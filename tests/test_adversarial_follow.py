@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from frontends.follow import Follower
+from kb import LOG_BLOCK as BLOCK
 from kb.diagnose import read_blocks
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -30,8 +31,10 @@ class _Done(Exception):
     """The script has no step left."""
 
 
-def follow(path: Path, steps: Iterable[Callable[[], object]]) -> bytes:
-    """What the Follower yields while ``steps`` run, one per poll (each sleep)."""
+def follow(path: Path, steps: Iterable[Callable[[], object]],
+           during: Callable[[bytes], object] = lambda chunk: None) -> bytes:
+    """What the Follower yields while ``steps`` run, one per poll (each sleep); ``during``
+    sees each chunk as it is yielded (a consumer that is slow while the log moves on)."""
     script = iter(steps)
     now = [0.0]
 
@@ -48,6 +51,7 @@ def follow(path: Path, steps: Iterable[Callable[[], object]]) -> bytes:
     try:
         for chunk in follower.blocks():
             out += chunk
+            during(chunk)
     except _Done:
         pass
     finally:
@@ -163,6 +167,61 @@ def test_f13_rotations_every_poll(tmp_path: Path) -> None:
         n += 25
         script.append(copytruncate(log) if round_ % 2 else rename(log))
     exactly(follow(log, steps(script, idle(500))), 0, n)
+
+
+def once(action: Callable[[], object], when: bytes) -> Callable[[bytes], None]:
+    """A ``during`` that runs ``action`` after the first chunk holding ``when``."""
+    done = [False]
+
+    def run(chunk: bytes) -> None:
+        if not done[0] and when in chunk:
+            done[0] = True
+            action()
+    return run
+
+
+def test_f13_a_rename_while_the_old_file_is_still_being_read(tmp_path: Path) -> None:
+    """A reader behind its writer: the log is renamed, and renamed again while the reader is
+    still reading the first file's backlog. The file between is read too (opened when the
+    first rename was seen, not after the backlog, when the path names a third file)."""
+    log = tmp_path / "error.log"
+    log.write_bytes(b"")
+    big = 3 * BLOCK // len(b"line 99999\n")  # a backlog of several blocks
+
+    def burst_then_rename() -> None:
+        append(log, numbered(0, big))()
+        rename(log)()
+        log.write_bytes(numbered(big, big + 10))
+
+    def again() -> None:
+        append(log, numbered(big + 10, big + 20))()
+        rename(log)()
+        log.write_bytes(numbered(big + 20, big + 30))
+
+    data = follow(log, steps(idle(1), burst_then_rename, idle(400)),
+                  during=once(again, b"line 0\n"))
+    exactly(data, 0, big + 30)
+
+
+def test_f13_a_copytruncate_while_the_copy_is_still_being_read(tmp_path: Path) -> None:
+    """Truncated, and truncated again while the reader reads the first copy: what was written
+    between the two is read from the second copy (the file's start was read before the first
+    copy, so the second truncation is seen)."""
+    log = tmp_path / "error.log"
+    log.write_bytes(numbered(0, 50))
+
+    def rotate() -> None:
+        append(log, numbered(50, 80))()
+        copytruncate(log)()
+        append(log, numbered(80, 90))()
+
+    def again() -> None:
+        append(log, numbered(90, 100))()
+        copytruncate(log)()
+        append(log, numbered(100, 110))()
+
+    data = follow(log, steps(idle(1), rotate, idle(5)), during=once(again, b"line 50\n"))
+    exactly(data, 0, 110)
 
 
 def test_f12_a_last_line_without_newline_is_ended_at_the_rotation(tmp_path: Path) -> None:
