@@ -179,6 +179,20 @@ def compile_scanner(pattern: str) -> Scanner:
     return Scanner(pattern)
 
 
+_GLOBAL_FLAGS = re.compile(r"\(\?([aiLmsux]+)\)")
+
+
+def scoped(pattern: str) -> str:
+    """``pattern`` with the inline flags it opens with (``(?s)``, ``(?i)(?s)``) made a
+    group's own (``(?s:...)``): the same pattern, and one that may stand inside an
+    alternation of several (Python refuses global flags anywhere but at the start)."""
+    flags, start = "", 0
+    while match := _GLOBAL_FLAGS.match(pattern, start):
+        flags += match.group(1)
+        start = match.end()
+    return f"(?{''.join(dict.fromkeys(flags))}:{pattern[start:]})" if flags else pattern
+
+
 MIN_ATOM = 4  # characters: a shorter necessary literal would pick too many lines
 
 

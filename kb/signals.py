@@ -28,6 +28,7 @@ from kb.regexguard import (
     compile_scanner,
     escape,
     necessary_literals,
+    scoped,
 )
 from kb.shapes.journald import ENCODED_MARKER
 from kb.text import normalise
@@ -368,8 +369,8 @@ class Signals:
         for pattern in self.patterns:
             if pattern.signature.kind is SignatureKind.REGEX:
                 atoms = necessary_literals(pattern.regex)
-                if atoms is None:
-                    regexes.append(pattern.regex)
+                if atoms is None:  # one of an alternation: its flags its own
+                    regexes.append(scoped(pattern.regex))
                 else:
                     literal += [escape(atom) for atom in atoms]
         groups = [literal[i : i + LITERALS_PER_SCANNER]

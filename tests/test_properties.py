@@ -543,3 +543,36 @@ def test_diagnose_a_damaged_gzip_log(damage: str, tmp_path: Path, cache_dir: Pat
     assert str(log) in err and "Error" not in err  # 'kb: error: FILE: what is wrong'
     if damage == "truncated":
         assert "gz-entry" in out  # what could be read is still diagnosed
+
+
+@pytest.mark.parametrize("linear", [True, False])
+def test_a_regex_signature_with_leading_flags_is_scanned_beside_others(
+        linear: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A signature that opens with inline flags and holds no literal to scan for is joined
+    with the others in one scanner: Python's engine (without RE2) refused the joined pattern
+    ('global flags not at the start') and every diagnose of the collection failed."""
+    import kb.regexguard
+    from kb.regexguard import scoped
+
+    monkeypatch.setattr(kb.regexguard, "LINEAR", linear and kb.regexguard.re2 is not None)
+    assert scoped(r"(?i)(?s)\d{3}-\d{4}") == r"(?is:\d{3}-\d{4})"
+    assert scoped(r"a(?s)b") == r"a(?s)b"
+    content = tmp_path / "faq.md"
+    content.write_text(textwrap.dedent("""\
+        # Widgets
+
+        ## Why does the widget stop with a 123-4567 code?
+
+        Clear the widget's spool and restart it.
+
+        ```kb
+        id: widget-code
+        signatures:
+        - re: (?s)\\d{3}-\\d{4}
+        - re: (?i)[0-9]{2}x[0-9]{2}
+        ```
+        """), encoding="utf-8")
+    code, out, err = _cli(["--no-default", "--kb", str(content), "diagnose", "--json", "-"],
+                          "[core:error] stopped with 123-4567 again\n")
+    assert code == 1, err
+    assert '"id": "widget-code"' in out
