@@ -18,21 +18,27 @@ quiet every ``IDLE`` (a rotation every 0.2 s loses nothing, from the first line 
 quiet file on); a heartbeat (b"") is yielded each ``POLL`` of quiet (the log pipe ends its open
 episodes then).
 
-A reader that is slower than its writer for a while (a burst, a slow consumer of the yielded
-data) loses nothing either, as long as the rotated copies it has not read are kept:
+A reader that falls behind its writer (a burst, a slow consumer of the yielded data) while
+rotations go on:
 
-- the new file of a rename is opened when the rename is seen, before the old file is read to
-  its end (opened after, it could be a later file, and the one between never read);
-- after a copytruncate, the start of the truncated file is read before the rest of the copy
-  (read after, the file could have been truncated again meanwhile, with nothing read from it
-  yet to tell). What is left: bytes written to a file that is empty at one poll and truncated
-  before the next one (``IDLE`` seconds quiet, ``FAST`` busy) are in no reader's view; ``tail
-  -F`` loses them too. A path that is not a
-regular file (a FIFO, ``/dev/stdin``, ``<(...)``) is read as a stream to its end.
+- the new file of a rename is opened when the rename is seen, before the old file's backlog
+  is read (opened after, it could be a later file, and the one between never read);
+- after a copytruncate, the start of the truncated file is read before the rest of the copy,
+  and the file is looked at again before more is read (read after, the file could have been
+  truncated again meanwhile, with nothing read from it yet to tell).
+
+What is still lost, by this follower as by ``tail -F``: a file renamed away, or bytes
+truncated away, between two looks at the path, when the path changed twice in between (two
+rotations while the consumer held one chunk, or while the file was empty at one poll: a
+file with nothing read from it has no bytes to find its copy by). Polls come every
+``FAST``/``IDLE`` seconds unless the consumer holds a chunk longer. A path that is not a
+regular file (a FIFO, ``/dev/stdin``, ``<(...)``), at the start or after a rotation, is read as
+a stream to its end.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import time
@@ -63,6 +69,7 @@ class _Source:
     tail: bytes = b""
     grew: float = 0.0
     partial: bytes = field(default=b"")  # a rotated file's unfinished last line
+    regular: bool = True  # False: a FIFO or another stream (the path was replaced by one)
 
     def read(self) -> bytes:
         data = self.handle.read(BLOCK)
@@ -105,6 +112,9 @@ class Follower:
                 got = True
                 self._ended = chunk.endswith(b"\n")
                 yield chunk
+            if self._current is not None and not self._current.regular:
+                yield from self._stream(self._current.handle)  # rotated to a FIFO: as at start
+                return
             now = self._clock()
             if got:
                 last_data = now
@@ -142,7 +152,8 @@ class Follower:
         except OSError as exc:
             raise InputError(f"{self.path}: {exc.strerror or exc}") from None
         info = os.fstat(handle.fileno())
-        source = _Source(handle, (info.st_dev, info.st_ino), grew=self._clock())
+        source = _Source(handle, (info.st_dev, info.st_ino), grew=self._clock(),
+                         regular=stat.S_ISREG(info.st_mode))
         if at_end and stat.S_ISREG(info.st_mode):
             source.position = handle.seek(0, os.SEEK_END)
             source.tail = _pread(handle, max(0, source.position - TAIL), TAIL)
@@ -169,9 +180,11 @@ class Follower:
         except FileNotFoundError:
             info = None  # rotated away, the new file not there yet: read on the open one
         if info is not None and (info.st_dev, info.st_ino) != current.inode:
-            yield from self._rotate(current)
+            yield from self._rotate(current, regular=stat.S_ISREG(info.st_mode))
             current = self._current
             assert current is not None  # noqa: S101
+            if not current.regular:
+                return  # a stream now: read by blocks() as one
         elif info is not None and self._truncated(current, info.st_size):
             yield from self._recover(current)
             return  # the next poll looks again first: truncated again while the copy was read?
@@ -182,19 +195,29 @@ class Follower:
         elif self._ended or not current.position:
             yield from self._drain_rotated()
 
-    def _rotate(self, old: _Source) -> Iterator[bytes]:
-        """The path is another file now: the old one to its end, then the new one (opened
-        first: the path may name a later file by the time the old one is read)."""
-        new = self._open(at_end=False)
-        while chunk := old.read():
-            yield chunk
-            self._ended = chunk.endswith(b"\n")
-        if not self._ended:
-            yield b"\n"  # a last line without a newline is a line of its own
-            self._ended = True
+    def _rotate(self, old: _Source, *, regular: bool) -> Iterator[bytes]:
+        """The path is another file now: the old one to its end, then the new one. A regular
+        new file is opened first (the path may name a later file by the time the old one is
+        read); anything else (a FIFO, whose open waits for a writer) and a file that does not
+        open (its error is raised once the old file is read) after."""
+        new = None
+        if regular:
+            with contextlib.suppress(OSError):
+                new = self._open(at_end=False)
+        try:
+            while chunk := old.read():
+                yield chunk
+                self._ended = chunk.endswith(b"\n")
+            if not self._ended:
+                yield b"\n"  # a last line without a newline is a line of its own
+                self._ended = True
+        except BaseException:  # closed while the old file was read (GeneratorExit), ...
+            if new is not None:
+                new.handle.close()
+            raise
         old.grew = self._clock()
         self._rotated.append(old)
-        if new is None:  # renamed away again before it could be opened
+        if new is None:  # not opened, or renamed away again before it could be
             self._open_when_there(at_end=False)
         else:
             self._current = new

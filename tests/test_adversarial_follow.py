@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -21,6 +22,7 @@ import pytest
 
 from frontends.follow import Follower
 from kb import LOG_BLOCK as BLOCK
+from kb import LogInputError
 from kb.diagnose import read_blocks
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -201,6 +203,46 @@ def test_f13_a_rename_while_the_old_file_is_still_being_read(tmp_path: Path) -> 
     data = follow(log, steps(idle(1), burst_then_rename, idle(400)),
                   during=once(again, b"line 0\n"))
     exactly(data, 0, big + 30)
+
+
+def test_f13_an_unreadable_new_file_after_a_rename_loses_no_old_line(tmp_path: Path) -> None:
+    """The new file is opened before the old one's backlog is read; one that does not open
+    (here a directory) is an error only once the backlog is out (found by a review)."""
+    log = tmp_path / "error.log"
+    log.write_bytes(b"")
+    big = 3 * BLOCK // len(b"line 99999\n")
+    out = bytearray()
+
+    def burst_then_folder() -> None:
+        append(log, numbered(0, big))()
+        rename(log)()
+        log.mkdir()
+
+    with pytest.raises(LogInputError):
+        follow(log, steps(idle(1), burst_then_folder, idle(5)), during=out.extend)
+    exactly(bytes(out), 0, big)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs as on a POSIX server")
+def test_f13_a_log_replaced_by_a_fifo_is_read_as_a_stream(tmp_path: Path) -> None:
+    """Renamed, and a FIFO put at its name: the old file's backlog first (the FIFO's open
+    waits for a writer, so it is opened after), then the FIFO as a stream to its end
+    (seeking it had crashed the follower)."""
+    log = tmp_path / "error.log"
+    log.write_bytes(b"")
+
+    def rotate_to_fifo() -> None:
+        append(log, numbered(0, 500))()
+        rename(log)()
+        os.mkfifo(log)
+
+        def write() -> None:
+            with log.open("wb") as fifo:
+                fifo.write(numbered(500, 510))
+
+        threading.Thread(target=write, daemon=True).start()
+
+    exactly(follow(log, steps(idle(1), rotate_to_fifo, idle(5))), 0, 510)
 
 
 def test_f13_a_copytruncate_while_the_copy_is_still_being_read(tmp_path: Path) -> None:
