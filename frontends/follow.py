@@ -25,12 +25,16 @@ rotations go on:
   is read (opened after, it could be a later file, and the one between never read);
 - after a copytruncate, the start of the truncated file is read before the rest of the copy,
   and the file is looked at again before more is read (read after, the file could have been
-  truncated again meanwhile, with nothing read from it yet to tell).
+  truncated again meanwhile, with nothing read from it yet to tell);
+- rotated more than once between two looks (the consumer held a chunk meanwhile), the files
+  between are the numbered copies (``error.log.1`` ... as logrotate names them) newer than
+  the one that holds what was read: each is read whole, oldest first;
+- a file that nothing was read from yet (empty at every look) has no bytes to find its copy
+  by: a numbered copy it has not seen (one stat of ``error.log.1`` a look) was made of bytes
+  written to it since, and is read whole.
 
-What is still lost, by this follower as by ``tail -F``: a file renamed away, or bytes
-truncated away, between two looks at the path, when the path changed twice in between (two
-rotations while the consumer held one chunk, or while the file was empty at one poll: a
-file with nothing read from it has no bytes to find its copy by). Polls come every
+With dated names (``dateext``) or a copy compressed at once there are no numbered copies to
+tell, and what the last two cases cover is lost, as by ``tail -F``. Polls come every
 ``FAST``/``IDLE`` seconds unless the consumer holds a chunk longer. A path that is not a
 regular file (a FIFO, ``/dev/stdin``, ``<(...)``), at the start or after a rotation, is read as
 a stream to its end.
@@ -70,6 +74,9 @@ class _Source:
     grew: float = 0.0
     partial: bytes = field(default=b"")  # a rotated file's unfinished last line
     regular: bool = True  # False: a FIFO or another stream (the path was replaced by one)
+    # While nothing is read from it: the numbered copies (error.log.1 ...) there were when
+    # it was opened or recovered (a copy not among them holds bytes written to it since).
+    known: frozenset[tuple[int, int]] = frozenset()
 
     def read(self) -> bytes:
         data = self.handle.read(BLOCK)
@@ -153,7 +160,8 @@ class Follower:
             raise InputError(f"{self.path}: {exc.strerror or exc}") from None
         info = os.fstat(handle.fileno())
         source = _Source(handle, (info.st_dev, info.st_ino), grew=self._clock(),
-                         regular=stat.S_ISREG(info.st_mode))
+                         regular=stat.S_ISREG(info.st_mode),
+                         known=frozenset(node for _, node, _ in self._numbered()))
         if at_end and stat.S_ISREG(info.st_mode):
             source.position = handle.seek(0, os.SEEK_END)
             source.tail = _pread(handle, max(0, source.position - TAIL), TAIL)
@@ -188,6 +196,15 @@ class Follower:
         elif info is not None and self._truncated(current, info.st_size):
             yield from self._recover(current)
             return  # the next poll looks again first: truncated again while the copy was read?
+        elif not current.position and self._new_copy(current):
+            # Nothing read from it yet, and a copy it has not seen: written and truncated
+            # between two looks. What it holds is unread.
+            numbered = self._numbered()
+            fresh = [path for _, node, path in reversed(numbered)
+                     if node not in current.known and node not in self._ours()]
+            current.known = frozenset(node for _, node, _ in numbered)
+            yield from self._read_whole(fresh, keep=False)
+            return
         chunk = current.read()
         if chunk:
             current.grew = self._clock()
@@ -217,6 +234,10 @@ class Follower:
             raise
         old.grew = self._clock()
         self._rotated.append(old)
+        # Renamed more than once since the last look (a consumer that held a chunk): the
+        # files between, never opened, are numbered copies newer than the old one.
+        between = self._newer_than(old.inode, also=new.inode if new is not None else None)
+        yield from self._read_whole(between, keep=True)
         if new is None:  # not opened, or renamed away again before it could be
             self._open_when_there(at_end=False)
         else:
@@ -236,12 +257,16 @@ class Follower:
         """Truncated in place: the rest from the copy made before the truncation, then the
         file from its start. That start is read first (while the copy is read, the file may
         be truncated again: what was read of it tells)."""
+        numbered = self._numbered()  # before anything is yielded: a later copy is new
         copy, read_to = self._copy_of(source), source.position
         source.handle.seek(0)
         source.position, source.tail = 0, b""
         head = source.read()
+        later: list[Path] = []
         if copy is not None:
             with copy:
+                info = os.fstat(copy.fileno())
+                later = self._newer_than((info.st_dev, info.st_ino), numbered=numbered)
                 copy.seek(read_to)
                 while chunk := copy.read(BLOCK):
                     self._ended = chunk.endswith(b"\n")
@@ -249,10 +274,73 @@ class Follower:
         if not self._ended:
             yield b"\n"
             self._ended = True
+        # Truncated more than once since the last look: the later copies are unread whole.
+        yield from self._read_whole(later, keep=False)
+        source.known = frozenset(node for _, node, _ in numbered)
         if head:
             source.grew = self._clock()
             self._ended = head.endswith(b"\n")
             yield head
+
+    def _numbered(self) -> list[tuple[int, tuple[int, int], Path]]:
+        """The numbered rotations of the path that are regular files (error.log.1 up to
+        .COPIES, as logrotate names them without dateext): (number, inode, path)."""
+        found = []
+        for number in range(1, COPIES + 1):
+            path = self.path.with_name(f"{self.path.name}.{number}")
+            try:
+                info = path.stat()
+            except OSError:
+                continue
+            if stat.S_ISREG(info.st_mode):
+                found.append((number, (info.st_dev, info.st_ino), path))
+        return found
+
+    def _ours(self) -> set[tuple[int, int]]:
+        return {s.inode for s in [self._current, *self._rotated] if s is not None}
+
+    def _newer_than(self, inode: tuple[int, int], *, also: tuple[int, int] | None = None,
+                    numbered: list[tuple[int, tuple[int, int], Path]] | None = None
+                    ) -> list[Path]:
+        """The numbered rotations made after the file ``inode`` (when it is one of them),
+        oldest first, but for the files being read (and ``also``)."""
+        numbered = self._numbered() if numbered is None else numbered
+        at = next((n for n, node, _ in numbered if node == inode), None)
+        if at is None:
+            return []
+        skip = self._ours() | {inode, also}
+        return [path for n, node, path in reversed(numbered) if n < at and node not in skip]
+
+    def _new_copy(self, source: _Source) -> bool:
+        """True when error.log.1 is a file ``source`` has not seen (one stat)."""
+        try:
+            info = self.path.with_name(f"{self.path.name}.1").stat()
+        except OSError:
+            return False
+        node = (info.st_dev, info.st_ino)
+        return stat.S_ISREG(info.st_mode) and node not in source.known and node not in (
+            self._ours())
+
+    def _read_whole(self, paths: list[Path], *, keep: bool) -> Iterator[bytes]:
+        """Each file from its start to its end, in order; ``keep``: then drained like a
+        rotated file (its writer may not have reopened its log yet)."""
+        for path in paths:
+            try:
+                handle = path.open("rb")
+            except OSError:
+                continue
+            info = os.fstat(handle.fileno())
+            source = _Source(handle, (info.st_dev, info.st_ino), grew=self._clock())
+            while chunk := source.read():
+                self._ended = chunk.endswith(b"\n")
+                yield chunk
+            if not self._ended:
+                yield b"\n"
+                self._ended = True
+            if keep:
+                self._rotated.append(source)
+            else:
+                handle.close()
 
     def _copy_of(self, source: _Source) -> IO[bytes] | None:
         """The sibling that holds, at the read position, the bytes last read: the copy that

@@ -205,6 +205,71 @@ def test_f13_a_rename_while_the_old_file_is_still_being_read(tmp_path: Path) -> 
     exactly(data, 0, big + 30)
 
 
+def test_f13_two_renames_while_the_consumer_holds_a_chunk(tmp_path: Path) -> None:
+    """Renamed twice before the follower looks again: the file between, never opened, is the
+    numbered copy newer than the one it was reading (error.log.1, the old one now .2)."""
+    log = tmp_path / "error.log"
+    log.write_bytes(numbered(0, 100))
+
+    def twice() -> None:
+        rename(log)()
+        log.write_bytes(numbered(100, 110))
+        rename(log)()
+        log.write_bytes(numbered(110, 120))
+
+    exactly(follow(log, steps(idle(400)), during=once(twice, b"line 0\n")), 0, 120)
+
+
+def test_f13_two_copytruncates_while_the_consumer_holds_a_chunk(tmp_path: Path) -> None:
+    """Truncated twice before the follower looks again: the rest of the copy that holds what
+    it read (.2), then the later copy (.1) whole, then the file."""
+    log = tmp_path / "error.log"
+    log.write_bytes(numbered(0, 100))
+
+    def twice() -> None:
+        copytruncate(log)()
+        append(log, numbered(100, 110))()
+        copytruncate(log)()
+        append(log, numbered(110, 120))()
+
+    exactly(follow(log, steps(idle(5)), during=once(twice, b"line 0\n")), 0, 120)
+
+
+def test_f13_written_and_truncated_before_the_first_read(tmp_path: Path) -> None:
+    """An empty log, written and copy-truncated between two looks (the rig's start: a
+    rotation every 0.2 s, looks at a quiet file every 0.25 s). With nothing read there is no
+    tail to find a copy by; a numbered copy the follower has not seen holds the lines."""
+    log = tmp_path / "error.log"
+    log.write_bytes(b"")
+    shift(log).write_bytes(b"yesterday's line, rotated before the follower started\n")
+
+    def burst() -> None:
+        append(log, numbered(0, 30))()
+        copytruncate(log)()
+        append(log, numbered(30, 40))()
+
+    exactly(follow(log, steps(idle(2), burst, idle(3))), 0, 40)
+
+
+def test_f13_truncated_again_while_an_empty_file_s_copy_is_read(tmp_path: Path) -> None:
+    """Empty when its truncation is seen (no start to read first), then written and
+    truncated again while the copy is read: the second copy is one it has not seen."""
+    log = tmp_path / "error.log"
+    log.write_bytes(numbered(0, 50))
+
+    def rotate() -> None:
+        append(log, numbered(50, 80))()
+        copytruncate(log)()
+
+    def again() -> None:
+        append(log, numbered(80, 90))()
+        copytruncate(log)()
+        append(log, numbered(90, 100))()
+
+    data = follow(log, steps(idle(1), rotate, idle(5)), during=once(again, b"line 50\n"))
+    exactly(data, 0, 100)
+
+
 def test_f13_an_unreadable_new_file_after_a_rename_loses_no_old_line(tmp_path: Path) -> None:
     """The new file is opened before the old one's backlog is read; one that does not open
     (here a directory) is an error only once the backlog is out (found by a review)."""
