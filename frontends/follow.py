@@ -28,10 +28,13 @@ rotations go on:
   truncated again meanwhile, with nothing read from it yet to tell);
 - rotated more than once between two looks (the consumer held a chunk meanwhile), the files
   between are the numbered copies (``error.log.1`` ... as logrotate names them) newer than
-  the one that holds what was read: each is read whole, oldest first;
+  the one that holds what was read (and older than a new file that was renamed too): each
+  is opened at once (a later rotation moves the names), checked to be the file listed, and
+  read whole, oldest first; a file read whole is never read again;
 - a file that nothing was read from yet (empty at every look) has no bytes to find its copy
   by: a numbered copy it has not seen (one stat of ``error.log.1`` a look) was made of bytes
-  written to it since, and is read whole.
+  written to it since, and is read whole once the file no longer starts as the copy does
+  (logrotate copies, then truncates: until then the file itself is read).
 
 With dated names (``dateext``) or a copy compressed at once there are no numbered copies to
 tell, and what the last two cases cover is lost, as by ``tail -F``. Polls come every
@@ -46,6 +49,7 @@ import contextlib
 import os
 import stat
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,6 +108,7 @@ class Follower:
         self._clock = clock
         self._current: _Source | None = None
         self._rotated: list[_Source] = []
+        self._whole: deque[tuple[int, int]] = deque(maxlen=4 * COPIES)  # copies read whole
         self._ended = True  # the last byte yielded ends a line (or nothing was yielded)
 
     def blocks(self) -> Iterator[bytes]:
@@ -198,13 +203,19 @@ class Follower:
             return  # the next poll looks again first: truncated again while the copy was read?
         elif not current.position and self._new_copy(current):
             # Nothing read from it yet, and a copy it has not seen: written and truncated
-            # between two looks. What it holds is unread.
+            # between two looks (once the file no longer starts as the copy does: logrotate
+            # copies first, then truncates). What the copies hold is unread.
             numbered = self._numbered()
-            fresh = [path for _, node, path in reversed(numbered)
-                     if node not in current.known and node not in self._ours()]
-            current.known = frozenset(node for _, node, _ in numbered)
-            yield from self._read_whole(fresh, keep=False)
-            return
+            skip = self._ours() | set(self._whole)
+            fresh = self._open_listed([(node, path) for _, node, path in reversed(numbered)
+                                       if node not in current.known and node not in skip])
+            if fresh and _starts_with(current.handle, fresh[-1].handle):
+                for source in fresh:  # copied, not truncated yet: read from the file itself
+                    source.handle.close()
+            else:
+                current.known = frozenset(node for _, node, _ in numbered)
+                yield from self._read_whole(fresh, keep=False)
+                return
         chunk = current.read()
         if chunk:
             current.grew = self._clock()
@@ -235,8 +246,10 @@ class Follower:
         old.grew = self._clock()
         self._rotated.append(old)
         # Renamed more than once since the last look (a consumer that held a chunk): the
-        # files between, never opened, are numbered copies newer than the old one.
-        between = self._newer_than(old.inode, also=new.inode if new is not None else None)
+        # files between, never opened, are numbered copies newer than the old one (and older
+        # than the new one, when it was renamed too: what is newer comes after it).
+        between = self._open_listed(self._newer_than(
+            old.inode, until=new.inode if new is not None else None))
         yield from self._read_whole(between, keep=True)
         if new is None:  # not opened, or renamed away again before it could be
             self._open_when_there(at_end=False)
@@ -262,11 +275,12 @@ class Follower:
         source.handle.seek(0)
         source.position, source.tail = 0, b""
         head = source.read()
-        later: list[Path] = []
+        later: list[_Source] = []
         if copy is not None:
             with copy:
                 info = os.fstat(copy.fileno())
-                later = self._newer_than((info.st_dev, info.st_ino), numbered=numbered)
+                later = self._open_listed(  # opened now: a rotation meanwhile moves names
+                    self._newer_than((info.st_dev, info.st_ino), numbered=numbered))
                 copy.seek(read_to)
                 while chunk := copy.read(BLOCK):
                     self._ended = chunk.endswith(b"\n")
@@ -299,17 +313,20 @@ class Follower:
     def _ours(self) -> set[tuple[int, int]]:
         return {s.inode for s in [self._current, *self._rotated] if s is not None}
 
-    def _newer_than(self, inode: tuple[int, int], *, also: tuple[int, int] | None = None,
+    def _newer_than(self, inode: tuple[int, int], *, until: tuple[int, int] | None = None,
                     numbered: list[tuple[int, tuple[int, int], Path]] | None = None
-                    ) -> list[Path]:
-        """The numbered rotations made after the file ``inode`` (when it is one of them),
-        oldest first, but for the files being read (and ``also``)."""
+                    ) -> list[tuple[tuple[int, int], Path]]:
+        """The numbered rotations made after the file ``inode`` (when it is one of them) and
+        before the file ``until`` (when it is one), oldest first, as (inode, path); files
+        being read or read whole already are left out."""
         numbered = self._numbered() if numbered is None else numbered
-        at = next((n for n, node, _ in numbered if node == inode), None)
-        if at is None:
+        number = {node: n for n, node, _ in numbered}
+        if inode not in number:
             return []
-        skip = self._ours() | {inode, also}
-        return [path for n, node, path in reversed(numbered) if n < at and node not in skip]
+        low = number.get(until, 0) if until is not None else 0
+        skip = self._ours() | set(self._whole) | {inode}
+        return [(node, path) for n, node, path in reversed(numbered)
+                if low < n < number[inode] and node not in skip]
 
     def _new_copy(self, source: _Source) -> bool:
         """True when error.log.1 is a file ``source`` has not seen (one stat)."""
@@ -318,29 +335,45 @@ class Follower:
         except OSError:
             return False
         node = (info.st_dev, info.st_ino)
-        return stat.S_ISREG(info.st_mode) and node not in source.known and node not in (
-            self._ours())
+        return (stat.S_ISREG(info.st_mode) and node not in source.known
+                and node not in self._whole and node not in self._ours())
 
-    def _read_whole(self, paths: list[Path], *, keep: bool) -> Iterator[bytes]:
-        """Each file from its start to its end, in order; ``keep``: then drained like a
-        rotated file (its writer may not have reopened its log yet)."""
-        for path in paths:
+    def _open_listed(self, listed: list[tuple[tuple[int, int], Path]]) -> list[_Source]:
+        """Each listed file opened now, if it still is the file listed under that name."""
+        opened = []
+        for node, path in listed:
             try:
                 handle = path.open("rb")
             except OSError:
                 continue
             info = os.fstat(handle.fileno())
-            source = _Source(handle, (info.st_dev, info.st_ino), grew=self._clock())
-            while chunk := source.read():
-                self._ended = chunk.endswith(b"\n")
-                yield chunk
-            if not self._ended:
-                yield b"\n"
-                self._ended = True
-            if keep:
-                self._rotated.append(source)
-            else:
+            if (info.st_dev, info.st_ino) != node:
                 handle.close()
+                continue
+            opened.append(_Source(handle, node, grew=self._clock()))
+        return opened
+
+    def _read_whole(self, sources: list[_Source], *, keep: bool) -> Iterator[bytes]:
+        """Each file from its start to its end, in order; ``keep``: then drained like a
+        rotated file (its writer may not have reopened its log yet)."""
+        pending = list(sources)
+        try:
+            while pending:
+                source = pending.pop(0)
+                self._whole.append(source.inode)
+                while chunk := source.read():
+                    self._ended = chunk.endswith(b"\n")
+                    yield chunk
+                if not self._ended:
+                    yield b"\n"
+                    self._ended = True
+                if keep:
+                    self._rotated.append(source)
+                else:
+                    source.handle.close()
+        finally:  # closed meanwhile: what was not read
+            for source in pending:
+                source.handle.close()
 
     def _copy_of(self, source: _Source) -> IO[bytes] | None:
         """The sibling that holds, at the read position, the bytes last read: the copy that
@@ -398,6 +431,12 @@ def _size(handle: IO[bytes]) -> int:
         return os.fstat(handle.fileno()).st_size
     except (OSError, ValueError):
         return 0
+
+
+def _starts_with(handle: IO[bytes], copy: IO[bytes]) -> bool:
+    """True when the file starts with the copy's first bytes (a copy not truncated away)."""
+    head = _pread(copy, 0, TAIL)
+    return bool(head) and _pread(handle, 0, len(head)) == head
 
 
 def _pread(handle: IO[bytes], offset: int, size: int) -> bytes:

@@ -34,7 +34,8 @@ class _Done(Exception):
 
 
 def follow(path: Path, steps: Iterable[Callable[[], object]],
-           during: Callable[[bytes], object] = lambda chunk: None) -> bytes:
+           during: Callable[[bytes], object] = lambda chunk: None,
+           from_start: bool = True) -> bytes:
     """What the Follower yields while ``steps`` run, one per poll (each sleep); ``during``
     sees each chunk as it is yielded (a consumer that is slow while the log moves on)."""
     script = iter(steps)
@@ -47,7 +48,7 @@ def follow(path: Path, steps: Iterable[Callable[[], object]],
             raise _Done
         step()
 
-    follower = Follower(path, from_start=True, notice=lambda text: None, sleep=sleep,
+    follower = Follower(path, from_start=from_start, notice=lambda text: None, sleep=sleep,
                         clock=lambda: now[0])
     out = bytearray()
     try:
@@ -268,6 +269,128 @@ def test_f13_truncated_again_while_an_empty_file_s_copy_is_read(tmp_path: Path) 
 
     data = follow(log, steps(idle(1), rotate, idle(5)), during=once(again, b"line 50\n"))
     exactly(data, 0, 100)
+
+
+# The numbered copies read whole (two rotations between two looks), as a second review tried
+# them: never a line twice, never yesterday's, in order.
+
+
+def on(*pairs: tuple[bytes, Callable[[], object]]) -> Callable[[bytes], None]:
+    """A ``during`` that runs each action once, after the first chunk holding its marker."""
+    left = list(pairs)
+
+    def run(chunk: bytes) -> None:
+        for pair in list(left):
+            if pair[0] in chunk:
+                left.remove(pair)
+                pair[1]()
+    return run
+
+
+def seq(*actions: Callable[[], object]) -> Callable[[], None]:
+    def run() -> None:
+        for action in actions:
+            action()
+    return run
+
+
+def write(path: Path, data: bytes) -> Callable[[], object]:
+    return lambda: path.write_bytes(data)
+
+
+def in_order(data: bytes) -> bool:
+    numbers = [int(x.split()[1]) for x in data.split(b"\n") if x.startswith(b"line ")]
+    return numbers == sorted(numbers)
+
+
+def test_f13_copies_are_opened_before_a_rotation_can_move_their_names(tmp_path: Path) -> None:
+    """Truncated twice, then a third time while the first copy's rest is held: the later
+    copy is the file listed, not whatever .1 names by then."""
+    log = tmp_path / "error.log"
+    log.write_bytes(numbered(0, 100))
+    two = seq(append(log, numbered(100, 110)), copytruncate(log),
+              append(log, numbered(110, 120)), copytruncate(log), append(log, numbered(120, 130)))
+    third = seq(append(log, numbered(130, 140)), copytruncate(log),
+                append(log, numbered(140, 150)))
+    exactly(follow(log, idle(10), during=on((b"line 0\n", two), (b"line 100\n", third))),
+            0, 150)
+
+
+def test_f13_files_between_renames_are_opened_before_more_renames(tmp_path: Path) -> None:
+    log = tmp_path / "error.log"
+    log.write_bytes(numbered(0, 100))
+    three = seq(rename(log), write(log, numbered(100, 110)), rename(log),
+                write(log, numbered(110, 120)), rename(log), write(log, numbered(120, 130)))
+    fourth = seq(rename(log), write(log, numbered(130, 140)))
+    exactly(follow(log, idle(400), during=on((b"line 0\n", three), (b"line 100\n", fourth))),
+            0, 140)
+
+
+def test_f13_a_copy_read_whole_is_not_read_again(tmp_path: Path) -> None:
+    """An empty file renamed twice, a look while the path is missing (its copy read whole),
+    then the new file: the copy is not read again as a file between the renames."""
+    log = tmp_path / "error.log"
+    log.write_bytes(b"")
+    twice = seq(rename(log), write(log, numbered(0, 10)), rename(log))
+    exactly(follow(log, steps(idle(2), twice, write(log, numbered(10, 20)), idle(5))), 0, 20)
+
+
+@pytest.mark.parametrize("half", [False, True])
+def test_f13_a_copy_not_truncated_away_yet_is_not_read(half: bool, tmp_path: Path) -> None:
+    """logrotate copies, then truncates: looks between the two (a copy half written, or
+    whole) read the file itself, not the copy, and then the truncation is a plain one."""
+    log = tmp_path / "error.log"
+    log.write_bytes(b"")
+
+    def copy() -> None:
+        append(log, numbered(0, 30))()
+        data = log.read_bytes()
+        shift(log).write_bytes(data[: len(data) // 2] if half else data)
+
+    def finish() -> None:
+        (tmp_path / "error.log.1").write_bytes(log.read_bytes())
+        os.truncate(log, 0)
+
+    exactly(follow(log, steps(idle(2), copy, idle(1), finish, idle(5))), 0, 30)
+
+
+@pytest.mark.parametrize("late", [False, True])
+def test_f13_a_new_file_renamed_twice_during_the_backlog_comes_in_order(
+        late: bool, tmp_path: Path) -> None:
+    """The new file opened early is itself renamed twice while the old backlog is read: it
+    comes before the file renamed after it (``late``: the path then stays missing past DRAIN,
+    and nothing is read twice)."""
+    log = tmp_path / "error.log"
+    log.write_bytes(numbered(0, 100))
+    first = seq(append(log, numbered(100, 110)), rename(log), write(log, numbered(110, 120)))
+    if late:
+        twice = seq(rename(log), write(log, numbered(120, 130)), rename(log))
+        script = steps(idle(300), write(log, numbered(130, 140)), idle(50))
+    else:
+        twice = seq(rename(log), write(log, numbered(120, 130)), rename(log),
+                    write(log, numbered(130, 140)))
+        script = idle(400)
+    data = follow(log, script, during=on((b"line 0\n", first), (b"line 100\n", twice)))
+    exactly(data, 0, 140)
+    assert in_order(data)
+
+
+@pytest.mark.parametrize("mode", ["rename", "copytruncate", "rename, then created late"])
+def test_f13_following_from_now_never_reads_yesterday_s_copies(mode: str,
+                                                               tmp_path: Path) -> None:
+    log = tmp_path / "error.log"
+    log.write_bytes(b"")
+    (tmp_path / "error.log.1").write_bytes(b"yesterday 1\n")
+    (tmp_path / "error.log.2").write_bytes(b"yesterday 2\n")
+    if mode == "rename":
+        script = steps(idle(2), seq(append(log, numbered(0, 10)), rename(log),
+                                    write(log, numbered(10, 20))), idle(5))
+    elif mode == "copytruncate":
+        script = steps(idle(2), seq(append(log, numbered(0, 10)), copytruncate(log),
+                                    append(log, numbered(10, 20))), idle(5))
+    else:
+        script = steps(idle(2), rename(log), idle(2), write(log, numbered(0, 20)), idle(5))
+    exactly(follow(log, script, from_start=False), 0, 20)
 
 
 def test_f13_an_unreadable_new_file_after_a_rename_loses_no_old_line(tmp_path: Path) -> None:
