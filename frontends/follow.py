@@ -34,7 +34,8 @@ rotations go on:
 - a file that nothing was read from yet (empty at every look) has no bytes to find its copy
   by: a numbered copy it has not seen (one stat of ``error.log.1`` a look) was made of bytes
   written to it since, and is read whole once the file no longer starts as the copy does
-  (logrotate copies, then truncates: until then the file itself is read).
+  (logrotate copies, then truncates: until then the file itself is read; an empty copy may
+  be one just begun). The same holds for the newest of the later copies of the second case.
 
 With dated names (``dateext``) or a copy compressed at once there are no numbered copies to
 tell, and what the last two cases cover is lost, as by ``tail -F``. Polls come every
@@ -281,6 +282,8 @@ class Follower:
                 info = os.fstat(copy.fileno())
                 later = self._open_listed(  # opened now: a rotation meanwhile moves names
                     self._newer_than((info.st_dev, info.st_ino), numbered=numbered))
+                if later and _starts_with(source.handle, later[-1].handle):
+                    later.pop().handle.close()  # copied, not truncated yet: the file holds it
                 copy.seek(read_to)
                 while chunk := copy.read(BLOCK):
                     self._ended = chunk.endswith(b"\n")
@@ -335,7 +338,8 @@ class Follower:
         except OSError:
             return False
         node = (info.st_dev, info.st_ino)
-        return (stat.S_ISREG(info.st_mode) and node not in source.known
+        # (An empty one holds nothing yet: it may be a copy just begun.)
+        return (stat.S_ISREG(info.st_mode) and info.st_size > 0 and node not in source.known
                 and node not in self._whole and node not in self._ours())
 
     def _open_listed(self, listed: list[tuple[tuple[int, int], Path]]) -> list[_Source]:

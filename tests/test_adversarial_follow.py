@@ -354,6 +354,42 @@ def test_f13_a_copy_not_truncated_away_yet_is_not_read(half: bool, tmp_path: Pat
     exactly(follow(log, steps(idle(2), copy, idle(1), finish, idle(5))), 0, 30)
 
 
+def test_f13_a_later_copy_not_truncated_away_yet_is_not_read(tmp_path: Path) -> None:
+    """Truncated twice while the consumer holds a chunk, the look landing between the second
+    copy and its truncation: that copy is still the file's start, read from the file (a
+    third review: it was read as a later copy, and again as the file)."""
+    log = tmp_path / "error.log"
+    log.write_bytes(numbered(0, 100))
+
+    def copy_only() -> None:
+        shutil.copyfile(log, shift(log))
+
+    held = seq(append(log, numbered(100, 110)), copytruncate(log),
+               append(log, numbered(110, 120)), copy_only)
+    finish = seq(lambda: os.truncate(log, 0), append(log, numbered(120, 130)))
+    exactly(follow(log, steps(idle(1), finish, idle(5)), during=once(held, b"line 0\n")),
+            0, 130)
+
+
+def test_f13_an_empty_copy_just_begun_is_not_taken_for_one_done(tmp_path: Path) -> None:
+    """Nothing read yet; a look just after logrotate created the copy, before a byte was
+    copied: the file is read (the empty copy had been taken as the copy, and the file left
+    unread until it was truncated)."""
+    log = tmp_path / "error.log"
+    log.write_bytes(b"")
+
+    def create_copy() -> None:
+        append(log, numbered(0, 30))()
+        shift(log).write_bytes(b"")
+
+    def finish() -> None:
+        (tmp_path / "error.log.1").write_bytes(log.read_bytes())
+        os.truncate(log, 0)
+        append(log, numbered(30, 40))()
+
+    exactly(follow(log, steps(idle(2), create_copy, finish, idle(5))), 0, 40)
+
+
 @pytest.mark.parametrize("late", [False, True])
 def test_f13_a_new_file_renamed_twice_during_the_backlog_comes_in_order(
         late: bool, tmp_path: Path) -> None:
