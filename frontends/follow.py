@@ -231,7 +231,7 @@ class Follower:
         open (its error is raised once the old file is read) after."""
         new = None
         if regular:
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(InputError):  # raised again below, after the backlog
                 new = self._open(at_end=False)
         try:
             while chunk := old.read():

@@ -17,6 +17,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -444,6 +445,34 @@ def test_f13_an_unreadable_new_file_after_a_rename_loses_no_old_line(tmp_path: P
 
     with pytest.raises(LogInputError):
         follow(log, steps(idle(1), burst_then_folder, idle(5)), during=out.extend)
+    exactly(bytes(out), 0, big)
+
+
+def test_f13_a_new_file_that_may_not_be_read_loses_no_old_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As above, with a regular new file whose open is refused (EACCES: a log the follower's
+    user may not read; simulated, since root reads any file)."""
+    log = tmp_path / "error.log"
+    log.write_bytes(b"")
+    big = 3 * BLOCK // len(b"line 99999\n")
+    out = bytearray()
+    real_open = Path.open
+    refused = [False]
+
+    def open_(self: Path, *args: Any, **kwargs: Any) -> Any:
+        if refused[0] and self == log:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    def burst_then_refuse() -> None:
+        append(log, numbered(0, big))()
+        rename(log)()
+        log.write_bytes(b"a line nobody may read\n")
+        refused[0] = True
+
+    monkeypatch.setattr(Path, "open", open_)
+    with pytest.raises(LogInputError, match="Permission denied"):
+        follow(log, steps(idle(1), burst_then_refuse, idle(5)), during=out.extend)
     exactly(bytes(out), 0, big)
 
 
