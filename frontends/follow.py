@@ -207,7 +207,7 @@ class Follower:
             # between two looks (once the file no longer starts as the copy does: logrotate
             # copies first, then truncates). What the copies hold is unread.
             numbered = self._numbered()
-            skip = self._ours() | set(self._whole)
+            skip = self._seen()
             fresh = self._open_listed([(node, path) for _, node, path in reversed(numbered)
                                        if node not in current.known and node not in skip])
             if fresh and _starts_with(current.handle, fresh[-1].handle):
@@ -313,8 +313,10 @@ class Follower:
                 found.append((number, (info.st_dev, info.st_ino), path))
         return found
 
-    def _ours(self) -> set[tuple[int, int]]:
-        return {s.inode for s in [self._current, *self._rotated] if s is not None}
+    def _seen(self) -> set[tuple[int, int]]:
+        """The files being read, and the copies read whole already."""
+        return {s.inode for s in [self._current, *self._rotated] if s is not None} | set(
+            self._whole)
 
     def _newer_than(self, inode: tuple[int, int], *, until: tuple[int, int] | None = None,
                     numbered: list[tuple[int, tuple[int, int], Path]] | None = None
@@ -327,7 +329,7 @@ class Follower:
         if inode not in number:
             return []
         low = number.get(until, 0) if until is not None else 0
-        skip = self._ours() | set(self._whole) | {inode}
+        skip = self._seen() | {inode}
         return [(node, path) for n, node, path in reversed(numbered)
                 if low < n < number[inode] and node not in skip]
 
@@ -340,7 +342,7 @@ class Follower:
         node = (info.st_dev, info.st_ino)
         # (An empty one holds nothing yet: it may be a copy just begun.)
         return (stat.S_ISREG(info.st_mode) and info.st_size > 0 and node not in source.known
-                and node not in self._whole and node not in self._ours())
+                and node not in self._seen())
 
     def _open_listed(self, listed: list[tuple[tuple[int, int], Path]]) -> list[_Source]:
         """Each listed file opened now, if it still is the file listed under that name."""
