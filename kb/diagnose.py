@@ -517,12 +517,16 @@ class Diagnoser:
         """((start, end), signals) of each line a scanner picks, in order; ``signals`` is
         False when no prefilter scanner picked it (then no signature can match it: the
         prefilter finds every line a signal could come from)."""
-        signal = {span for scanner in self._scanners[: self._signal_scanners]
-                  for span in scanner.lines(block)}
-        other = {span for scanner in self._scanners[self._signal_scanners :]
-                 for span in scanner.lines(block)}
+        scanners = self._scanners
+        picked = [scanner.lines(block) for scanner in scanners]
+        signal = _union(picked[: self._signal_scanners])
+        other = _union(picked[self._signal_scanners :])
+        if not other:
+            return [(span, True) for span in signal]
+        known = set(signal)
+        # Each list is in order: one sort of their concatenation merges them (two runs).
         return sorted([(span, True) for span in signal]
-                      + [(span, False) for span in other - signal])
+                      + [(span, False) for span in other if span not in known])
 
     def _line(self, raw: str, number: int, signals: bool = True) -> list[Problem]:
         """Parse and answer one picked line and add it to its episode."""
@@ -741,6 +745,13 @@ def _remember(cache: OrderedDict[Hashable, HitRecord | None], key: Hashable,
     cache[key] = value
     if len(cache) > ANSWER_CACHE:
         cache.popitem(last=False)
+
+
+def _union(lists: list[list[tuple[int, int]]]) -> list[tuple[int, int]]:
+    """The spans of several scanners, in order, each once (each list is in order)."""
+    if len(lists) == 1:
+        return lists[0]
+    return sorted({span for spans in lists for span in spans})
 
 
 def error_scan() -> str:

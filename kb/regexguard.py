@@ -146,26 +146,33 @@ class Scanner:
     def lines(self, block: bytes) -> list[tuple[int, int]]:
         """(start, end) of every line of ``block`` that holds a match, in order (``end`` is
         the position of its newline, or the end of the block)."""
-        found = []
+        found: list[tuple[int, int]] = []
+        append, rfind, find = found.append, block.rfind, block.find
         pos, size = 0, len(block)
+        if self._re2 is not None:
+            # RE2's own call: one per matching line (the rest of a line is skipped),
+            # without building Python match objects.
+            match, unanchored = self._re2.Match, self._unanchored
+            while pos <= size:
+                start, end = match(unanchored, block, pos, size)[0]
+                if start < 0:
+                    break
+                line_end = find(b"\n", end)
+                if line_end < 0:
+                    line_end = size
+                append((rfind(b"\n", 0, start) + 1, line_end))
+                pos = line_end + 1
+            return found
+        search = self._re.search
         while pos <= size:
-            if self._re2 is not None:
-                # RE2's own call: one per matching line (the rest of a line is skipped),
-                # without building Python match objects.
-                span = self._re2.Match(self._unanchored, block, pos, size)[0]
-                if span[0] < 0:
-                    break
-                start, end = span
-            else:
-                match = self._re.search(block, pos)
-                if match is None:
-                    break
-                start, end = match.span()
-            line_start = block.rfind(b"\n", 0, start) + 1
-            line_end = block.find(b"\n", end)
+            found_match = search(block, pos)
+            if found_match is None:
+                break
+            start, end = found_match.span()
+            line_end = find(b"\n", end)
             if line_end < 0:
                 line_end = size
-            found.append((line_start, line_end))
+            append((rfind(b"\n", 0, start) + 1, line_end))
             pos = line_end + 1
         return found
 

@@ -381,9 +381,9 @@ class Signals:
 
 
 def _ah_codes(text: str) -> list[str]:
-    from kb.logline import AH_RE
+    from kb.logline import ah_numbers
 
-    return ["AH" + code for code in AH_RE.findall(text)]
+    return ["AH" + code for code in ah_numbers(text)]
 
 
 def _regex_of(signature: Any) -> str:

@@ -162,6 +162,25 @@ def test_a_message_first_read_without_its_template_gets_it_later() -> None:
     assert parse_line(line, template=False).template == full.template  # now remembered
 
 
+def test_a_message_first_read_without_its_errors_gets_them_later() -> None:
+    """``template=False`` leaves OpenSSL errors undecoded (the log pipe's outcome lines hold
+    none); a full read of the same message afterwards decodes them, from the memo or not."""
+    from kb import logline
+    from kb.logline import parse_line
+    from kb.memo import MAX_TEXT
+
+    logline._messages.clear()
+    line = ("[Tue Mar 05 10:12:01.123456 2024] [ssl:info] [pid 7:tid 8] [client 203.0.113.9:5] "
+            "SSL Library Error: error:0A000126:SSL routines::unexpected eof while reading")
+    assert parse_line(line, template=False).openssl == []
+    full = parse_line(line)
+    assert [e.reason for e in full.openssl] == ["unexpected eof while reading"]
+    assert parse_line(line, template=False).openssl == full.openssl  # now remembered
+    long = line + " (" + "x" * MAX_TEXT + ")"  # not remembered
+    assert parse_line(long, template=False).openssl == []
+    assert [e.reason for e in parse_line(long).openssl] == ["unexpected eof while reading"]
+
+
 def test_long_messages_are_not_remembered() -> None:
     """The memos are bounded in bytes: 16,384 distinct 8 KB messages held 240 MB."""
     from kb import logline

@@ -114,6 +114,45 @@ def test_parser_finds_embedded_ah_codes(head: str, before: str, code: str, after
     assert code in parse(line).ah_codes
 
 
+CODE_PIECES = st.lists(st.sampled_from(["AH", "A", "H", "0", "12345", "AH02039", "_", " ", "x",
+                                          ":", "\u00e9", "\u0663", "AH123456", "\n"]),
+                       max_size=14).map("".join)
+
+
+@PROPS
+@given(st.one_of(CODE_PIECES, HOSTILE))
+def test_ah_numbers_is_the_code_regex(text: str) -> None:
+    """The fast AH-code finder (a literal scan, the leading word boundary checked by hand)
+    finds exactly what the regex with the boundary finds."""
+    from kb.logline import AH_RE, ah_numbers
+
+    assert ah_numbers(text) == AH_RE.findall(text)
+
+
+HEXISH = st.lists(st.sampled_from(["0A0000C1", "14094412", "336109761", "0a000126", "DEADBEEF0",
+                                   "1234567890A", ":", ".", "-", " ", "x", "_", "error:",
+                                   " error:", "\u0663"]), max_size=10).map("".join)
+
+
+@PROPS
+@given(st.one_of(HEXISH, HOSTILE))
+@example("0A0000C1\u0663")  # a non-ASCII digit after the code (the forms read ASCII)
+def test_hex_gate_finds_every_packed_code(text: str) -> None:
+    """The cheap gate before the two forms without a literal (packed decimal and bare hex
+    codes) misses none of their matches: the decoder answers as without the gate."""
+    from kb import openssl
+
+    with_gate = openssl._matches(text)
+    spans = sorted((m.start(), m.end()) for m in with_gate)
+    gate = openssl._EIGHT
+    try:
+        openssl._EIGHT = re.compile(r"")  # the gate always open
+        ungated = sorted((m.start(), m.end()) for m in openssl._matches(text))
+    finally:
+        openssl._EIGHT = gate
+    assert spans == ungated
+
+
 # -- OpenSSL decoder -------------------------------------------------------------------------
 
 
