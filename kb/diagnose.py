@@ -623,8 +623,15 @@ class Diagnoser:
             closed += self._close(LOOSE)  # un-prefixed lines in a row have ended
         episode = self._open.get(key)
         if episode is not None and not episode.takes(seen):
-            closed += self._close(key)
-            episode = None
+            if not episode.answered and not self._collect and self.phase != "drain":
+                # Ending it reports nothing (no line has an answer, none is collected):
+                # the same object begins the next episode, last in the order of the open.
+                del self._open[key]
+                episode.restart(owned=self.phase == "count")
+                self._open[key] = episode
+            else:
+                closed += self._close(key)
+                episode = None
         if episode is None:
             if self.phase == "drain":
                 return closed  # past the part: only its own open episodes go on
@@ -636,7 +643,10 @@ class Diagnoser:
             if problem.count == 1 and not problem.other_variants:
                 closed.append(problem)
         if seen.role.ends or key[1].startswith("line "):
-            closed += self._close(key)
+            if episode.answered or self._collect:
+                closed += self._close(key)
+            else:
+                del self._open[key]  # ending it reports nothing
         return closed
 
     def _close(self, key: tuple[str, str]) -> list[Problem]:

@@ -155,7 +155,7 @@ class Seen:
     role: Role
 
 
-@dataclass
+@dataclass(slots=True)
 class Episode:
     """The open lines of one process (or of the un-prefixed lines in a row)."""
 
@@ -166,6 +166,7 @@ class Episode:
     startup: bool = False
     final: bool = False  # holds the end of a start attempt
     counted: object = None  # the problem its cause was counted in (kb.diagnose)
+    answered: bool = False  # some line has an answer (else ending it reports nothing)
 
     @property
     def last(self) -> int:
@@ -198,10 +199,19 @@ class Episode:
                         and self.cause is not None and not queue)
         return not second_cause
 
+    def restart(self, owned: bool) -> None:
+        """Begin again, empty: as a new Episode of the same key (``key`` and ``owned``)."""
+        self.owned = owned
+        self.seen = []
+        self.cause, self.counted = None, None
+        self.startup = self.final = self.answered = False
+
     def add(self, item: Seen) -> bool:
         """Add a line; True when it becomes the cause (the first specific line with an
         answer: once there is one, it stays)."""
         self.seen.append(item)
+        if item.hit is not None:
+            self.answered = True
         self.startup = self.startup or item.role.startup
         self.final = self.final or item.role.final
         if item.hit is not None and not item.role.outcome and self.cause is None:
