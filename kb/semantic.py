@@ -265,7 +265,9 @@ def blend(text: str, hits: Sequence[Hit], entries: Sequence[Entry], vectors: Ent
 
 def lexical(hit: Hit) -> float:
     """kb's evidence for a hit, 0..1: its text match's *strength* (BM25F over what a match
-    of every query word would score in its collection, kb.rank), 1 at most.
+    of every query word would score in its collection, kb.rank), 1 at most, times, with
+    several collections side by side, its collection's posterior (how sure kb is that the
+    answer is in that collection, kb.rank.MergedSearcher: what scales its confidence too).
 
     Not the score over the best hit's: that gives the best lexical hit full marks however
     little of the question it matches (one generic word), and so the most weight exactly
@@ -274,7 +276,8 @@ def lexical(hit: Hit) -> float:
     collection. (Measured on the three foreign sets: 0.657/0.602/0.643 top-1 with the
     relative score, 0.664/0.602/0.629 with strength, both on titles alone; with the answer
     paragraphs as units the relative score lost where strength gained.)"""
-    return min(1.0, hit.why.strength)
+    posterior = hit.why.collection_posterior
+    return min(1.0, hit.why.strength) * (1.0 if posterior is None else posterior)
 
 
 def _with_cosine(hit: Hit, cosine: float) -> Hit:
