@@ -147,34 +147,26 @@ class Scanner:
         """(start, end) of every line of ``block`` that holds a match, in order (``end`` is
         the position of its newline, or the end of the block)."""
         found: list[tuple[int, int]] = []
-        append, rfind, find = found.append, block.rfind, block.find
+        append, rfind, find, span = found.append, block.rfind, block.find, self._span
         pos, size = 0, len(block)
-        if self._re2 is not None:
-            # RE2's own call: one per matching line (the rest of a line is skipped),
-            # without building Python match objects.
-            match, unanchored = self._re2.Match, self._unanchored
-            while pos <= size:
-                start, end = match(unanchored, block, pos, size)[0]
-                if start < 0:
-                    break
-                line_end = find(b"\n", end)
-                if line_end < 0:
-                    line_end = size
-                append((rfind(b"\n", 0, start) + 1, line_end))
-                pos = line_end + 1
-            return found
-        search = self._re.search
         while pos <= size:
-            found_match = search(block, pos)
-            if found_match is None:
+            start, end = span(block, pos, size)
+            if start < 0:
                 break
-            start, end = found_match.span()
             line_end = find(b"\n", end)
             if line_end < 0:
                 line_end = size
             append((rfind(b"\n", 0, start) + 1, line_end))
             pos = line_end + 1
         return found
+
+    def _span(self, block: bytes, pos: int, size: int) -> tuple[int, int]:
+        """The first match in ``block[pos:size]``, (-1, -1) when there is none. On RE2 its
+        own call (the rest of a line is skipped), without building a Python match object."""
+        if self._re2 is not None:
+            return self._re2.Match(self._unanchored, block, pos, size)[0]  # type: ignore[no-any-return]
+        match = self._re.search(block, pos, size)
+        return (-1, -1) if match is None else match.span()
 
     def search(self, data: bytes) -> bool:
         """True when ``data`` holds a match."""
