@@ -62,7 +62,7 @@ if TYPE_CHECKING:
     # (``text``) and any other tables to keep (all plain data).
     Index = Callable[[Sequence[Entry], Any], dict[str, Any]]
 
-INDEX_FORMAT = "6"
+INDEX_FORMAT = "7"
 CORE_FILE = "index.bin"
 POSTINGS_FILE = "postings.bin"
 ENTRIES_FILE = "entries.bin"

@@ -341,20 +341,30 @@ def _list_item(
     return current
 
 
-# A version note closing a signature: "- AH02559: ... @until httpd 2.4.15".
-_VERSIONS = re.compile(r"\s+@((?:since|until) \S[^@]*)$")
+# Notes closing a signature, in any order: a version note ("- AH02559: ... @until httpd
+# 2.4.15") and a peer note ("- ... @peer remote": see Signature.peer).
+_NOTE = re.compile(r"\s+@(since|until|peer) (\S[^@]*)$")
+PEERS = ("client", "remote")
 
 
 def _signature(item: str, line_no: int, where: str, problems: _Problems) -> Signature | None:
-    versions = ""
-    note = _VERSIONS.search(item)
-    if note is not None:
-        item, versions = item[: note.start()], note.group(1).strip()
+    versions = peer = ""
+    while (note := _NOTE.search(item)) is not None:
+        item, name, value = item[: note.start()], note.group(1), note.group(2).strip()
+        if name != "peer":
+            versions = f"{name} {value}"
+        elif value in PEERS:
+            peer = value
+        else:
+            problems.add(where, line_no, f"unknown peer {value!r} in '@peer': write '@peer "
+                         "client' ([client ...] lines) or '@peer remote' ([remote ...] lines)")
+            return None
+    notes = {"versions": versions, "peer": peer}
     if item.startswith("lit: "):
         text = item[5:].strip()
-        return Signature(kind=SignatureKind.LITERAL, text=text, line=line_no, versions=versions)
+        return Signature(kind=SignatureKind.LITERAL, text=text, line=line_no, **notes)
     if not item.startswith("re: "):
-        return Signature(kind=SignatureKind.LITERAL, text=item, line=line_no, versions=versions)
+        return Signature(kind=SignatureKind.LITERAL, text=item, line=line_no, **notes)
     pattern = item[4:].strip()
     try:
         check_pattern(pattern)
@@ -374,7 +384,7 @@ def _signature(item: str, line_no: int, where: str, problems: _Problems) -> Sign
     except (OverflowError, ValueError) as exc:  # sizes re cannot represent, bad flag mixes
         problems.add(where, line_no, f"signature regex does not compile: {exc}: fix the pattern")
         return None
-    return Signature(kind=SignatureKind.REGEX, text=pattern, line=line_no, versions=versions)
+    return Signature(kind=SignatureKind.REGEX, text=pattern, line=line_no, **notes)
 
 
 def _check_unique(entries: list[Entry], problems: _Problems) -> None:

@@ -562,7 +562,7 @@ class Diagnoser:
     def _answer_line(self, raw: str, signals: bool = True
                      ) -> tuple[HitRecord | None, ParsedLine]:
         """``search``'s confident answer for one line, remembered by what search reads of it:
-        its shapes, level, message and signals (or the whole line when it has no prefix, as a
+        its shapes, level, peer, message and signals (or the whole line when it has no prefix, as a
         question is read by its words)."""
         line = raw[:MAX_LINE_CHARS]
         shapes, fields, message = strip_prefix(line)
@@ -571,7 +571,7 @@ class Diagnoser:
         hits = (self._signals.line_hits(line) if signals or len(line) > MAX_MATCH_CHARS
                 else ())
         text = message if shapes else raw
-        key = (tuple(shapes), fields.get("level", ""), text, hits)
+        key = (tuple(shapes), fields.get("level", ""), fields.get("peer", ""), text, hits)
         known = self._lines.get(key) if len(text) <= MAX_TEXT else None
         parsed_line = line_of(line, shapes, fields, message)
         if known is not None:

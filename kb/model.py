@@ -41,6 +41,10 @@ class Signature(BaseModel):
     line: int = 0
     # Which releases print it, when only some do ("since httpd 2.4.8", "until OpenSSL 1.1.1").
     versions: str = ""
+    # Which side of a connection httpd logs it about, when the same message is logged for
+    # both: "client" (a [client ...] line: whoever connected to this server) or "remote" (a
+    # [remote ...] line: the backend mod_proxy connected to). "" for any line.
+    peer: str = ""
 
 
 class Entry(BaseModel):
@@ -101,7 +105,7 @@ def trusted_entry(data: dict[str, Any]) -> Entry:
         fields[name] = tuple(fields.get(name, ()))
     fields["signatures"] = tuple(
         Signature.model_construct(kind=SignatureKind(s["kind"]), text=s["text"], line=s["line"],
-                                  versions=s.get("versions", ""))
+                                  versions=s.get("versions", ""), peer=s.get("peer", ""))
         for s in fields.get("signatures", ())
     )
     fields["source"] = Source.model_construct(**fields["source"])

@@ -147,6 +147,7 @@ class SignatureRecord(NamedTuple):
     text: str
     line: int = 0
     versions: str = ""
+    peer: str = ""
 
 
 class EntryRecord:
@@ -205,7 +206,7 @@ class EntryRecord:
     @property
     def signatures(self) -> tuple[SignatureRecord, ...]:
         return tuple(SignatureRecord(SignatureKind(s["kind"]), s["text"], s.get("line", 0),
-                                     s.get("versions", ""))
+                                     s.get("versions", ""), s.get("peer", ""))
                      for s in self.data.get("signatures", ()))
 
     @property

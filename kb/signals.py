@@ -34,7 +34,7 @@ from kb.shapes.journald import ENCODED_MARKER
 from kb.text import normalise
 
 if TYPE_CHECKING:
-    from kb.logline import Parsed
+    from kb.logline import Parsed, ParsedLine
 
 # Text that may hold an OpenSSL error whose reason is not spelled out (decoded by kb.openssl):
 # packed codes (full form with an empty or numbered reason, bare hex, decimal), Python's
@@ -154,6 +154,7 @@ class SignalTable:
     titles: list[bool]  # a title phrase (title_phrases), not a signature
     codes: dict[str, list[int]]  # AH code -> entry positions
     reasons: dict[str, list[int]] | None = None  # OpenSSL reason -> entries (None: not yet)
+    peers: list[str] = field(default_factory=list)  # each signature's peer note ("": any)
 
     @classmethod
     def of(cls, entries: Sequence[_Signed], reasons: bool = False) -> SignalTable:
@@ -163,8 +164,9 @@ class SignalTable:
         codes: dict[str, list[int]] = defaultdict(list)
         for position, entry in enumerate(entries):
             for signature in entry.signatures:
-                for code in _ah_codes(signature.text):
-                    _append_once(codes, code, position)
+                if not signature.peer:  # a peer-scoped signature counts on its side only
+                    for code in _ah_codes(signature.text):
+                        _append_once(codes, code, position)
                 table._add(position, signature, False)
         for position, entry in enumerate(entries):
             for phrase in title_phrases(entry):
@@ -183,6 +185,7 @@ class SignalTable:
         self.versions.append(signature.versions)
         self.regexes.append(_regex_of(signature))
         self.titles.append(title)
+        self.peers.append(getattr(signature, "peer", ""))
 
     def _choose_keys(self) -> None:
         """Each literal's key: of the chunks any of its matches holds (``_key_choices``),
@@ -207,7 +210,7 @@ class SignalTable:
         start = 0
         for table, size in zip(tables, sizes, strict=True):
             out.entries += [start + e for e in table.entries]
-            for name in ("kinds", "texts", "lines", "versions", "regexes", "titles"):
+            for name in ("kinds", "texts", "lines", "versions", "regexes", "titles", "peers"):
                 getattr(out, name).extend(getattr(table, name))
             for code, positions in table.codes.items():
                 out.codes.setdefault(code, []).extend(start + e for e in positions)
@@ -239,6 +242,14 @@ class Signals:
         count = len(self._table.regexes)
         literal = SignatureKind.LITERAL.value
         self._literal = [kind == literal for kind in self._table.kinds]
+        # The signatures that count on a [remote ...] line and those that count on any other
+        # (None: no signature has a peer note, and every one counts on every line).
+        peers = self._table.peers
+        self._sides: dict[bool, frozenset[int]] | None = None
+        if any(peers):
+            self._sides = {remote: frozenset(i for i, peer in enumerate(peers)
+                                             if peer in ("", "remote" if remote else "client"))
+                           for remote in (False, True)}
         # Hits are made on first use; numbers as if all were made in table order: patterns
         # first, then every code's hits, then every reason's.
         self._pattern_hits: dict[int, SignalHit] = {}
@@ -259,7 +270,8 @@ class Signals:
 
     def _signature(self, i: int) -> SignatureRecord:
         t = self._table
-        return SignatureRecord(SignatureKind(t.kinds[i]), t.texts[i], t.lines[i], t.versions[i])
+        return SignatureRecord(SignatureKind(t.kinds[i]), t.texts[i], t.lines[i], t.versions[i],
+                               t.peers[i])
 
     @cached_property
     def _set(self) -> PatternSet:
@@ -308,7 +320,7 @@ class Signals:
         itself holds an OpenSSL error needs too (a warm start saves loading them)."""
         table: dict[str, list[int]] = {}
         for p in self.patterns:
-            if p.signature.kind is not SignatureKind.LITERAL or p.title:
+            if p.signature.kind is not SignatureKind.LITERAL or p.title or p.signature.peer:
                 continue
             reasons = [e.reason for e in find_errors(p.signature.text)]
             text = normalise(p.signature.text)
@@ -336,9 +348,13 @@ class Signals:
                 hits += self._reason_hits.get(reason, ())
         per_line = line_hits if line_hits is not None else [
             self.line_hits(line.raw) for line in parsed.lines]
+        if self._sides is not None:
+            per_line = [self._on_side(numbers, line) for numbers, line
+                        in zip(per_line, parsed.lines, strict=True)]
         if reasons:
             found = {i for numbers in per_line for i in numbers}
-            found.update(i for i in self._set.match("\n".join(reasons)) if self._literal[i])
+            found.update(i for i in self._set.match("\n".join(reasons))
+                         if self._literal[i] and not self._table.peers[i])
             numbers = sorted(found)
         elif len(per_line) == 1:
             numbers = list(per_line[0])
@@ -346,6 +362,13 @@ class Signals:
             numbers = sorted({i for numbers in per_line for i in numbers})
         hits += [self._pattern_hit(i) for i in numbers]
         return hits
+
+    def _on_side(self, numbers: tuple[int, ...], line: ParsedLine) -> tuple[int, ...]:
+        """The signatures of ``numbers`` that count on this line: a signature with a peer
+        note counts on the lines of that side only (``is_remote``)."""
+        assert self._sides is not None
+        side = self._sides[is_remote(line)]
+        return tuple(i for i in numbers if i in side)
 
     def prefilter(self) -> list[Any]:
         """Scanners over raw log bytes that together find every line a signal could come from.
@@ -378,6 +401,12 @@ class Signals:
         groups += [regexes[i : i + REGEXES_PER_SCANNER]
                    for i in range(0, len(regexes), REGEXES_PER_SCANNER)]
         return [compile_scanner("|".join(f"(?:{part})" for part in group)) for group in groups]
+
+
+def is_remote(line: ParsedLine) -> bool:
+    """True for a line httpd logged about the backend mod_proxy connected to (its prefix says
+    ``[remote HOST:PORT]``), False for any other (``[client ...]``, or no peer at all)."""
+    return line.fields.get("peer", "").lower() == "remote"
 
 
 def _ah_codes(text: str) -> list[str]:

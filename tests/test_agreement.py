@@ -73,6 +73,29 @@ def test_lines_differing_only_in_an_openssl_code_keep_their_own_answers() -> Non
         "handshake-generic", "alert-bad-certificate"}
 
 
+def test_a_backend_line_is_not_a_client_line() -> None:
+    # httpd tags a line about mod_proxy's backend connection [remote ...] and one about a
+    # client [client ...]; the same message means a refused backend or client certificate.
+    def side(entry_id: str, peer: str) -> Entry:
+        return Entry(id=entry_id, title=f"What is {entry_id}?", answer=f"It is {entry_id}.",
+                     signatures=(Signature(kind=SignatureKind.REGEX, peer=peer,
+                                           text=r"Certificate Verification: Error \(\d+\)"),),
+                     source=Source(file="t.md", line=1))
+
+    kb = KnowledgeBase.from_entries([side("client-side", "client"),
+                                     side("backend-side", "remote")])
+    message = "AH02039: Certificate Verification: Error (18): self-signed certificate"
+    head = "[Wed Dec 02 15:43:44.652231 2026] [ssl:error] [pid 21879:tid 21923] "
+    client, remote = head + "[client 127.0.0.1:59026] " + message, head + (
+        "[remote 127.0.0.1:8443] " + message)
+    assert _confident(kb, client) == _alone(kb, client) == "client-side"
+    assert _confident(kb, remote) == _alone(kb, remote) == "backend-side"
+    assert _confident(kb, message) == "client-side"  # no tag: not a backend's line
+    both = _problems(kb.diagnose([client, remote]))
+    assert both == _problems(kb.diagnose([remote, client]))
+    assert {entry_id for entry_id, _ in both} == {"client-side", "backend-side"}
+
+
 @pytest.mark.parametrize("line", [
     "[Mon Jun 14 09:12:33 2010] [info] SSL Library Error: 336151570",
     "[Mon Jun 14 09:12:33.1 2010] [ssl:info] [pid 5] SSL Library Error: error:0A000412:SSL "
@@ -230,6 +253,7 @@ LINE_PARTS = st.sampled_from([
 MODULES = st.sampled_from(["ssl:info", "ssl:error", "core:error", "ssl:emerg", "ssl:debug"])
 HOSTS = st.sampled_from(["www.example.com", "a.b.example.org", "x-1.example.net", "EXAMPLE.COM"])
 IPS = st.sampled_from(["203.0.113.9", "2001:db8::7", "[::1]:443", "198.51.100.2:5500"])
+PEERS = st.sampled_from(["client", "remote"])  # a client, or mod_proxy's backend
 WORDS = st.text(alphabet="abcdefghij", min_size=1, max_size=8)
 
 
@@ -240,7 +264,7 @@ def _log_line(draw: st.DrawFn) -> str:
     if draw(st.booleans()):
         return part
     return (f"[Tue Mar 05 10:12:01.1 2024] [{draw(MODULES)}] [pid {draw(st.integers(1, 9))}] "
-            f"[client {draw(IPS)}] {part}")
+            f"[{draw(PEERS)} {draw(IPS)}] {part}")
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -139,6 +139,33 @@ def test_verified_and_version_notes() -> None:
     assert (third.text, third.versions) == ("plain text with @ sign", "")
 
 
+def test_peer_notes_scope_a_signature_to_one_side_of_a_connection() -> None:
+    text = (
+        "## Why is it refused?\n\nBecause.\n\n```kb\nid: refused\nsignatures:\n"
+        "- re: Certificate Verification: Error \\(\\d+\\) @peer remote\n"
+        "- Error (20): unable to get local issuer certificate @peer client @until httpd 2.4.99\n"
+        "- AH02039: x @since httpd 2.4.1 @peer client\n- mail me @peer\n```\n"
+    )
+    first, second, third, fourth = compile_text(text, "p.md")[0].signatures
+    assert (first.kind.value, first.text, first.peer, first.versions) == (
+        "regex", "Certificate Verification: Error \\(\\d+\\)", "remote", "")
+    assert (second.text, second.peer, second.versions) == (
+        "Error (20): unable to get local issuer certificate", "client", "until httpd 2.4.99")
+    assert (third.text, third.peer, third.versions) == ("AH02039: x", "client",
+                                                        "since httpd 2.4.1")
+    assert (fourth.text, fourth.peer) == ("mail me @peer", "")  # no side named: plain text
+
+
+def test_unknown_peer_is_an_error() -> None:
+    with pytest.raises(ContentError) as exc:
+        compile_text("## Q?\n\nA.\n\n```kb\nid: q\nsignatures:\n- boom @peer server\n```\n",
+                     "e.md")
+    assert exc.value.problems == [
+        "e.md:8: unknown peer 'server' in '@peer': write '@peer client' ([client ...] lines) "
+        "or '@peer remote' ([remote ...] lines)"
+    ]
+
+
 def test_empty_verified_is_an_error() -> None:
     with pytest.raises(ContentError) as exc:
         compile_text("## Q?\n\nA.\n\n```kb\nverified:\n```\n", "e.md")

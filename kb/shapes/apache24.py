@@ -16,14 +16,15 @@ _RE = re.compile(
     r"(?: \[pid (?P<pid>[^\]:]+)(?::tid (?P<tid>[^\]]+))?\])?"
     r"(?: (?P<source>[\w.-]+\.c\(\d+\)):)?"
     r"(?: (?P<status>\(-?\d+\)[^\[\]:]{0,120}):)?"
-    r"(?: \[(?:client|remote) (?P<client>[^\]]{1,80})\])?"
+    r"(?: \[(?P<peer>client|remote) (?P<client>[^\]]{1,80})\])?"
     r" ?",
     re.IGNORECASE,
 )
 
 
 class Apache24:
-    """Apache 2.4 error-log lines: module, level, pid, tid, source tag, APR status, client."""
+    """Apache 2.4 error-log lines: module, level, pid, tid, source tag, APR status, peer
+    (``client``, or ``remote`` for mod_proxy's backend connection) and its address."""
 
     name = "apache24"
     wraps = False  # its message is the message: no prefix inside
