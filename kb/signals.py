@@ -155,6 +155,10 @@ class SignalTable:
     codes: dict[str, list[int]]  # AH code -> entry positions
     reasons: dict[str, list[int]] | None = None  # OpenSSL reason -> entries (None: not yet)
     peers: list[str] = field(default_factory=list)  # each signature's peer note ("": any)
+    # A regex signature's necessary literals (the prefilter scans for them), made with the
+    # index: reading a pattern with Python's parser costs ~1 ms, too much for every start.
+    # None for a literal, and for a regex without such literals (it is scanned for itself).
+    atoms: list[list[str] | None] = field(default_factory=list)
 
     @classmethod
     def of(cls, entries: Sequence[_Signed], reasons: bool = False) -> SignalTable:
@@ -186,6 +190,8 @@ class SignalTable:
         self.regexes.append(_regex_of(signature))
         self.titles.append(title)
         self.peers.append(getattr(signature, "peer", ""))
+        regex = signature.kind is SignatureKind.REGEX
+        self.atoms.append(necessary_literals(signature.text) if regex else None)
 
     def _choose_keys(self) -> None:
         """Each literal's key: of the chunks any of its matches holds (``_key_choices``),
@@ -210,7 +216,8 @@ class SignalTable:
         start = 0
         for table, size in zip(tables, sizes, strict=True):
             out.entries += [start + e for e in table.entries]
-            for name in ("kinds", "texts", "lines", "versions", "regexes", "titles", "peers"):
+            for name in ("kinds", "texts", "lines", "versions", "regexes", "titles", "peers",
+                         "atoms"):
                 getattr(out, name).extend(getattr(table, name))
             for code, positions in table.codes.items():
                 out.codes.setdefault(code, []).extend(start + e for e in positions)
@@ -310,7 +317,8 @@ class Signals:
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state.pop("_set", None)  # an RE2 set: made again on first use where unpickled
+        state.pop("_set", None)  # RE2 objects: made again on first use where unpickled
+        state.pop("_prefilter", None)
         return state
 
     @cached_property
@@ -371,6 +379,11 @@ class Signals:
         return tuple(i for i in numbers if i in side)
 
     def prefilter(self) -> list[Any]:
+        """A new list of the ``_prefilter`` scanners (made once per Signals)."""
+        return list(self._prefilter)
+
+    @cached_property
+    def _prefilter(self) -> tuple[Any, ...]:
         """Scanners over raw log bytes that together find every line a signal could come from.
 
         Lines none of them matches get no exact signal and are no question, so no confident
@@ -389,9 +402,8 @@ class Signals:
         # literals (one scanner pass less); the rest go in groups of their own.
         literal.append(ENCODED_MARKER)  # journald lines whose bytes are not their text
         regexes: list[str] = []
-        for pattern in self.patterns:
+        for pattern, atoms in zip(self.patterns, self._table.atoms, strict=True):
             if pattern.signature.kind is SignatureKind.REGEX:
-                atoms = necessary_literals(pattern.regex)
                 if atoms is None:  # one of an alternation: its flags its own
                     regexes.append(scoped(pattern.regex))
                 else:
@@ -400,7 +412,8 @@ class Signals:
                   for i in range(0, len(literal), LITERALS_PER_SCANNER)]
         groups += [regexes[i : i + REGEXES_PER_SCANNER]
                    for i in range(0, len(regexes), REGEXES_PER_SCANNER)]
-        return [compile_scanner("|".join(f"(?:{part})" for part in group)) for group in groups]
+        return tuple(compile_scanner("|".join(f"(?:{part})" for part in group))
+                     for group in groups)
 
 
 def is_remote(line: ParsedLine) -> bool:

@@ -130,3 +130,17 @@ def test_every_match_of_a_regex_signature_holds_one_of_its_literals(data: st.Dat
         return
     text = data.draw(st.from_regex(pattern))
     assert any(atom.lower() in text.lower() for atom in atoms), (pattern, atoms, text)
+
+
+def test_the_prefilter_is_made_once_from_atoms_kept_in_the_cache(shipped: KnowledgeBase) -> None:
+    # Every diagnose used to read each regex signature with Python's parser again (~1 ms
+    # each): a program calling diagnose per batch paid it every call.
+    from kb.regexguard import necessary_literals
+
+    first, second = shipped.diagnoser(), shipped.diagnoser()
+    assert first._scanners[0] is second._scanners[0]
+    table = shipped.searcher.signals._table
+    regex = SignatureKind.REGEX.value
+    assert any(kind == regex for kind in table.kinds)
+    assert table.atoms == [necessary_literals(text) if kind == regex else None
+                           for kind, text in zip(table.kinds, table.texts, strict=True)]
