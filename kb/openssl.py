@@ -4,6 +4,9 @@ Forms understood (all seen in real logs):
 
 - 1.0/1.1 ``error:14094412:SSL routines:SSL3_READ_BYTES:sslv3 alert bad certificate``
 - 3.x     ``error:0A000412:SSL routines::sslv3 alert bad certificate`` (function gone)
+- either without its ``error:HEX:`` head, as programs that print the library and reason
+  strings write it (``SSL routines::certificate verify failed``): understood when the
+  library is one OpenSSL names
 - packed codes alone, hex (``0A0000C1``) or decimal (``336109761``, printed by
   ``SSL Library Error: 336027804 ...`` in httpd 2.2 and by libevent); the library sits in bits
   24-31 before 3.0 (ERR_PACK: lib<<24 | func<<12 | reason) and in bits 23-30 since 3.0
@@ -125,6 +128,9 @@ _FULL = (
 # right as one alternation would (an earlier start wins; at one start, the earlier form).
 _FORMS: tuple[tuple[str, str], ...] = (
     ("error:", _FULL),
+    ("routines:", r"(?<![\w:])(?P<hlib>(?:[A-Za-z0-9-]{1,20} ){0,4}routines):"
+                  r"(?P<hfunc>[A-Za-z0-9_]{0,80}):"
+                  r"(?P<hreason>(?:(?! -- | \()[^:\n)\]'\"]){1,120})"),
     ("[", r"\[(?P<pylib>[A-Z][A-Z0-9]{1,15}): (?P<pysym>[A-Z][A-Z0-9_]{2,80})\]"),
     ("routines'", r"\(\s*'(?P<tlib>[^'\n]{1,60}routines)'\s*,\s*'[^'\n]{0,80}'\s*,\s*"
                   r"'(?P<treason>[^'\n]{1,120})'\s*\)"),
@@ -197,6 +203,8 @@ def _decode(m: re.Match[str]) -> OpenSSLError | None:
     g: dict[str, str] = {k: v for k, v in m.groupdict().items() if v}
     if g.get("hex", ""):
         return _decode_full(m, span)
+    if g.get("hreason", ""):
+        return _decode_headless(g["hlib"], g["hreason"], span)
     if g.get("pysym", ""):
         reason = t.by_symbol.get(g.get("pysym", ""))
         return OpenSSLError(g.get("pylib", ""), reason, None, "python", span) if reason else None
@@ -234,6 +242,21 @@ def _decode_full(m: re.Match[str], span: str) -> OpenSSLError:
     lib = decoded[0] if decoded else t.lib_short.get(lib_number or -1, "")
     form = "3.x" if (code >> 12) & 0x7FF == 0 and not m.group("func") else "1.x"
     return OpenSSLError(lib, reason, code, form, span)
+
+
+def _decode_headless(lib_words: str, reason: str, span: str) -> OpenSSLError | None:
+    """A ``LIB routines:FUNC:REASON`` form: the library is the longest run of its last words
+    that OpenSSL names (what comes before is the message's own words); without one, no
+    OpenSSL error. The reason is taken as written, as in the full form."""
+    t = tables()
+    words = lib_words.split(" ")
+    for start in range(len(words)):
+        number = t.lib_by_name.get(normalise(" ".join(words[start:])))
+        if number is not None:
+            break
+    else:
+        return None
+    return OpenSSLError(t.lib_short.get(number, ""), canonical(reason), None, "text", span)
 
 
 def is_known_reason(text: str) -> bool:

@@ -44,6 +44,7 @@ OPENSSL_MARKERS = (
     r"error:[0-9a-f]{8}:",
     r"\[[a-z][a-z0-9]{1,15}: [a-z][a-z0-9_]{2,80}\]",
     r"routines'",
+    r"routines:",
     r"alert number [0-9]",
     r"error:num=[0-9]",
     r"verification: error \([0-9]",

@@ -63,6 +63,8 @@ SAME = [
     "error:14094412:SSL routines:ssl3_read_bytes:sslv3 alert bad certificate",
     "error:0A000412:SSL routines::sslv3 alert bad certificate",
     "error:0A000412:SSL routines::ssl/tls alert bad certificate",
+    "SSL routines::sslv3 alert bad certificate",  # without "error:HEX:", as some print it
+    "TLS failed: SSL routines:SSL3_READ_BYTES:sslv3 alert bad certificate",
     "SSL alert number 42",
     "ssl.SSLError: [SSL: SSLV3_ALERT_BAD_CERTIFICATE] sslv3 alert bad certificate (_ssl.c:897)",
     "14094412",
@@ -83,6 +85,13 @@ def test_packed_codes_across_versions() -> None:
     assert unpack(0x80000002) == ("SYS", "errno 2")
     (error,) = find_errors("Error from bufferevent: 0:- 336109761:193:no shared cipher:20:SSL")
     assert error.reason == "no shared cipher"
+
+
+def test_a_form_without_its_code_needs_a_library_openssl_names() -> None:
+    assert [e.lib for e in find_errors("x509 certificate routines:X509_check_private_key:key "
+                                       "values mismatch")] == ["X509"]
+    assert find_errors("my routines::certificate verify failed") == []
+    assert find_errors("SSL routines: certificate verify failed") == []  # no function field
 
 
 def test_verify_and_tuple_forms() -> None:

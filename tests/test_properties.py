@@ -44,6 +44,7 @@ FRAGMENTS = st.sampled_from([
     "error:0A0000C1:SSL routines::no shared cipher",
     "error:14094412:SSL routines:SSL3_READ_BYTES:sslv3 alert bad certificate", "0A0000C1",
     "336109761", "[SSL: NO_SHARED_CIPHER] ", "('SSL routines', 'f', 'no shared cipher')",
+    "SSL routines::", "PEM routines:f:",
     "alert number 42", "verify error:num=20:", "Verification: Error (20)", "(13)Permission denied",
     "::", "1.2.3.4", "http://x/", "/etc/x.crt", "'q 1'", '"', "'", "\x1b[31m", "\x9b", "\u202e",
     "\x00", "\r", "\n", "\t", "\x0c", "\u2028", "reason(193)", "ssl_engine_kernel.c(1764): ",
@@ -161,6 +162,18 @@ def test_hex_gate_finds_every_packed_code(text: str) -> None:
 def test_openssl_decoder_never_raises(text: str) -> None:
     for error in find_errors(text):
         assert error.reason and isinstance(error.reason, str)
+
+
+@PROPS
+@given(FILLER, st.sampled_from(["SSL routines", "PEM routines", "x509 certificate routines",
+                                "digital envelope routines"]), FUNCS, REASONS, HEX8)
+def test_a_form_without_its_code_reads_as_the_full_form(filler: str, lib: str, func: str,
+                                                       reason: str, code: str) -> None:
+    # Some programs print the library and reason strings without "error:HEX:" before them.
+    full = [(e.reason, e.form) for e in find_errors(f"{filler} error:{code}:{lib}:{func}:{reason}")]
+    headless = find_errors(f"{filler} {lib}:{func}:{reason}")
+    assert [e.reason for e in headless][-1:] == [reason]
+    assert (reason, "text") not in full  # in the full form the full form reads it
 
 
 @PROPS
