@@ -96,7 +96,9 @@ def why_lines(hit: HitLike, *, terms: int = 8, indent: str = "  ") -> list[str]:
     if why.capped_by:
         out.append(f"{indent}capped: {clean(why.capped_by, keep_newlines=False)}")
     if why.collection_posterior is not None:
-        kept = " (an exact signal keeps its confidence)" if why.signals else ""
+        kept = "" if not why.signals else (
+            " (the input names another collection: its exact signals count as text)"
+            if why.named_elsewhere else " (an exact signal keeps its confidence)")
         out.append(f"{indent}collection: {why.collection_posterior:.2f} sure the answer is "
                    f"in {clean(hit.entry.collection, keep_newlines=False)}{kept}")
     return out

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 MAX_QUERY_CHARS = 100_000
 REFERENCE_SAMPLE = 24  # other collections' titles asked per collection for its noise level
 WORD_COUNTS = 4096  # words whose per-collection counts a merged searcher remembers
+NAME_MIN_CHARS = 4  # a shorter word of a collection's name ("dl", "faq") names nothing
 _AH_TERM = re.compile(r"^ah\d{5}$")
 
 
@@ -399,7 +400,7 @@ class MergedSearcher(Searcher):
 
     @staticmethod
     def _merge_key(hit: HitRecord, prior: float, noise: float, top: float, n: int,
-                   share: bool) -> tuple[float, bool, float, float, int]:
+                   share: bool, exact: bool = True) -> tuple[float, bool, float, float, int]:
         """Exact signals first (by confidence), then the collections with a share of the
         posterior before those without (whose best hit has no confidence while another's
         has: their hits are no answer, and above a good one the confidence ceiling would
@@ -408,9 +409,25 @@ class MergedSearcher(Searcher):
         still confident after the posterior did worse on the unseen log lines beside the
         foreign FAQs: an error string in a signature is strong evidence even when the line
         names another tool.)"""
-        signal = hit.confidence if hit.why.signals else 0.0
+        signal = hit.confidence if hit.why.signals and exact else 0.0
         text = math.log(hit.why.bm25f / noise) if hit.why.bm25f > 0 else -math.inf
         return (signal, share, prior + text, hit.score / top, -n)
+
+    def _named(self, query: Query) -> int | None:
+        """The one collection the input names ("rclone: ftp tls handshake fail - no shared
+        cipher" beside the shipped FAQ), or None: a word of a collection's name (a file's
+        stem, a folder's name) of at least NAME_MIN_CHARS characters that is one of the
+        query's words and occurs in that collection and in no other. Its own exact signals
+        then rank as they do alone; another collection's, as text (``rank``)."""
+        words = {t.term for t in query.terms}
+        named = set()
+        for n, (name, _, _) in enumerate(self.parts):
+            for word in analyze(name):
+                if len(word) >= NAME_MIN_CHARS and word in words:
+                    counts = self._counts(word)[0]
+                    if counts[n] and not any(c for j, c in enumerate(counts) if j != n):
+                        named.add(n)
+        return named.pop() if len(named) == 1 else None
 
     def _priors(self, query: Query) -> list[float]:
         """Each collection's log P(query words | collection): the mean of the log likelihoods
@@ -524,16 +541,22 @@ class MergedSearcher(Searcher):
                  for (_, searcher, _), part in zip(self.parts, query.parts, strict=True)]
         priors = self._priors(query)
         posteriors = self._posteriors(priors, [_answers(hits) for hits in found])
+        named = self._named(query)
         lists = []
         for n, hits in enumerate(found):
             # An exact signal is the collection's own (its signatures, codes and titles
-            # printed in the line): its confidence needs no posterior.
-            hits = [replace(h, confidence=h.confidence * (1.0 if h.why.signals else posteriors[n]),
-                            why=replace(h.why, collection_posterior=posteriors[n]))
+            # printed in the line): its confidence needs no posterior, unless the input
+            # names another collection (then it is the other project's error string).
+            exact = named is None or named == n
+            hits = [replace(h, confidence=h.confidence * (
+                        1.0 if h.why.signals and exact else posteriors[n]),
+                            why=replace(h.why, collection_posterior=posteriors[n],
+                                        named_elsewhere=not exact))
                     for h in hits]
             top = hits[0].score if hits and hits[0].score > 0 else 1.0
             noise = self._reference(n)
-            lists.append([(self._merge_key(h, priors[n], noise, top, n, posteriors[n] > 0), h)
+            lists.append([(self._merge_key(h, priors[n], noise, top, n, posteriors[n] > 0,
+                                           exact), h)
                           for h in hits])
         merged: list[HitRecord] = []
         ceiling = 1.0

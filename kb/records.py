@@ -72,6 +72,9 @@ class Why:
     # collection, by the input's words and how well each collection's best hit answers
     # (kb.rank.MergedSearcher; a text hit's confidence is scaled by it).
     collection_posterior: float | None = None
+    # The input names another collection (MergedSearcher._named): this hit's exact signals
+    # rank as text, its confidence scaled by the posterior.
+    named_elsewhere: bool = False
 
     def as_json(self) -> dict[str, Any]:
         """The JSON-ready form (key order and rounding as ``kb search --json`` prints it)."""

@@ -143,6 +143,28 @@ def test_an_exact_signal_keeps_its_confidence_beside_another_collection(
     assert hits[1].entry.collection == "syncbox"
 
 
+def test_an_input_that_names_a_collection_is_about_it(beside: KnowledgeBase,
+                                                     shipped: KnowledgeBase) -> None:
+    """The same shipped signature, in a line that names the other tool, is that tool's
+    error: its collection answers first, and the shipped hit ranks as text (its confidence
+    scaled by the posterior, the explanation saying why)."""
+    text = "syncbox: Failed to sync: x509: certificate signed by unknown authority"
+    (alone,) = shipped.search(text, limit=1)
+    assert alone.why.signals and alone.confidence >= CONFIDENT
+    hits = beside.search(text, limit=20)
+    assert hits[0].entry.collection == "syncbox"
+    (shipped_hit,) = [h for h in hits if h.entry.id == alone.entry.id]
+    posterior = shipped_hit.why.collection_posterior
+    assert shipped_hit.why.named_elsewhere and posterior is not None
+    assert shipped_hit.confidence <= alone.confidence * posterior + 1e-9
+    code, out, _ = _run("--kb", str(SYNCBOX), "explain", "--limit", "20", text)
+    assert code == 0 and "the input names another collection" in out
+    # Without the name the shipped signature keeps its place and confidence.
+    (plain,) = beside.search("Failed to sync: x509: certificate signed by unknown authority",
+                             limit=1)
+    assert plain.entry.id == alone.entry.id and not plain.why.named_elsewhere
+
+
 def test_a_question_only_one_collection_knows_keeps_its_confidence(beside: KnowledgeBase,
                                                                    shipped: KnowledgeBase
                                                                    ) -> None:
