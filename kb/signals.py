@@ -190,7 +190,7 @@ class SignalTable:
         self.versions.append(signature.versions)
         self.regexes.append(_regex_of(signature))
         self.titles.append(title)
-        self.peers.append(getattr(signature, "peer", ""))
+        self.peers.append(signature.peer)
         regex = signature.kind is SignatureKind.REGEX
         self.atoms.append(necessary_literals(signature.text) if regex else None)
 
@@ -250,14 +250,7 @@ class Signals:
         count = len(self._table.regexes)
         literal = SignatureKind.LITERAL.value
         self._literal = [kind == literal for kind in self._table.kinds]
-        # The signatures that count on a [remote ...] line and those that count on any other
-        # (None: no signature has a peer note, and every one counts on every line).
-        peers = self._table.peers
-        self._sides: dict[bool, frozenset[int]] | None = None
-        if any(peers):
-            self._sides = {remote: frozenset(i for i, peer in enumerate(peers)
-                                             if peer in ("", "remote" if remote else "client"))
-                           for remote in (False, True)}
+        self._scoped = any(self._table.peers)  # some signature has a peer note
         # Hits are made on first use; numbers as if all were made in table order: patterns
         # first, then every code's hits, then every reason's.
         self._pattern_hits: dict[int, SignalHit] = {}
@@ -357,7 +350,7 @@ class Signals:
                 hits += self._reason_hits.get(reason, ())
         per_line = line_hits if line_hits is not None else [
             self.line_hits(line.raw) for line in parsed.lines]
-        if self._sides is not None:
+        if self._scoped:
             per_line = [self._on_side(numbers, line) for numbers, line
                         in zip(per_line, parsed.lines, strict=True)]
         if reasons:
@@ -375,9 +368,8 @@ class Signals:
     def _on_side(self, numbers: tuple[int, ...], line: ParsedLine) -> tuple[int, ...]:
         """The signatures of ``numbers`` that count on this line: a signature with a peer
         note counts on the lines of that side only (``is_remote``)."""
-        assert self._sides is not None
-        side = self._sides[is_remote(line)]
-        return tuple(i for i in numbers if i in side)
+        peers, side = self._table.peers, "remote" if is_remote(line) else "client"
+        return tuple(i for i in numbers if peers[i] in ("", side))
 
     def prefilter(self) -> list[Any]:
         """A new list of the ``_prefilter`` scanners (made once per Signals)."""
