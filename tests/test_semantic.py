@@ -107,3 +107,26 @@ def test_semantic_foreign_gate() -> None:
     answerable = ev._answerable(pooled)
     assert answerable.top1 / answerable.n >= 0.70
     assert pooled.confident_wrong_rate <= 0.03
+
+
+def test_beside_other_collections_a_broad_collection_s_cosines_are_lowered() -> None:
+    import numpy as np
+
+    from kb.semantic import EntryVectors
+
+    rng = np.random.default_rng(7)
+
+    def part(units: int) -> EntryVectors:
+        matrix = rng.normal(size=(units, 16)).astype(np.float32)
+        matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+        return EntryVectors(matrix, np.arange(units, dtype=np.int64))
+
+    broad, narrow = part(400), part(20)
+    assert EntryVectors.joined([broad]).offset is None
+    joined = EntryVectors.joined([broad, narrow])
+    assert joined.offset.shape == (420,)
+    high, low = float(joined.offset[0]), float(joined.offset[-1])
+    assert high > 0 > low and abs(high + low) < 1e-6  # the 400 units stand higher by chance
+    query = broad.matrix[0]
+    assert joined.similarity(query, 420)[0] == pytest.approx(1.0 - high)
+    assert joined.similarity(query, 421)[420] == -1.0  # an entry with no unit is left alone
