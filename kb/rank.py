@@ -135,7 +135,7 @@ def _word_caps(parsed: Parsed, hits: list[SignalHit], known: int) -> list[tuple[
     if hits:
         return []
     text = parsed.text
-    if parsed.kind is Kind.QUESTION and known <= 2 and is_keywords(text):
+    if known <= 2 and is_keywords(text):  # a question or a statement alike
         return [("two keywords", w.two_keywords_cap)]
     # Routine output: shaped like a tool's output and no word says something is wrong (read
     # in the template: "error" in a path or a quoted value says nothing of the line).

@@ -66,6 +66,15 @@ def test_two_bare_keywords_rank_but_are_not_a_sure_answer(kb: KnowledgeBase) -> 
     assert hits[0].why.capped_by == "two keywords"
 
 
+@pytest.mark.parametrize("text", ["Handshake failure", "Having renewal problem"])
+def test_two_words_stating_a_problem_are_a_hint_like_two_keywords(kb: KnowledgeBase,
+                                                                  text: str) -> None:
+    # A handshake fails for many reasons: two words do not single out one of them, whether
+    # asked ("handshake failure?") or stated (issue 14: statements and questions alike).
+    hit = kb.search(text, limit=1)[0]
+    assert hit.confidence < CONFIDENT and hit.why.capped_by == "two keywords"
+
+
 @pytest.mark.parametrize("line", [
     "no listening sockets available, shutting down",
     "Apache hangs at startup asking for the pass phrase",
