@@ -130,3 +130,20 @@ def test_beside_other_collections_a_broad_collection_s_cosines_are_lowered() -> 
     query = broad.matrix[0]
     assert joined.similarity(query, 420)[0] == pytest.approx(1.0 - high)
     assert joined.similarity(query, 421)[420] == -1.0  # an entry with no unit is left alone
+
+
+def test_a_collection_behind_semantically_keeps_less_of_its_lexical_evidence() -> None:
+    import numpy as np
+
+    from kb.semantic import EntryVectors, _behind
+
+    one = EntryVectors(np.eye(4, dtype=np.float32)[:2], np.arange(2, dtype=np.int64))
+    other = EntryVectors(np.eye(4, dtype=np.float32)[2:], np.arange(2, dtype=np.int64))
+    joined = EntryVectors.joined([one, other])
+    assert list(joined.part) == [0, 0, 1, 1]
+    joined.spread = 0.1
+    cosine = np.array([0.2, 0.5, 0.7, 0.1], dtype=np.float32)  # the second is 0.2 ahead
+    factor = _behind(cosine, joined)
+    assert factor[2] == factor[3] == 1.0
+    assert factor[0] == factor[1] == pytest.approx(np.exp(-2.0))
+    assert _behind(cosine[:2], EntryVectors.joined([one])) is None
