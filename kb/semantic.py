@@ -231,14 +231,15 @@ class EntryVectors:
                                      for p, off in zip(parts, offsets, strict=True)]))
         if len(parts) > 1:
             noise = [_noise(part, [p for p in parts if p is not part]) for part in parts]
-            mean = sum(level for level, _ in noise) / len(noise)
             sizes = [int(p.owner.max()) + 1 if len(p.owner) else 0 for p in parts]
+            measured = [n for n, p in zip(noise, parts, strict=True) if len(p.owner)] or noise
+            mean = sum(level for level, _ in measured) / len(measured)
             joined.offset = np.concatenate([
                 np.full(size, level - mean, dtype=np.float32)
                 for size, (level, _) in zip(sizes, noise, strict=True)])
             joined.part = np.concatenate([np.full(size, n, dtype=np.int64)
                                           for n, size in enumerate(sizes)])
-            joined.spread = sum(spread for _, spread in noise) / len(noise)
+            joined.spread = sum(spread for _, spread in measured) / len(measured)
         return joined
 
     def similarity(self, query: Any, n_entries: int) -> Any:

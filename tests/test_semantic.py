@@ -147,3 +147,7 @@ def test_a_collection_behind_semantically_keeps_less_of_its_lexical_evidence() -
     assert factor[2] == factor[3] == 1.0
     assert factor[0] == factor[1] == pytest.approx(np.exp(-2.0))
     assert _behind(cosine[:2], EntryVectors.joined([one])) is None
+    empty = EntryVectors(np.zeros((0, 4), dtype=np.float32), np.zeros(0, dtype=np.int64))
+    with_empty = EntryVectors.joined([one, empty, other])  # a file with no entry
+    assert with_empty.spread == EntryVectors.joined([one, other]).spread
+    assert list(with_empty.part) == [0, 0, 2, 2]
