@@ -222,16 +222,13 @@ class EntryVectors:
         entry's offset: its collection's noise level (``_noise``) less the mean level."""
         import numpy as np
 
-        offsets, total = [], 0
-        for part in parts:
-            offsets.append(total)
-            total += int(part.owner.max()) + 1 if len(part.owner) else 0
+        sizes = [int(p.owner.max()) + 1 if len(p.owner) else 0 for p in parts]
+        starts = np.cumsum([0, *sizes])[:-1]
         joined = cls(np.concatenate([p.matrix for p in parts]),
-                     np.concatenate([p.owner + off
-                                     for p, off in zip(parts, offsets, strict=True)]))
+                     np.concatenate([p.owner + int(start)
+                                     for p, start in zip(parts, starts, strict=True)]))
         if len(parts) > 1:
             noise = [_noise(part, [p for p in parts if p is not part]) for part in parts]
-            sizes = [int(p.owner.max()) + 1 if len(p.owner) else 0 for p in parts]
             measured = [n for n, p in zip(noise, parts, strict=True) if len(p.owner)] or noise
             mean = sum(level for level, _ in measured) / len(measured)
             joined.offset = np.concatenate([
