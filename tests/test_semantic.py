@@ -3,6 +3,7 @@ entry vectors, and where it is (not) used."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -54,7 +55,7 @@ def test_a_paraphrase_finds_its_entry(tmp_path: Path) -> None:
     assert again.search(question, limit=1)[0].entry.id == hit.entry.id
 
 
-def test_confident_answers_and_log_lines_are_left_to_kb(shipped: KnowledgeBase,
+def test_exact_signals_log_lines_and_agreed_answers_are_left_to_kb(shipped: KnowledgeBase,
                                                         tmp_path: Path) -> None:
     smart = KnowledgeBase.default(cache_dir=tmp_path)
     for text in ("AH02565: Certificate and private key do not match",
@@ -64,6 +65,55 @@ def test_confident_answers_and_log_lines_are_left_to_kb(shipped: KnowledgeBase,
                  "How can I get rid of the pass-phrase dialog at Apache startup time?"):
         assert ([(h.entry.id, h.confidence) for h in smart.search(text)]
                 == [(h.entry.id, h.confidence) for h in shipped.search(text)])
+
+
+TOOL_FAQ = """# Tool FAQ
+
+## Why are images missing from my page after the switch to HTTPS?
+
+The page still loads its pictures over plain HTTP. Browsers block such mixed content on a
+secure page, so change every image link to a relative or HTTPS address.
+
+## Why is a command not in the manual?
+
+Some commands are internal or experimental and are left out of the manual on purpose. Run
+the command with `--help` to read what it does.
+
+## How do I install the tool?
+
+Download the release archive and put the binary on your PATH.
+"""
+
+
+def test_a_word_match_the_embedding_disagrees_with_is_no_answer(tmp_path: Path) -> None:
+    faq = tmp_path / "faq.md"
+    faq.write_text(TOOL_FAQ)
+    plain = KnowledgeBase.from_paths([faq], cache_dir=tmp_path / "c", semantic=False)
+    smart = KnowledgeBase.from_paths([faq], cache_dir=tmp_path / "c")
+    images = "why-are-images-missing-from-my-page-after-the-switch-to-https"
+    # Three title words, another topic: kb alone calls it an answer ...
+    text = "Switch is missing from the man page"
+    (word_hit,) = plain.search(text, limit=1)
+    assert word_hit.entry.id == images and word_hit.confidence >= CONFIDENT
+    # ... the embedding puts the manual entry closer: no longer confident, and it says why.
+    hits = smart.search(text, limit=3)
+    assert hits[0].confidence < CONFIDENT
+    assert hits[0].why.capped_by == "another entry is much closer in meaning (semantic)"
+    manual = next(h for h in hits if h.entry.id == "why-is-a-command-not-in-the-manual")
+    assert manual.why.semantic is not None and hits[0].why.semantic is not None
+    assert manual.why.semantic > hits[0].why.semantic
+    assert [h.confidence for h in hits] == sorted((h.confidence for h in hits), reverse=True)
+    # The same question in the entry's own terms: both views agree, kb's answer stands.
+    agreed = "Images are missing from the page after the switch to HTTPS"
+    assert ([(h.entry.id, h.confidence) for h in smart.search(agreed, limit=1)]
+            == [(h.entry.id, h.confidence) for h in plain.search(agreed, limit=1)])
+
+
+def test_agreement_is_one_for_the_closest_entry_and_falls_with_the_gap() -> None:
+    assert semantic.agreement(0.6, 0.6) == 1.0
+    assert semantic.agreement(0.7, 0.6) == 1.0  # never above 1
+    assert semantic.agreement(0.5, 0.6) == pytest.approx(math.exp(-1))
+    assert semantic.agreement(0.3, 0.6) < semantic.agreement(0.4, 0.6) < 1.0
 
 
 def test_diagnose_never_uses_it(tmp_path: Path) -> None:
