@@ -28,7 +28,9 @@ measured in ../shared/reviews/semantic-review.md:
 
 Costs (2-core machine): importing onnxruntime and numpy ~0.2 s, loading the model ~0.3 s,
 about 8 ms per question; embedding the shipped FAQ's 895 units (616 titles and phrasings,
-279 answer paragraphs, which are longer) 10-25 s, once per content.
+279 answer paragraphs, which are longer) 4-25 s, once per content, with the process at
+about 0.45 GB at its peak (batches of BATCH_TOKENS padded tokens; 32 texts a batch
+whatever their length took it to 1 GB).
 
 Measured (scripts/eval.py --semantic on, answerable top-1, foreign / foreign2 / foreign3):
 titles and phrasings with ``0.3 * score / best score`` 0.657 / 0.602 / 0.643; with the
@@ -80,7 +82,10 @@ KB_WEIGHT = 0.4
 CANDIDATES = 20
 ANSWER_PARAGRAPHS = 3  # the answer's first prose paragraphs, each a unit beside the title
 MAX_TOKENS = 256  # the model's max_seq_length
-BATCH = 32
+BATCH = 32  # texts embedded at once at most ...
+# ... and padded tokens at most: the attention's memory grows with rows x width^2 (the
+# shipped FAQ's 904 units: 32 rows whatever their width peaked at 1 GB; this, ~0.4 GB)
+BATCH_TOKENS = 2048
 
 
 class SemanticError(KbError):
@@ -128,8 +133,13 @@ class Embedder:
         ids = [encode(text, MAX_TOKENS) for text in texts]
         out = np.zeros((len(texts), 384), dtype=np.float32)
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # little padding
-        for start in range(0, len(order), BATCH):
-            batch = order[start : start + BATCH]
+        start = 0
+        while start < len(order):
+            # Longest last: a batch of at most BATCH_TOKENS padded tokens (BATCH rows at most)
+            width = len(ids[order[min(start + BATCH, len(order)) - 1]])
+            rows = max(1, min(BATCH, BATCH_TOKENS // max(width, 1)))
+            batch = order[start : start + rows]
+            start += len(batch)
             width = max(len(ids[i]) for i in batch)
             tokens = np.zeros((len(batch), width), dtype=np.int64)
             mask = np.zeros((len(batch), width), dtype=np.int64)
