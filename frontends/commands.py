@@ -111,7 +111,7 @@ def explain(args: argparse.Namespace, env: Env) -> int:
 
     kb = load(args, env)
     query = kb.build_query(_query_text(args, env))
-    hits = kb.run_records(query, limit=args.limit)
+    hits = kb.search_query(query, limit=args.limit)
     if args.json:
         data = {
             "parsed": query.parsed.as_json(),

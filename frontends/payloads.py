@@ -28,7 +28,7 @@ def search_payload(kb: KnowledgeBase, text: str, limit: int) -> dict[str, Any]:
 def explain_payload(kb: KnowledgeBase, text: str, limit: int) -> dict[str, Any]:
     """``kb explain --json``: the parsed line, the query built and each hit without its answer."""
     query = kb.build_query(text)
-    hits = kb.run(query, limit=limit)
+    hits = kb.search_query(query, limit=limit)
     return {
         "parsed": query.parsed.as_json(),
         "query": query.as_json(),

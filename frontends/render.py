@@ -93,6 +93,9 @@ def why_lines(hit: HitLike, *, terms: int = 8, indent: str = "  ") -> list[str]:
     out.append(f"{indent}words: bm25f {why.bm25f:.2f}, coverage {why.coverage:.2f}")
     out += [f"{indent}  {t.score:6.2f}  {t.field}: {clean(t.term, keep_newlines=False)} "
             f"(x{t.boost:g})" for t in why.terms[:terms]]
+    if why.semantic is not None:
+        out.append(f"{indent}meaning: cosine {why.semantic:.2f} with the question (the "
+                   "semantic extra's sentence embedding)")
     if why.capped_by:
         out.append(f"{indent}capped: {clean(why.capped_by, keep_newlines=False)}")
     if why.collection_posterior is not None:

@@ -209,7 +209,11 @@ class KnowledgeBase:
     def search_records(self, text: str, limit: int = 5) -> list[HitRecord]:
         """``search`` with the hits as plain records (no pydantic model is built unless the
         semantic extra re-ranks them)."""
-        query = self.build_query(text)
+        return self.search_query(self.build_query(text), limit)
+
+    def search_query(self, query: Query, limit: int = 5) -> list[HitRecord]:
+        """The hits ``search`` gives for a query made by ``build_query``: ``run_records``,
+        then, with the semantic extra, its check and blend (``kb explain`` shows these)."""
         hits = self.run_records(query, limit)
         if self._semantic is False or not self._entries:
             return hits

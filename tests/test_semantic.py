@@ -201,3 +201,20 @@ def test_a_collection_behind_semantically_keeps_less_of_its_lexical_evidence() -
     with_empty = EntryVectors.joined([one, empty, other])  # a file with no entry
     assert with_empty.spread == EntryVectors.joined([one, other]).spread
     assert list(with_empty.part) == [0, 0, 2, 2]
+
+
+def test_explain_shows_the_hits_search_gives_with_their_cosine(tmp_path: Path) -> None:
+    from frontends.payloads import explain_payload
+    from frontends.render import why_lines
+
+    faq = tmp_path / "faq.md"
+    faq.write_text(TOOL_FAQ)
+    smart = KnowledgeBase.from_paths([faq], cache_dir=tmp_path / "c")
+    text = "Switch is missing from the man page"
+    searched = smart.search(text, limit=3)
+    explained = explain_payload(smart, text, 3)["hits"]
+    assert ([(h["id"], h["confidence"]) for h in explained]
+            == [(h.entry.id, round(h.confidence, 3)) for h in searched])
+    lines = why_lines(searched[0])
+    assert any(line.strip().startswith("meaning: cosine ") for line in lines)
+    assert any("much closer in meaning" in line for line in lines)
