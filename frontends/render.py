@@ -94,8 +94,9 @@ def why_lines(hit: HitLike, *, terms: int = 8, indent: str = "  ") -> list[str]:
     out += [f"{indent}  {t.score:6.2f}  {t.field}: {clean(t.term, keep_newlines=False)} "
             f"(x{t.boost:g})" for t in why.terms[:terms]]
     if why.semantic is not None:
-        out.append(f"{indent}meaning: cosine {why.semantic:.2f} with the question (the "
-                   "semantic extra's sentence embedding)")
+        # (beside other collections, the cosine less its collection's noise level)
+        out.append(f"{indent}meaning: similarity {why.semantic:.2f} to the question "
+                   "(the semantic extra)")
     if why.capped_by:
         out.append(f"{indent}capped: {clean(why.capped_by, keep_newlines=False)}")
     if why.collection_posterior is not None:

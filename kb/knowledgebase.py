@@ -202,13 +202,14 @@ class KnowledgeBase:
 
     def search(self, text: str, limit: int = 5) -> list[Hit]:
         """Rank entries for a log line, an excerpt or a question; best first. With the
-        semantic extra (kb.semantic), questions kb has no confident answer for are ranked
-        by kb's score and sentence similarity together."""
+        semantic extra (kb.semantic), an answer from words alone is checked against the
+        sentence embedding, and questions kb has no confident answer for are ranked by kb's
+        score and sentence similarity together."""
         return [hit.model() for hit in self.search_records(text, limit)]
 
     def search_records(self, text: str, limit: int = 5) -> list[HitRecord]:
         """``search`` with the hits as plain records (no pydantic model is built unless the
-        semantic extra re-ranks them)."""
+        semantic extra checks or re-ranks them)."""
         return self.search_query(self.build_query(text), limit)
 
     def search_query(self, query: Query, limit: int = 5) -> list[HitRecord]:

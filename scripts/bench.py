@@ -34,7 +34,8 @@ much less. Sections (targets from the performance issues in brackets):
             extra).
 
 In-process searches are kb's own ranking (semantic=False): with the semantic extra installed,
-kb.search also embeds questions it has no confident answer for, which these figures leave out.
+kb.search also embeds every question in words (to check or re-rank its answers), which these
+figures leave out.
 Every child process gets KB_CACHE_DIR in a temporary directory, and in-process loads get it as
 cache_dir: the user's cache is never read or written. ``--quick`` uses 100,000 log lines, a
 2,000-entry KB and fewer repeats (~1 min).
