@@ -139,12 +139,14 @@ class Embedder:
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # little padding
         start = 0
         while start < len(order):
-            # Longest last: a batch of at most BATCH_TOKENS padded tokens (BATCH rows at most)
-            width = len(ids[order[min(start + BATCH, len(order)) - 1]])
-            rows = max(1, min(BATCH, BATCH_TOKENS // max(width, 1)))
-            batch = order[start : start + rows]
-            start += len(batch)
-            width = max(len(ids[i]) for i in batch)
+            # Shortest first, so a batch's last text is its longest: it grows while BATCH
+            # rows of that width stay within BATCH_TOKENS padded tokens (one row at least).
+            stop = start + 1
+            while (stop < len(order) and stop - start < BATCH
+                   and (stop - start + 1) * len(ids[order[stop]]) <= BATCH_TOKENS):
+                stop += 1
+            batch, start = order[start:stop], stop
+            width = len(ids[batch[-1]])
             tokens = np.zeros((len(batch), width), dtype=np.int64)
             mask = np.zeros((len(batch), width), dtype=np.int64)
             for row, i in enumerate(batch):
