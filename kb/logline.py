@@ -320,6 +320,17 @@ def says_what_is_wrong(text: str) -> bool:
     return _ERROR_WORDS.search(text) is not None or _PROBLEM_WORDS.search(text) is not None
 
 
+# "not found", "not available": what an error message says where it holds no error word.
+_NOT_THERE = re.compile(r"\bnot (?:found|available|allowed|permitted|supported|installed|"
+                        r"recognized|recognised|loaded|trusted|verified)\b", re.IGNORECASE)
+
+
+def names_an_error(text: str) -> bool:
+    """True when words name an error: an error word (ERROR_WORDS) or "not found" and the like.
+    Stricter than ``says_what_is_wrong``: "update-reset" and "only" are not errors."""
+    return _ERROR_WORDS.search(text) is not None or _NOT_THERE.search(text) is not None
+
+
 def is_keywords(text: str) -> bool:
     """True for a few plain words without a question word, mark or person ("certificate
     chain"): what ``guess_kind`` takes for a keyword question."""

@@ -247,13 +247,16 @@ def _term_weights(index: TextIndex, query: Query) -> dict[str, float]:
     return weights
 
 
+_WORDED = (SignalKind.TITLE, SignalKind.QUOTE)  # signals made of an entry's own words
+
+
 def _exact_scores(query: Query) -> dict[int, tuple[float, list[SignalHit]]]:
     """Each entry's exact-signal score: its best signal plus a little for a few more."""
     scale = WEIGHTS.question_signal_scale if query.parsed.kind is Kind.QUESTION else 1.0
     by_entry: dict[int, list[SignalHit]] = defaultdict(list)
     question = query.parsed.kind is Kind.QUESTION
     for hit in query.signals:
-        if not (question and hit.kind is SignalKind.TITLE):  # a question is its own words
+        if not (question and hit.kind in _WORDED):  # a question is its own words
             by_entry[hit.entry].append(hit)
     out = {}
     extra = WEIGHTS.extra_signals_counted
@@ -272,6 +275,8 @@ def signal_weight(hit: SignalHit) -> float:
             1.0, len(hit.value) / w.signature_length_full)
     if hit.kind is SignalKind.TITLE:
         return w.title_signal
+    if hit.kind is SignalKind.QUOTE:
+        return w.quote_signal
     return w.code if hit.kind is SignalKind.CODE else w.reason
 
 

@@ -18,6 +18,7 @@ from enum import StrEnum
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
+from kb.logline import names_an_error
 from kb.openssl import canonical, find_errors, is_known_reason
 from kb.records import SignatureKind, SignatureRecord
 from kb.regexguard import (
@@ -75,6 +76,7 @@ class SignalKind(StrEnum):
     REASON = "reason"
     SIGNATURE = "signature"
     TITLE = "title"  # the whole title (or a question phrasing) of an entry, found in a line
+    QUOTE = "quote"  # an error message its answer quotes as code, found in a line
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,7 @@ class _Pattern:
     entry: int
     signature: SignatureRecord
     regex: str  # RE2 syntax, matched case-insensitively anywhere in one line
-    title: bool = False  # made from the entry's title or a question phrasing
+    origin: str = ""  # "title" or "quote" (title_phrases, quoted_errors); "": a signature
 
 
 class _Signed(Protocol):
@@ -105,6 +107,8 @@ class _Signed(Protocol):
     def title(self) -> str: ...
     @property
     def questions(self) -> Sequence[str]: ...
+    @property
+    def answer(self) -> str: ...
 
 
 # FAQs titled by error messages ("ERROR: unable to download video", "HTTP Error 429: Too Many
@@ -137,6 +141,32 @@ def _long_enough(phrase: str) -> bool:
     return len(_WORDS.findall(phrase)) >= TITLE_MIN_WORDS and len(phrase) >= TITLE_MIN_CHARS
 
 
+# An answer that quotes an error message as code ("`freqtrade: command not found` means ...",
+# "`x509: certificate signed by unknown authority` may occur on outdated systems") says that
+# it answers the line printing it: for an entry without signatures, such a quote is a literal
+# signal too. Only inline code outside fenced blocks (a fence holds commands, configuration and
+# whole sessions), only when it names an error (kb.logline.names_an_error) and is as long as a
+# title phrase, and never a command, setting or code: no option flag, prompt, operator, call
+# or "key:value".
+_FENCED = re.compile(r"^ {0,3}(`{3,}|~{3,}).*?^ {0,3}\1[^\n]*$", re.M | re.S)
+_CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)", re.S)
+_NOT_A_MESSAGE = re.compile(r"(?:^|\s)--?[A-Za-z]|^\s*[$#>]|[=;{}|<>]|\w\(|\w:\S")
+
+
+def quoted_errors(entry: _Signed) -> list[str]:
+    """The error messages an entry's answer quotes as inline code (see above), in order, each
+    once; none for an entry with signatures (its author has said which strings it answers)."""
+    if entry.signatures:
+        return []
+    found: list[str] = []
+    for match in _CODE_SPAN.finditer(_FENCED.sub("", entry.answer)):
+        text = " ".join(match.group(2).split()).rstrip(".:;, ")
+        if (_long_enough(text) and not _NOT_A_MESSAGE.search(text) and names_an_error(text)
+                and text not in found):
+            found.append(text)
+    return found
+
+
 @dataclass
 class SignalTable:
     """The exact-signal tables of a collection as plain data, one row per signature.
@@ -152,7 +182,7 @@ class SignalTable:
     versions: list[str]
     regexes: list[str]
     keys: dict[str, Any]  # KeyIndex data: the chunk(s) a literal's matches hold (_key_choices)
-    titles: list[bool]  # a title phrase (title_phrases), not a signature
+    origins: list[str]  # "title" (title_phrases), "quote" (quoted_errors), "": a signature
     codes: dict[str, list[int]]  # AH code -> entry positions
     reasons: dict[str, list[int]] | None = None  # OpenSSL reason -> entries (None: not yet)
     peers: list[str] = field(default_factory=list)  # each signature's peer note ("": any)
@@ -163,8 +193,8 @@ class SignalTable:
 
     @classmethod
     def of(cls, entries: Sequence[_Signed], reasons: bool = False) -> SignalTable:
-        """The table of these entries: every signature, then every title phrase (with the
-        OpenSSL reason table, if asked: that needs OpenSSL's tables)."""
+        """The table of these entries: every signature, then every title phrase and quoted
+        error (with the OpenSSL reason table, if asked: that needs OpenSSL's tables)."""
         table = cls([], [], [], [], [], [], {}, [], {})
         codes: dict[str, list[int]] = defaultdict(list)
         for position, entry in enumerate(entries):
@@ -172,24 +202,28 @@ class SignalTable:
                 if not signature.peer:  # a peer-scoped signature counts on its side only
                     for code in _ah_codes(signature.text):
                         _append_once(codes, code, position)
-                table._add(position, signature, False)
+                table._add(position, signature, "")
         for position, entry in enumerate(entries):
-            for phrase in title_phrases(entry):
-                table._add(position, SignatureRecord(SignatureKind.LITERAL, phrase), True)
+            titles = title_phrases(entry)
+            for phrase in titles:
+                table._add(position, SignatureRecord(SignatureKind.LITERAL, phrase), "title")
+            for quote in quoted_errors(entry):
+                if quote not in titles:
+                    table._add(position, SignatureRecord(SignatureKind.LITERAL, quote), "quote")
         table._choose_keys()
         table.codes = dict(codes)
         if reasons:
             table.reasons = Signals(table=table).reasons
         return table
 
-    def _add(self, position: int, signature: Any, title: bool) -> None:
+    def _add(self, position: int, signature: Any, origin: str) -> None:
         self.entries.append(position)
         self.kinds.append(str(signature.kind.value))
         self.texts.append(signature.text)
         self.lines.append(signature.line)
         self.versions.append(signature.versions)
         self.regexes.append(_regex_of(signature))
-        self.titles.append(title)
+        self.origins.append(origin)
         self.peers.append(signature.peer)
         regex = signature.kind is SignatureKind.REGEX
         self.atoms.append(necessary_literals(signature.text) if regex else None)
@@ -217,7 +251,7 @@ class SignalTable:
         start = 0
         for table, size in zip(tables, sizes, strict=True):
             out.entries += [start + e for e in table.entries]
-            for name in ("kinds", "texts", "lines", "versions", "regexes", "titles", "peers",
+            for name in ("kinds", "texts", "lines", "versions", "regexes", "origins", "peers",
                          "atoms"):
                 getattr(out, name).extend(getattr(table, name))
             for code, positions in table.codes.items():
@@ -266,7 +300,7 @@ class Signals:
     def patterns(self) -> list[_Pattern]:
         """Every signature as a pattern, in table order."""
         t = self._table
-        return [_Pattern(t.entries[i], self._signature(i), t.regexes[i], t.titles[i])
+        return [_Pattern(t.entries[i], self._signature(i), t.regexes[i], t.origins[i])
                 for i in range(len(t.regexes))]
 
     def _signature(self, i: int) -> SignatureRecord:
@@ -284,7 +318,8 @@ class Signals:
         hit = self._pattern_hits.get(i)
         if hit is None:
             signature = self._signature(i)
-            kind = SignalKind.TITLE if self._table.titles[i] else SignalKind.SIGNATURE
+            origin = self._table.origins[i]
+            kind = SignalKind(origin) if origin else SignalKind.SIGNATURE
             hit = self._pattern_hits[i] = SignalHit(self._table.entries[i], kind,
                                                     signature.text, signature, i)
         return hit
@@ -322,7 +357,7 @@ class Signals:
         itself holds an OpenSSL error needs too (a warm start saves loading them)."""
         table: dict[str, list[int]] = {}
         for p in self.patterns:
-            if p.signature.kind is not SignatureKind.LITERAL or p.title or p.signature.peer:
+            if p.signature.kind is not SignatureKind.LITERAL or p.origin or p.signature.peer:
                 continue
             reasons = [e.reason for e in find_errors(p.signature.text)]
             text = normalise(p.signature.text)

@@ -31,6 +31,9 @@ class Weights:
     # A line that prints an entry's whole title or question phrasing (FAQs titled by error
     # messages): as strong as a reason, weaker than the author's own signatures.
     title_signal: float = 6.0
+    # A line that prints an error message an entry's answer quotes as code (kb.signals
+    # quoted_errors): the answer names it, but beside other things, where a title is its topic.
+    quote_signal: float = 5.5
     # Each further signal of the same entry (at most three count) adds this.
     extra_signal: float = 1.5
     extra_signals_counted: int = 3

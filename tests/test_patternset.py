@@ -47,7 +47,7 @@ def _sets(texts: list[str]) -> tuple[PatternSet, PatternSet, PatternSet]:
     """Keyed and verified by substring where it can, keyed and verified by RE2, one set."""
     table = SignalTable([], [], [], [], [], [], {}, [], {})
     for text in texts:
-        table._add(0, SignatureRecord(SignatureKind.LITERAL, text), False)
+        table._add(0, SignatureRecord(SignatureKind.LITERAL, text), "")
     table._choose_keys()
     regexes = [literal_regex(t) for t in texts]
     assert regexes == table.regexes
