@@ -434,7 +434,8 @@ class MergedSearcher(Searcher):
                         named.add(n)
         return named.pop() if len(named) == 1 else None
 
-    def _priors(self, query: Query) -> list[float]:
+    def _priors(self, query: Query, skip: frozenset[str] | set[str] = frozenset()
+                ) -> list[float]:
         """Each collection's log P(query words | collection): the mean of the log likelihoods
         of two models of the collection (their geometric mean), which err in opposite
         directions when collections write entries of different lengths. For every distinct
@@ -458,7 +459,7 @@ class MergedSearcher(Searcher):
         priors = [0.0] * len(sizes)
         if not everything or not text:
             return priors
-        for word in dict.fromkeys(t.term for t in query.terms):
+        for word in dict.fromkeys(t.term for t in query.terms if t.term not in skip):
             dfs, cfs = self._counts(word)
             for counts, totals, whole in ((dfs, sizes, everything), (cfs, lengths, text)):
                 share = sum(counts) / whole
@@ -547,14 +548,17 @@ class MergedSearcher(Searcher):
         priors = self._priors(query)
         posteriors = self._posteriors(priors, [_answers(hits) for hits in found])
         named = self._named(query)
+        shares = self._contested(query, found) if named is None else None
         lists = []
         for n, hits in enumerate(found):
             # An exact signal is the collection's own (its signatures, codes and titles
             # printed in the line): its confidence needs no posterior, unless the input
-            # names another collection (then it is the other project's error string).
+            # names another collection (then it is the other project's error string) or
+            # other collections' signals claim the line too (then each keeps its share).
             exact = named is None or named == n
+            signal_share = shares[n] if shares else 1.0
             hits = [replace(h, confidence=h.confidence * (
-                        1.0 if h.why.signals and exact else posteriors[n]),
+                        signal_share if h.why.signals and exact else posteriors[n]),
                             why=replace(h.why, collection_posterior=posteriors[n],
                                         named_elsewhere=not exact))
                     for h in hits]
@@ -574,6 +578,26 @@ class MergedSearcher(Searcher):
             ceiling = hit.confidence
             merged.append(hit)
         return merged
+
+    def _contested(self, query: Query, found: list[list[HitRecord]]) -> list[float] | None:
+        """When exact signals of more than one collection claim the input (the same error
+        string is a signature of the shipped FAQ and quoted in a foreign answer), each
+        collection's share of them; else None (a signal only one collection has keeps its
+        confidence). The claimed text is evidence for all of them alike, so the shares come
+        from the input's other words: the collection priors (``_priors``) of the words
+        outside every matched signal, normalised over the claiming collections (equal shares
+        when no other word is known)."""
+        claims = [n for n, hits in enumerate(found) if any(h.why.signals for h in hits)]
+        if len(claims) < 2:
+            return None
+        claimed = {term for n in claims for h in found[n] for s in h.why.signals
+                   for term in analyze(s.value)}
+        priors = self._priors(query, skip=claimed)
+        best = max(priors[n] for n in claims)
+        weights = [math.exp(priors[n] - best) if n in claims else 0.0
+                   for n in range(len(found))]
+        total = sum(weights)
+        return [w / total for w in weights]
 
     @staticmethod
     def _posteriors(priors: list[float], answers: list[float | None]) -> list[float]:

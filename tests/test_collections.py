@@ -281,3 +281,35 @@ def test_the_text_model_counts_words_too_common_to_keep_postings(tmp_path: Path)
     assert not index._postings  # noqa: SLF001 - the cache the prior must not fill
     (hit,) = kb.search("how do I use the frobnicator with w7x", limit=1)
     assert hit.entry.collection == "big" and hit.confidence >= CONFIDENT
+
+
+CLAIMING = """# Mirrorbox FAQ
+
+## Uploads to my bucket stop with a certificate error
+
+A bucket behind a proxy that re-signs traffic makes every upload stop with
+`x509: certificate signed by unknown authority`. Give mirrorbox the proxy's CA bundle.
+
+## How do I resume an interrupted upload?
+
+Run the same upload again: finished chunks are skipped.
+"""
+
+
+def test_a_line_two_collections_claim_is_shared_by_its_other_words(
+        tmp_path: Path, shipped: KnowledgeBase) -> None:
+    """The shipped FAQ's signature and a foreign answer's quoted error claim the same string:
+    neither keeps its confidence alone; the words outside the string say whose it is."""
+    faq = tmp_path / "mirrorbox.md"
+    faq.write_text(CLAIMING, encoding="utf-8")
+    both = KnowledgeBase.from_paths([default_content_dir(), faq], semantic=False)
+    error = "x509: certificate signed by unknown authority"
+    (alone,) = shipped.search(f"tls: failed to verify certificate: {error}", limit=1)
+    assert alone.why.signals and alone.confidence >= CONFIDENT
+    for text, first in [(f"tls: failed to verify certificate: {error}", "mod_ssl"),
+                        (f"upload to bucket stopped: {error}", "mirrorbox")]:
+        hits = both.search(text, limit=5)
+        claims = [h for h in hits if h.why.signals]
+        assert {h.entry.collection for h in claims} == {"mod_ssl", "mirrorbox"}
+        assert hits[0].entry.collection == first
+        assert sum(h.confidence for h in claims) <= alone.confidence + 1e-9
