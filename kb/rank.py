@@ -189,7 +189,7 @@ def run(query: Query, entries: EntryStore, index: TextIndex, limit: int = 5
         ) -> list[HitRecord]:
     """Score candidates from exact signals and the text index; best ``limit`` hits (plain
     records: ``Searcher.run`` gives the pydantic models)."""
-    exact = _exact_scores(query)
+    exact = _exact_scores(query, index)
     matches = {m.doc: m for m in index.search(query.terms, limit=max(limit * 3, 15))}
     weight = _term_weights(index, query)
     total = sum(weight.values()) or 1.0
@@ -221,7 +221,7 @@ def run(query: Query, entries: EntryStore, index: TextIndex, limit: int = 5
         confidence = min(confidence, ceiling)  # never above a better-ranked hit
         ceiling = confidence
         why = _why(query, item, match, cover, capped, explained,
-                   item.text / (total + query.unknown))
+                   item.text / (total + query.unknown), index)
         # _confidence keeps the value in [0, 0.99]; the property tests validate every hit.
         hits.append(HitRecord(entries[item.doc], item.score, confidence, why))
     return hits
@@ -250,7 +250,8 @@ def _term_weights(index: TextIndex, query: Query) -> dict[str, float]:
 _WORDED = (SignalKind.TITLE, SignalKind.QUOTE)  # signals made of an entry's own words
 
 
-def _exact_scores(query: Query) -> dict[int, tuple[float, list[SignalHit]]]:
+def _exact_scores(query: Query, index: TextIndex
+                  ) -> dict[int, tuple[float, list[SignalHit]]]:
     """Each entry's exact-signal score: its best signal plus a little for a few more."""
     scale = WEIGHTS.question_signal_scale if query.parsed.kind is Kind.QUESTION else 1.0
     by_entry: dict[int, list[SignalHit]] = defaultdict(list)
@@ -261,23 +262,39 @@ def _exact_scores(query: Query) -> dict[int, tuple[float, list[SignalHit]]]:
     out = {}
     extra = WEIGHTS.extra_signals_counted
     for doc, hits in by_entry.items():
-        weights = sorted((signal_weight(h) for h in hits), reverse=True)
+        weights = sorted((signal_weight(h, index) for h in hits), reverse=True)
         score = weights[0] + WEIGHTS.extra_signal * len(weights[1 : 1 + extra])
         out[doc] = (score * scale, hits)
     return out
 
 
-def signal_weight(hit: SignalHit) -> float:
-    """The points one exact signal gives its entry."""
+def signal_weight(hit: SignalHit, index: TextIndex | None = None) -> float:
+    """The points one exact signal gives its entry (a title phrase or quoted error: more for
+    rarer words in the collection, ``specificity``; without ``index``, as if average)."""
     w = WEIGHTS
     if hit.kind is SignalKind.SIGNATURE:
         return w.signature + w.signature_length_bonus * min(
             1.0, len(hit.value) / w.signature_length_full)
-    if hit.kind is SignalKind.TITLE:
-        return w.title_signal
-    if hit.kind is SignalKind.QUOTE:
-        return w.quote_signal
+    if hit.kind in _WORDED:
+        base = w.title_signal if hit.kind is SignalKind.TITLE else w.quote_signal
+        rare = specificity(index, hit.value) if index is not None else 0.5
+        return base + w.worded_specificity_bonus * rare
     return w.code if hit.kind is SignalKind.CODE else w.reason
+
+
+def specificity(index: TextIndex, phrase: str) -> float:
+    """How specific a phrase is in a collection, 0..1: the mean idf of its terms over the
+    highest idf there is (a term no entry has), each term's idf from the field it is most
+    common in (title or answer). "402: Payment Required" is rarer in youtube-dl's FAQ than
+    "ERROR: unable to download video", whose words most of its entries use."""
+    terms = analyze(phrase)
+    n = index.documents
+    if not terms or not n:
+        return 0.5
+    top = math.log(n) + 1
+    idfs = [math.log(n / (max(index.df("title", t), index.df("answer", t)) + 1)) + 1
+            for t in terms]
+    return max(0.0, min(1.0, sum(idfs) / len(idfs) / top))
 
 
 def _confidence(
@@ -310,13 +327,14 @@ def _confidence(
 
 
 def _why(query: Query, item: _Scored, match: Match | None, coverage: float,
-         capped: str, explained: float, strength: float) -> Why:
+         capped: str, explained: float, strength: float, index: TextIndex) -> Why:
     boosts = {(t.field, t.term): t.boost for t in query.terms}
     terms = tuple(TermWhy(c.field, c.term, boosts.get((c.field, c.term), 1.0), c.score)
                   for c in (match.terms if match is not None else ()))
     return Why(
         kind=query.parsed.kind.value,
-        signals=tuple(SignalWhy(h.kind.value, h.value, signal_weight(h)) for h in item.used),
+        signals=tuple(SignalWhy(h.kind.value, h.value, signal_weight(h, index))
+                      for h in item.used),
         bm25f=item.text,
         coverage=coverage,
         terms=terms,

@@ -30,10 +30,15 @@ class Weights:
     reason: float = 6.0
     # A line that prints an entry's whole title or question phrasing (FAQs titled by error
     # messages): as strong as a reason, weaker than the author's own signatures.
-    title_signal: float = 6.0
+    title_signal: float = 5.0
     # A line that prints an error message an entry's answer quotes as code (kb.signals
     # quoted_errors): the answer names it, but beside other things, where a title is its topic.
-    quote_signal: float = 5.5
+    quote_signal: float = 4.5
+    # ... each plus up to this much for how rare its words are in the collection
+    # (kb.rank.specificity, 0..1; about 0.5 on average, so a title gives 6 points as before):
+    # of two titles printed in one line, the one only a few entries could be about wins. As
+    # much as a long signature's bonus: enough to outweigh a small difference in text score.
+    worded_specificity_bonus: float = 2.0
     # Each further signal of the same entry (at most three count) adds this.
     extra_signal: float = 1.5
     extra_signals_counted: int = 3
