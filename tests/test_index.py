@@ -83,6 +83,19 @@ def test_analyzer_keeps_identifiers_and_parts() -> None:
         assert term in terms, term
 
 
+@pytest.mark.parametrize(("text", "terms"), [
+    # a negation is a stop word however it is written, not two strong terms
+    ("Pause doesn't work", ["paus", "work"]),
+    ("Pause doesn\u2019t work", ["paus", "work"]),
+    ("it won't start and can't bind", ["start", "bind"]),
+    # a possessive or a contraction's tail is not a term of its own
+    ("Apache's mod_ssl's config", ["apach", "mod_ssl", "modssl", "mod", "ssl", "config"]),
+    ("Why isn\u2019t a particular command documented?", ["particular", "command", "document"]),
+])
+def test_contractions_and_possessives_are_one_word(text: str, terms: list[str]) -> None:
+    assert analyze(text) == terms
+
+
 def test_warm_load_gives_the_compiled_entries(tmp_path: Path, cache_dir: Path) -> None:
     # A warm start builds entries from the cache without validation: they must equal (and
     # validate as) what the compiler made.
