@@ -37,6 +37,8 @@ class Mask:
 
 
 KEEP = "keep"  # the match stays as it is (and nothing after it in the table can take it)
+STATUS_PATTERN = (r"\b(?:HTTP(?:/\d(?:\.\d)?)?(?: [Ee]rror| ERROR)?|[Ee]rror|ERROR|[Ss]tatus"
+                  r"(?: [Cc]ode)?|STATUS|[Rr]esponse(?: [Cc]ode)?):? [1-5]\d\d\b(?![.:]\d)")
 
 MASKS: tuple[Mask, ...] = (
     # Kept first: httpd's message codes carry the meaning of the line (AH02565 ...); a code
@@ -48,6 +50,12 @@ MASKS: tuple[Mask, ...] = (
     # Kept: numbers whose value is the message (alert 42 = bad certificate, verify error 20).
     Mask(KEEP, r"alert number \d+|error:num=\d+|Error \(\d+\)|\(\d{1,3}\)(?=[A-Z])",
          "SSL alert number 42", "SSL alert number 42"),
+    # Kept: an HTTP status after the word that names it ("HTTP Error 429", "HTTP/1.1 403",
+    # "status code 502", "error 525"): the status is the message (429 = too many requests,
+    # 402 = payment required), where a bare number is a count. Not an address ("error
+    # 127.0.0.1") nor a time ("status 10:12").
+    Mask(KEEP, STATUS_PATTERN, "HTTP Error 429: Too Many Requests after 3 tries",
+         "HTTP Error 429: Too Many Requests after <num> tries"),
     # mod_ssl's certificate details after a verify message (ssl_engine_log.c, ssl_log_cxerror:
     # " [subject: DN / issuer: DN / serial: N / notbefore: T / notafter: T]"): one client's
     # certificate, not the kind of failure; before the timestamps and paths inside it.
@@ -111,15 +119,18 @@ PLACEHOLDERS: tuple[str, ...] = tuple(dict.fromkeys(m.name for m in MASKS if m.n
 PLACEHOLDER_RE = re.compile("<(?:" + "|".join(PLACEHOLDERS) + ")>")
 MAX_TEMPLATE = 2000
 
-# Rows that can match across a space: timestamps, quoted values and the kept "alert number N"
-# and "Error (N)". They are found on their own first and the text between them goes token by
-# token: no row matches a quote, and no space-free row can run into a span that starts after
-# white space; a span must also end where a token may end. Any other case (a timestamp inside
-# brackets or glued to a word, spans that overlap) sends the whole message to the table.
+# Rows that can match across a space: timestamps, quoted values and the kept "alert number N",
+# "Error (N)" and HTTP statuses. They are found on their own first and the text between them
+# goes token by token: no row matches a quote, and no space-free row can run into a span that
+# starts after white space; a span must also end where a token may end. Any other case (a
+# timestamp inside brackets or glued to a word, spans that overlap) sends the whole message to
+# the table.
 _QUOTED = re.compile(next(m.pattern for m in MASKS if m.name == "str"))
 _CERT = re.compile(next(m.pattern for m in MASKS if m.name == "cert"))
 _QUOTE_MARK = re.compile(r"\"|(?<!\w)'|'(?!\w)")  # not the apostrophe inside "can't"
 _KEPT_ROW = re.compile(r"alert number \d+|Error \(\d+\)")
+_STATUS = re.compile(STATUS_PATTERN)
+_STATUS_ENDS = frozenset(" \t\n\r\f\v:,;)]")
 _TIMES = re.compile("|".join(m.pattern for m in MASKS if m.name == "time"))
 _CLOCK = re.compile(r"\d\d:\d\d:\d\d")  # in every timestamp row ...
 _CLOCK_LEAD = 16  # ... at most this many characters after the timestamp's start
@@ -216,6 +227,12 @@ def _spans(message: str) -> list[tuple[int, int, str]] | None:
                     return None
                 spans.append((at, kept.end(), kept.group()))
             at = message.find(literal, at + 1)
+    for status in _STATUS.finditer(message):
+        end = status.end()
+        if not _after_space(message, status.start()) or (
+                end < len(message) and message[end] not in _STATUS_ENDS):
+            return None
+        spans.append((status.start(), end, status.group()))
     if _CLOCK.search(message) is not None:
         for time in _times(message):
             end = time.end()
