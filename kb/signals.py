@@ -148,8 +148,12 @@ def _long_enough(phrase: str) -> bool:
 # whole sessions), only when it names an error (kb.logline.names_an_error) and is as long as a
 # title phrase, and never a command, setting or code: no option flag, prompt, operator, call
 # or "key:value".
-_FENCED = re.compile(r"^ {0,3}(`{3,}|~{3,}).*?^ {0,3}\1[^\n]*$", re.M | re.S)
-_CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)", re.S)
+_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
+# A code span: a run of backticks, then at most QUOTE_MAX_CHARS characters on at most two
+# lines, then a run of the same length (so an unclosed run costs a bounded look ahead).
+QUOTE_MAX_CHARS = 300
+_CODE_SPAN = re.compile(rf"(?<!`)(`+)(?!`)([^\n]{{1,{QUOTE_MAX_CHARS}}}?"
+                        rf"(?:\n[^\n]{{0,{QUOTE_MAX_CHARS}}}?)?)(?<!`)\1(?!`)")
 _NOT_A_MESSAGE = re.compile(r"(?:^|\s)--?[A-Za-z]|^\s*[$#>]|[=;{}|<>]|\w\(|\w:\S")
 
 
@@ -159,12 +163,30 @@ def quoted_errors(entry: _Signed) -> list[str]:
     if entry.signatures:
         return []
     found: list[str] = []
-    for match in _CODE_SPAN.finditer(_FENCED.sub("", entry.answer)):
-        text = " ".join(match.group(2).split()).rstrip(".:;, ")
+    for match in _CODE_SPAN.finditer(_outside_fences(entry.answer)):
+        text = " ".join(match.group(2).split()).strip("` ").rstrip(".:;, ")
         if (_long_enough(text) and not _NOT_A_MESSAGE.search(text) and names_an_error(text)
                 and text not in found):
             found.append(text)
     return found
+
+
+def _outside_fences(markdown: str) -> str:
+    """The lines of ``markdown`` outside fenced code blocks (an unclosed fence runs to the
+    end, as CommonMark reads it)."""
+    kept: list[str] = []
+    fence = ""
+    for line in markdown.split("\n"):
+        opening = _FENCE.match(line)
+        if fence:
+            if opening and opening.group(1)[0] == fence[0] and len(opening.group(1)) >= len(
+                    fence) and not line[opening.end():].strip():
+                fence = ""
+        elif opening and not (opening.group(1)[0] == "`" and "`" in line[opening.end():]):
+            fence = opening.group(1)
+        else:
+            kept.append(line)
+    return "\n".join(kept)
 
 
 @dataclass

@@ -71,3 +71,29 @@ def test_diagnose_reports_the_quoted_error(tmp_path: Path) -> None:
     assert code == ExitCode.FOUND, err.getvalue()
     assert '"why-are-my-jobs-rejected-at-night"' in out.getvalue()
     assert '"count": 2' in out.getvalue()
+
+
+class _Answer:
+    signatures = ()
+    title = "t"
+    questions = ()
+
+    def __init__(self, answer: str) -> None:
+        self.answer = answer
+
+
+@pytest.mark.parametrize(("answer", "quotes"), [
+    # a fence closes only on a line of the same character, at least as long
+    ("```\n`fatal: inside a fence`\n~~~\n`fatal: still inside`\n```\n`fatal: after it`",
+     ["fatal: after it"]),
+    # an unclosed fence runs to the end of the answer
+    ("`cannot read the key` first\n````\n`cannot see this one`", ["cannot read the key"]),
+    # a backtick line whose info string holds a backtick opens no fence
+    ("``` `cannot parse this line` ```", ["cannot parse this line"]),
+    # unclosed or unmatched backtick runs quote nothing and cost a bounded look ahead
+    ("` " + "error in the middle " * 500, []),
+    # a span holding backticks ("`` `x` ``") quotes what is inside them
+    ("`` `failed to bind the socket` ``", ["failed to bind the socket"]),
+])
+def test_code_spans_are_read_as_commonmark_does(answer: str, quotes: list[str]) -> None:
+    assert quoted_errors(_Answer(answer)) == quotes
