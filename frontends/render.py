@@ -102,7 +102,10 @@ def why_lines(hit: HitLike, *, terms: int = 8, indent: str = "  ") -> list[str]:
     if why.collection_posterior is not None:
         kept = "" if not why.signals else (
             " (the input names another collection: its exact signals count as text)"
-            if why.named_elsewhere else " (an exact signal keeps its confidence)")
+            if why.named_elsewhere else
+            f" (other collections' exact signals claim the input too: it keeps "
+            f"{why.signal_share:.2f} of its confidence, by the input's other words)"
+            if why.signal_share is not None else " (an exact signal keeps its confidence)")
         out.append(f"{indent}collection: {why.collection_posterior:.2f} sure the answer is "
                    f"in {clean(hit.entry.collection, keep_newlines=False)}{kept}")
     return out

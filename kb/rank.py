@@ -578,7 +578,9 @@ class MergedSearcher(Searcher):
             hits = [replace(h, confidence=h.confidence * (
                         signal_share if h.why.signals and exact else posteriors[n]),
                             why=replace(h.why, collection_posterior=posteriors[n],
-                                        named_elsewhere=not exact))
+                                        named_elsewhere=not exact,
+                                        signal_share=(signal_share if shares and h.why.signals
+                                                      and exact else None)))
                     for h in hits]
             top = hits[0].score if hits and hits[0].score > 0 else 1.0
             noise = self._reference(n)

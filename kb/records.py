@@ -75,6 +75,9 @@ class Why:
     # The input names another collection (MergedSearcher._named): this hit's exact signals
     # rank as text, its confidence scaled by the posterior.
     named_elsewhere: bool = False
+    # Other collections' exact signals claim the input too (MergedSearcher._contested): the
+    # share of this hit's exact-signal confidence it keeps; None when no other claims it.
+    signal_share: float | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The JSON-ready form (key order and rounding as ``kb search --json`` prints it)."""
@@ -94,6 +97,7 @@ class Why:
             "semantic": None if self.semantic is None else round(self.semantic, 3),
             "collection_posterior": (None if self.collection_posterior is None
                                      else round(self.collection_posterior, 3)),
+            "signal_share": None if self.signal_share is None else round(self.signal_share, 3),
         }
 
 

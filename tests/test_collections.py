@@ -313,3 +313,11 @@ def test_a_line_two_collections_claim_is_shared_by_its_other_words(
         assert {h.entry.collection for h in claims} == {"mod_ssl", "mirrorbox"}
         assert hits[0].entry.collection == first
         assert sum(h.confidence for h in claims) <= alone.confidence + 1e-9
+        shares = {h.entry.collection: h.why.signal_share or 0.0 for h in claims}
+        assert all(h.why.signal_share is not None for h in claims)
+        assert sum(shares.values()) == pytest.approx(1.0)
+        assert shares[first] > 0.5 and hits[0].why.as_json()["signal_share"] > 0.5
+    # A line only one collection's signals claim keeps its confidence, and says so.
+    (own,) = both.search("AH02572: Failed to configure at least one certificate and key",
+                         limit=1)
+    assert own.why.signals and own.why.signal_share is None
