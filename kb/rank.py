@@ -412,7 +412,9 @@ class MergedSearcher(Searcher):
     any of the query's words, or whose best hit is no answer, takes no share): a question
     that two collections both answer well is not a confident answer from one of them. A
     hit with an exact signal keeps its confidence (the signal is evidence only its
-    collection has). Down the merged list no confidence rises above a better-ranked hit's.
+    collection has), unless other collections' signals claim the input too: then each keeps
+    its share (``_contested``). Down the merged list no confidence rises above a
+    better-ranked hit's.
     (Listing confident answers before unconfident ones made more confident answers wrong on
     the foreign FAQs beside the shipped one: 0.77 right against 0.79.)"""
 
