@@ -288,12 +288,10 @@ def specificity(index: TextIndex, phrase: str) -> float:
     common in (title or answer). "402: Payment Required" is rarer in youtube-dl's FAQ than
     "ERROR: unable to download video", whose words most of its entries use."""
     terms = analyze(phrase)
-    n = index.documents
-    if not terms or not n:
+    top = index.idf("", "")  # a term no entry has
+    if not terms or top <= 0:
         return 0.5
-    top = math.log(n) + 1
-    idfs = [math.log(n / (max(index.df("title", t), index.df("answer", t)) + 1)) + 1
-            for t in terms]
+    idfs = [min(index.idf("title", t), index.idf("answer", t)) for t in terms]
     return max(0.0, min(1.0, sum(idfs) / len(idfs) / top))
 
 
