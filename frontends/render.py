@@ -89,6 +89,7 @@ def why_lines(hit: HitLike, *, terms: int = 8, indent: str = "  ") -> list[str]:
     words, and what capped the confidence (one renderer for ``kb explain`` and the shell)."""
     why = hit.why
     out = [f"{indent}+ {s.weight:5.2f}  {s.type}: {clean(s.value, keep_newlines=False)}"
+           + ("  (context: its line only reports an outcome)" if s.context else "")
            for s in why.signals]
     out.append(f"{indent}words: bm25f {why.bm25f:.2f}, coverage {why.coverage:.2f}")
     out += [f"{indent}  {t.score:6.2f}  {t.field}: {clean(t.term, keep_newlines=False)} "

@@ -55,6 +55,9 @@ class Query:
     unknown: float = 0.0
     # One query per collection when several are searched side by side (MergedSearcher).
     parts: list[Query] = field(default_factory=list)
+    # The numbers of the signals that only lines reporting an outcome gave, in an excerpt
+    # whose other lines give signals too (Signals.context): they count as context.
+    context: frozenset[int] = frozenset()
 
     def key(self) -> Hashable:
         """Everything ``run`` reads: two queries with one key give the same hits."""
@@ -62,7 +65,7 @@ class Query:
         if self.parts:
             return tuple(part.key() for part in self.parts)
         return (self.parsed.kind, tuple(self.terms), signals, tuple(self.caps),
-                round(self.unknown, 6))
+                round(self.unknown, 6), tuple(sorted(self.context)))
 
     def as_json(self) -> dict[str, Any]:
         """A JSON-ready view for ``kb explain``."""
@@ -108,22 +111,27 @@ def may_be_confident(parsed: Parsed, hits: Sequence[SignalHit]) -> bool:
 
 
 def build_query(
-    parsed: Parsed, signals: Signals, index: TextIndex, hits: list[SignalHit] | None = None
+    parsed: Parsed, signals: Signals, index: TextIndex, hits: list[SignalHit] | None = None,
+    context: frozenset[int] | None = None,
 ) -> Query:
-    """The query ``run`` executes for a parsed input (``hits``: its signals, if known)."""
+    """The query ``run`` executes for a parsed input (``hits``: its signals, if known;
+    ``context``: which of them are context, if known: ``Signals.context``, from the same
+    ``Signals`` that numbered them)."""
     terms = [t for t in analyze(text_for_terms(parsed)) if not _is_ah_code(t)]
     boosts = WEIGHTS.log_fields if parsed.kind is Kind.LOG else WEIGHTS.question_fields
     distinct = list(dict.fromkeys(terms))[: WEIGHTS.max_terms]
     query_terms = index.query_terms(distinct, boosts)
     if hits is None:
         hits = signals.match(parsed)
+    if context is None:
+        context = signals.context(parsed, hits)
     missing = len(distinct) - len({t.term for t in query_terms})
     unknown = (missing * index.idf("", "") * max(boosts.values()) * WEIGHTS.unknown_factor
                if missing else 0.0)
     caps = _caps(parsed, hits)
     if parsed.kind is not Kind.LOG:
         caps += _word_caps(parsed, hits, _known_words(text_for_terms(parsed), query_terms))
-    return Query(parsed, query_terms, hits, caps, unknown)
+    return Query(parsed, query_terms, hits, caps, unknown, context=context)
 
 
 def _word_caps(parsed: Parsed, hits: list[SignalHit], known: int) -> list[tuple[str, float]]:
@@ -261,9 +269,15 @@ def _exact_scores(query: Query, index: TextIndex
             by_entry[hit.entry].append(hit)
     out = {}
     extra = WEIGHTS.extra_signals_counted
+    context = query.context
     for doc, hits in by_entry.items():
-        weights = sorted((signal_weight(h, index) for h in hits), reverse=True)
-        score = weights[0] + WEIGHTS.extra_signal * len(weights[1 : 1 + extra])
+        weights = sorted((signal_weight(h, index) for h in hits if h.number not in context),
+                         reverse=True)
+        more = len(hits) - len(weights)  # context: each counts as a further signal only
+        if weights:
+            score = weights[0] + WEIGHTS.extra_signal * min(extra, len(weights) - 1 + more)
+        else:
+            score = WEIGHTS.extra_signal
         out[doc] = (score * scale, hits)
     return out
 
@@ -331,7 +345,9 @@ def _why(query: Query, item: _Scored, match: Match | None, coverage: float,
                   for c in (match.terms if match is not None else ()))
     return Why(
         kind=query.parsed.kind.value,
-        signals=tuple(SignalWhy(h.kind.value, h.value, signal_weight(h, index))
+        signals=tuple(SignalWhy(h.kind.value, h.value,
+                                WEIGHTS.extra_signal if h.number in query.context
+                                else signal_weight(h, index), h.number in query.context)
                       for h in item.used),
         bm25f=item.text,
         coverage=coverage,
@@ -354,9 +370,10 @@ class Searcher:
     signals: Signals
     index: TextIndex
 
-    def query(self, parsed: Parsed, hits: list[SignalHit] | None = None) -> Query:
-        """The query for a parsed input."""
-        return build_query(parsed, self.signals, self.index, hits)
+    def query(self, parsed: Parsed, hits: list[SignalHit] | None = None,
+              context: frozenset[int] | None = None) -> Query:
+        """The query for a parsed input (``hits`` and ``context``: as ``build_query``)."""
+        return build_query(parsed, self.signals, self.index, hits, context)
 
     def rank(self, query: Query, limit: int = 5) -> list[HitRecord]:
         """Run a query; the hits as plain records."""
@@ -543,24 +560,28 @@ class MergedSearcher(Searcher):
                                            positive[len(positive) // 2] if positive else 0.0)
         return known
 
-    def query(self, parsed: Parsed, hits: list[SignalHit] | None = None) -> Query:
+    def query(self, parsed: Parsed, hits: list[SignalHit] | None = None,
+              context: frozenset[int] | None = None) -> Query:
         """One query per collection, each with the signals that point into it."""
         if hits is None:
             hits = self.signals.match(parsed)
+        if context is None:
+            context = self.signals.context(parsed, hits)
         parts = []
         for _, searcher, start in self.parts:
             stop = start + len(searcher.entries)
             mine = [SignalHit(h.entry - start, h.kind, h.value, h.signature, h.number)
                     for h in hits if start <= h.entry < stop]
-            parts.append(searcher.query(parsed, mine))
+            parts.append(searcher.query(parsed, mine, context))
         first = parts[0]
         terms = list(dict.fromkeys(t for part in parts for t in part.terms))
-        return Query(parsed, terms, hits, first.caps, min(p.unknown for p in parts), parts)
+        return Query(parsed, terms, hits, first.caps, min(p.unknown for p in parts), parts,
+                     context)
 
     def rank(self, query: Query, limit: int = 5) -> list[HitRecord]:
         """Each collection's best ``limit`` hits, merged."""
         if not query.parts:
-            query = self.query(query.parsed, query.signals)
+            query = self.query(query.parsed, query.signals, query.context)
         found = [searcher.rank(part, limit)
                  for (_, searcher, _), part in zip(self.parts, query.parts, strict=True)]
         priors = self._priors(query)

@@ -40,6 +40,9 @@ class SignalWhy:
     type: str
     value: str
     weight: float
+    # Found only on a line that reports an outcome (start-up failed, ...) in an excerpt whose
+    # other lines give signals too (kb.signals.Signals.context): it counts as context.
+    context: bool = False
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,8 @@ class Why:
         """The JSON-ready form (key order and rounding as ``kb search --json`` prints it)."""
         return {
             "kind": self.kind,
-            "signals": [{"type": s.type, "value": s.value, "weight": round(s.weight, 2)}
+            "signals": [{"type": s.type, "value": s.value, "weight": round(s.weight, 2),
+                         **({"context": True} if s.context else {})}
                         for s in self.signals],
             "text": {
                 "bm25f": round(self.bm25f, 3),

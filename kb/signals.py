@@ -422,6 +422,46 @@ class Signals:
         hits += [self._pattern_hit(i) for i in numbers]
         return hits
 
+    def context(self, parsed: Parsed, hits: Sequence[SignalHit]) -> frozenset[int]:
+        """The numbers of the ``hits`` that only lines reporting an outcome gave, when other
+        lines of the same input gave signals too (empty for one line).
+
+        A pasted excerpt of a failed start holds the cause (``AH02572: Failed to configure at
+        least one certificate and key``, ``AH02407: "SSLOpenSSLConfCmd ..." failed``) and the
+        lines that only say that start-up failed (``AH02311: Fatal error initialising
+        mod_ssl``, ``AH00016: Configuration Failed``, ``Action 'start' failed.``:
+        kb/data/httpd_outcomes.tsv, from httpd's sources). ``kb diagnose`` reports such an
+        episode under its cause (kb.episodes); ranking the excerpt counts the outcome lines'
+        signals as context too (kb.rank), so both name the same problem.
+        """
+        if len(parsed.lines) < 2 or not hits:
+            return frozenset()
+        from kb.episodes import role_of  # (kb.episodes reads kb.logline, as this module does)
+
+        outcome = [role_of(line).outcome for line in parsed.lines]
+        if not any(outcome) or all(outcome):
+            return frozenset()
+        causes: set[int] = set()  # numbers some other line gives
+        for line, only_outcome in zip(parsed.lines, outcome, strict=True):
+            if only_outcome:
+                continue
+            numbers = self.line_hits(line.raw)
+            if self._scoped:
+                numbers = self._on_side(numbers, line)
+            causes.update(numbers)
+            for code in line.ah_codes:
+                causes.update(h.number for h in self._hits_of_code(code))
+            reasons = [e.reason for e in line.openssl]
+            for reason in reasons:
+                causes.update(h.number for h in self._reason_hits.get(reason, ()))
+            if reasons:
+                causes.update(i for i in self._set.match("\n".join(reasons))
+                              if self._literal[i] and not self._table.peers[i])
+        given = {h.number for h in hits}
+        if not causes & given:
+            return frozenset()
+        return frozenset(given - causes)
+
     def _on_side(self, numbers: tuple[int, ...], line: ParsedLine) -> tuple[int, ...]:
         """The signatures of ``numbers`` that count on this line: a signature with a peer
         note counts on the lines of that side only (``is_remote``)."""
