@@ -204,6 +204,8 @@ def run(query: Query, entries: EntryStore, index: TextIndex, limit: int = 5
     coverage = {doc: _coverage(m.terms, weight, total) for doc, m in matches.items()}
     text_of = {doc: m.score * _coverage_factor(coverage[doc]) for doc, m in matches.items()}
     best_text = max(text_of.values(), default=0.0)
+    sure = _explaining_weights(index, query, weight)
+    sure_total = sum(sure.values()) or 1.0
     scored = []
     for doc in set(exact) | set(matches):
         text = text_of.get(doc, 0.0)
@@ -217,9 +219,10 @@ def run(query: Query, entries: EntryStore, index: TextIndex, limit: int = 5
     for rank, item in enumerate(scored[:limit]):
         match = matches.get(item.doc)
         cover = coverage.get(item.doc, 0.0)
-        explained = cover * total / (total + query.unknown)
-        titled = _coverage([c for c in match.terms if c.field == "title"], weight,
-                           total + query.unknown) if match is not None else 0.0
+        explained = (_coverage(match.terms, sure, sure_total + query.unknown)
+                     if match is not None else 0.0)
+        titled = _coverage([c for c in match.terms if c.field == "title"], sure,
+                           sure_total + query.unknown) if match is not None else 0.0
         others = [s.score for j, s in enumerate(scored[:2]) if j != rank]
         distinct = 1 - max(others, default=0.0) / item.score if item.score > 0 else 0.0
         if rank > 0:  # only the first hit can lead
@@ -244,6 +247,26 @@ def _coverage_factor(coverage: float) -> float:
     """How much a candidate's BM25F counts given the share of the query it covers."""
     floor = WEIGHTS.coverage_floor
     return floor + (1 - floor) * coverage**WEIGHTS.coverage_power
+
+
+def _explaining_weights(index: TextIndex, query: Query, weight: dict[str, float]
+                        ) -> dict[str, float]:
+    """The term weights of how much of the query a hit explains: ``weight``, but a term the
+    collection has only in fields that count little for this query (a question's word found
+    only in example log lines, the signatures field) weighs as a word no entry has. Such a
+    word is the question's topic as far as the collection knows: a hit whose example lines
+    hold it explains it (a log line typed as a question), any other hit leaves it
+    unexplained ("failed to get endpoints on Android" is not answered by the entry about
+    Android because another entry's log example says "endpoint")."""
+    best: dict[str, float] = {}
+    for term in query.terms:
+        best[term.term] = max(best.get(term.term, 0.0), term.boost)
+    weak = [t for t, boost in best.items() if boost < 1.0]
+    if not weak:
+        return weight
+    boosts = WEIGHTS.log_fields if query.parsed.kind is Kind.LOG else WEIGHTS.question_fields
+    unknown = index.idf("", "") * max(boosts.values()) * WEIGHTS.unknown_factor
+    return {**weight, **{t: max(weight.get(t, 0.0), unknown) for t in weak}}
 
 
 def _term_weights(index: TextIndex, query: Query) -> dict[str, float]:

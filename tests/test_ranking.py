@@ -211,3 +211,30 @@ def test_one_word_is_never_a_confident_answer(shipped: KnowledgeBase) -> None:
         for text in (word, f"**{word.capitalize()}", f"{word}?"):
             hits = shipped.search(text)
             assert not hits or hits[0].confidence < CONFIDENT, (text, hits[0].entry.id)
+
+
+def test_a_question_word_only_example_lines_hold_is_unknown(cache_dir: Path) -> None:
+    """A question's word that the collection has only in its example log lines (the
+    signatures field, which counts little for a question) leaves the question as unexplained
+    as a word no entry has: "failed to get endpoints on Android" is not answered confidently
+    by the one entry about Android because a log example elsewhere says "endpoint"."""
+    from kb import Entry, Source
+
+    def kb(example: str) -> KnowledgeBase:
+        return KnowledgeBase.from_entries([
+            Entry(id="android-trust", title="Why do old Android phones fail on my site?",
+                  answer="Old Android releases do not trust the new root.",
+                  source=Source(file="f.md", line=1)),
+            Entry(id="port-clash", title="Why does the container not start?",
+                  answer="Another service holds the port.", examples=(example,),
+                  source=Source(file="f.md", line=9)),
+        ])
+
+    question = "failed to get endpoints on Android"
+    (known,) = kb("driver failed programming external connectivity on endpoint web").search(
+        question, limit=1)
+    (unknown,) = kb("driver failed programming external connectivity on web").search(
+        question, limit=1)
+    assert known.entry.id == unknown.entry.id == "android-trust"
+    assert known.why.explained == pytest.approx(unknown.why.explained, rel=0.05)
+    assert known.confidence < CONFIDENT
