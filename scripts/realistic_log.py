@@ -181,68 +181,90 @@ def _sni(w: _World) -> list[str]:
 def _tls_other(w: _World) -> list[str]:
     r, host, service = w.rng, w.rng.choice(w.vhosts), w.rng.choice(w.services)
     forms = (
-        f"{w.prefix('ssl', 'warn')} AH01909: {host}:443:0 server certificate does NOT include "
-        "an ID which matches the server name",
-        f"{w.prefix('proxy', 'error')} [client {w.client()}] AH02411: SSL Proxy: Peer "
-        f"certificate does not match for hostname {service}.corp.example.net",
-        f"{w.prefix('proxy', 'error')} [client {w.client()}] AH00898: Error during SSL "
-        f"Handshake with remote server returned by {w.url()}",
-        f"{w.prefix('ssl', 'error')} [client {w.client()}] AH02003: SSL Proxy connect failed",
-        f"{w.prefix('ssl', 'info')} [client {w.client()}] AH01991: SSL input filter read "
-        "failed.",
-        f"{w.prefix('ssl', 'error')} AH01941: stapling_renew_response: responder error",
-        f"{w.prefix('ssl', 'error')} AH02565: Certificate and private key {host}:443:0 from "
-        f"/etc/letsencrypt/live/{host}/fullchain.pem and /etc/letsencrypt/live/{host}/"
-        "privkey.pem do not match",
+        lambda: (
+            f"{w.prefix('ssl', 'warn')} AH01909: {host}:443:0 server certificate does NOT include "
+            "an ID which matches the server name"),
+        lambda: (
+            f"{w.prefix('proxy', 'error')} [client {w.client()}] AH02411: SSL Proxy: Peer "
+            f"certificate does not match for hostname {service}.corp.example.net"),
+        lambda: (
+            f"{w.prefix('proxy', 'error')} [client {w.client()}] AH00898: Error during SSL "
+            f"Handshake with remote server returned by {w.url()}"),
+        lambda: (
+            f"{w.prefix('ssl', 'error')} [client {w.client()}] AH02003: SSL Proxy connect failed"),
+        lambda: (
+            f"{w.prefix('ssl', 'info')} [client {w.client()}] AH01991: SSL input filter read "
+            "failed."),
+        lambda: (
+            f"{w.prefix('ssl', 'error')} AH01941: stapling_renew_response: responder error"),
+        lambda: (
+            f"{w.prefix('ssl', 'error')} AH02565: Certificate and private key {host}:443:0 from "
+            f"/etc/letsencrypt/live/{host}/fullchain.pem and /etc/letsencrypt/live/{host}/"
+            "privkey.pem do not match"),
     )
-    return [r.choice(forms)]
+    return [r.choice(forms)()]
 
 
 def _routine(w: _World) -> list[str]:
     r, host, client = w.rng, w.rng.choice(w.vhosts), w.client()
     forms = (
-        f"{w.prefix('core', 'error')} [client {client}] AH00128: File does not exist: "
-        f"/var/www/{host}/public{w.url().split('?')[0]}",
-        f"{w.prefix('authz_core', 'error')} [client {client}] AH01630: client denied by server "
-        f"configuration: /var/www/{host}/public/"
-        f"{r.choice(('.env', 'wp-config.php.bak', '.git/config'))}",
-        f"{w.prefix('proxy_fcgi', 'error')} [client {client}] AH01071: Got error 'Primary "
-        "script unknown'",
-        f"{w.prefix('proxy', 'error')} AH00959: ap_proxy_connect_backend disabling worker for "
-        f"({r.choice(w.services)}:{r.choice((3000, 5000, 8080))}) for {r.choice((30, 60))}s",
-        f"{w.prefix('proxy_http', 'error')} [client {client}] AH01102: error reading status "
-        f"line from remote server {r.choice(w.services)}:8080",
-        f"{w.prefix('auth_basic', 'error')} [client {client}] AH01618: user "
-        f"{r.choice(w.users)} not found: /admin",
-        f"{w.prefix('rewrite', 'trace3')} mod_rewrite.c(480): [client {client}] "
-        f"{client.rsplit(':', 1)[0]} - - [{host}/sid#{r.getrandbits(44):x}][rid#"
-        f"{r.getrandbits(44):x}/initial] applying pattern '^/(.*)$' to uri '{w.url()}'",
-        f"{w.prefix('http2', 'debug')} h2_stream.c(1124): [client {client}] AH03082: "
-        f"h2_stream({r.randint(1, 99999)}-{r.randint(1, 999)},CLOSED): closing with err=0 "
-        "no error",
-        f"{w.prefix('ssl', 'debug')} ssl_engine_kernel.c(2393): [client {client}] AH02041: "
-        f"Protocol: TLSv1.3, Cipher: TLS_AES_256_GCM_SHA384 (256/256 bits)",
-        f"{w.prefix('mpm_event', 'error')} AH00484: server reached MaxRequestWorkers setting, "
-        "consider raising the MaxRequestWorkers setting",
+        lambda: (
+            f"{w.prefix('core', 'error')} [client {client}] AH00128: File does not exist: "
+            f"/var/www/{host}/public{w.url().split('?')[0]}"),
+        lambda: (
+            f"{w.prefix('authz_core', 'error')} [client {client}] AH01630: client denied by server "
+            f"configuration: /var/www/{host}/public/"
+            f"{r.choice(('.env', 'wp-config.php.bak', '.git/config'))}"),
+        lambda: (
+            f"{w.prefix('proxy_fcgi', 'error')} [client {client}] AH01071: Got error 'Primary "
+            "script unknown'"),
+        lambda: (
+            f"{w.prefix('proxy', 'error')} AH00959: ap_proxy_connect_backend disabling worker for "
+            f"({r.choice(w.services)}:{r.choice((3000, 5000, 8080))}) for {r.choice((30, 60))}s"),
+        lambda: (
+            f"{w.prefix('proxy_http', 'error')} [client {client}] AH01102: error reading status "
+            f"line from remote server {r.choice(w.services)}:8080"),
+        lambda: (
+            f"{w.prefix('auth_basic', 'error')} [client {client}] AH01618: user "
+            f"{r.choice(w.users)} not found: /admin"),
+        lambda: (
+            f"{w.prefix('rewrite', 'trace3')} mod_rewrite.c(480): [client {client}] "
+            f"{client.rsplit(':', 1)[0]} - - [{host}/sid#{r.getrandbits(44):x}][rid#"
+            f"{r.getrandbits(44):x}/initial] applying pattern '^/(.*)$' to uri '{w.url()}'"),
+        lambda: (
+            f"{w.prefix('http2', 'debug')} h2_stream.c(1124): [client {client}] AH03082: "
+            f"h2_stream({r.randint(1, 99999)}-{r.randint(1, 999)},CLOSED): closing with err=0 "
+            "no error"),
+        lambda: (
+            f"{w.prefix('ssl', 'debug')} ssl_engine_kernel.c(2393): [client {client}] AH02041: "
+            f"Protocol: TLSv1.3, Cipher: TLS_AES_256_GCM_SHA384 (256/256 bits)"),
+        lambda: (
+            f"{w.prefix('mpm_event', 'error')} AH00484: server reached MaxRequestWorkers setting, "
+            "consider raising the MaxRequestWorkers setting"),
     )
-    return [r.choice(forms)]
+    return [r.choice(forms)()]
 
 
 def _unique(w: _World) -> list[str]:
     r, client = w.rng, w.client()
     words = " ".join(w._word(r.randint(1, 4)) for _ in range(r.randint(3, 9)))
     forms = (
-        f"{w.prefix('proxy_fcgi', 'error')} [client {client}] AH01071: Got error 'PHP message: "
-        f"PHP Fatal error:  Uncaught Error: Call to undefined function {w._word(3)}_{w._word(2)}"
-        f"() in /var/www/{r.choice(w.vhosts)}/public/{w._word(2)}.php:{r.randint(1, 999)}'",
-        f"{w.prefix('security2', 'error')} [client {client}] ModSecurity: Access denied with "
-        f"code 403 (phase 2). Matched \"{words}\" at ARGS:q. "
-        f"[id \"{r.randint(900000, 999999)}\"] "
-        f"[hostname \"{r.choice(w.vhosts)}\"] [uri \"{w.url().split('?')[0]}\"]",
-        f"{w.prefix('ssl', 'info')} [client {client}] AH02008: SSL library error 1 in handshake "
-        f"(server {w._word(3)}.{w._word(2)}.{r.choice(_TLDS)}:443)",
+        lambda: (
+            f"{w.prefix('proxy_fcgi', 'error')} [client {client}] AH01071: Got error "
+            "'PHP message: PHP Fatal error:  Uncaught Error: Call to undefined function "
+            f"{w._word(3)}_{w._word(2)}() in /var/www/{r.choice(w.vhosts)}/public/"
+            f"{w._word(2)}.php:{r.randint(1, 999)}'"),
+        lambda: (
+            f"{w.prefix('security2', 'error')} [client {client}] ModSecurity: Access denied with "
+            f"code 403 (phase 2). Matched \"{words}\" at ARGS:q. "
+            f"[id \"{r.randint(900000, 999999)}\"] "
+            f"[hostname \"{r.choice(w.vhosts)}\"] "
+            f"[uri \"{w.url().split('?')[0]}\"]"),
+        lambda: (
+            f"{w.prefix('ssl', 'info')} [client {client}] AH02008: SSL library error 1 in "
+            f"handshake (server {w._word(3)}.{w._word(2)}.{r.choice(_TLDS)}:443)"),
     )
-    return [r.choice(forms)]
+    return [r.choice(forms)()]
 
 
 _KINDS: tuple[tuple[float, Callable[[_World], list[str]]], ...] = (
