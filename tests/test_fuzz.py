@@ -1,7 +1,7 @@
 """Fuzzing (issue 7): scripts/fuzz.py drives search, diagnose and the compiler with atheris.
 
 The bounded runs are marked slow (``--run-slow`` or ``KB_RUN_SLOW=1``); ``KB_FUZZ_SECONDS``
-sets the time per target (default 12, so about 40 s for the three; CI runs them on every
+sets the time per target (default 8, so about 30 s for the three; CI runs them on every
 change). A short deterministic smoke run of each target keeps the script working in the
 ordinary suite. Everything is skipped when atheris is not installed.
 """
@@ -51,7 +51,7 @@ def test_fuzz_smoke(target: str, tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("target", TARGETS)
 def test_fuzz(target: str, tmp_path: Path) -> None:
-    seconds = int(os.environ.get("KB_FUZZ_SECONDS", "12"))
+    seconds = int(os.environ.get("KB_FUZZ_SECONDS", "8"))
     done = _fuzz(target, tmp_path, f"-max_total_time={seconds}", timeout=seconds * 3 + 120)
     assert done.returncode == 0, _explain(done, tmp_path)
     assert re.search(r"^Done \d+ runs", done.stderr, re.M)
