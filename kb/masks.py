@@ -37,8 +37,9 @@ class Mask:
 
 
 KEEP = "keep"  # the match stays as it is (and nothing after it in the table can take it)
-STATUS_PATTERN = (r"\b(?:HTTP(?:/\d(?:\.\d)?)?(?: [Ee]rror| ERROR)?|[Ee]rror|ERROR|[Ss]tatus"
-                  r"(?: [Cc]ode)?|STATUS|[Rr]esponse(?: [Cc]ode)?):? [1-5]\d\d\b(?![.:]\d)")
+STATUS_PATTERN = (r"\b(?:HTTP(?:/\d(?:\.\d)?)?(?: [Ee]rror| ERROR)?|[Ee]rror(?: [Cc]ode)?|ERROR"
+                  r"|[Ss]tatus(?: [Cc]ode)?|STATUS|[Rr]esponse(?: [Cc]ode)?):? [1-5]\d\d\b"
+                  r"(?![.:]\d)")
 
 MASKS: tuple[Mask, ...] = (
     # Kept first: httpd's message codes carry the meaning of the line (AH02565 ...); a code
@@ -51,9 +52,9 @@ MASKS: tuple[Mask, ...] = (
     Mask(KEEP, r"alert number \d+|error:num=\d+|Error \(\d+\)|\(\d{1,3}\)(?=[A-Z])",
          "SSL alert number 42", "SSL alert number 42"),
     # Kept: an HTTP status after the word that names it ("HTTP Error 429", "HTTP/1.1 403",
-    # "status code 502", "error 525"): the status is the message (429 = too many requests,
-    # 402 = payment required), where a bare number is a count. Not an address ("error
-    # 127.0.0.1") nor a time ("status 10:12").
+    # "status code 502", "error 525", Cloudflare's "Error code 525"): the status is the
+    # message (429 = too many requests, 402 = payment required), where a bare number is a
+    # count. Not an address ("error 127.0.0.1") nor a time ("status 10:12").
     Mask(KEEP, STATUS_PATTERN, "HTTP Error 429: Too Many Requests after 3 tries",
          "HTTP Error 429: Too Many Requests after <num> tries"),
     # mod_ssl's certificate details after a verify message (ssl_engine_log.c, ssl_log_cxerror:
@@ -113,6 +114,10 @@ MASKS: tuple[Mask, ...] = (
     # Numbers last: pids, ports, sizes, counts. Packed OpenSSL codes in decimal are kept.
     Mask("num", r"\b\d+\b", "pid 1234 code 336151570", "pid <num> code 336151570"),
 )
+
+# The table without its quoted-value row: a statement in words keeps the words of what it
+# quotes (kb.rank.text_for_terms); what varies inside the quotes is masked still.
+UNQUOTED: tuple[Mask, ...] = tuple(m for m in MASKS if m.name != "str")
 
 PLACEHOLDERS: tuple[str, ...] = tuple(dict.fromkeys(m.name for m in MASKS if m.name != KEEP))
 # Any placeholder the table can write, e.g. for taking them out of search terms.

@@ -27,7 +27,7 @@ from kb.logline import (
     looks_like_output,
     says_what_is_wrong,
 )
-from kb.masks import PLACEHOLDER_RE
+from kb.masks import PLACEHOLDER_RE, UNQUOTED, mask_whole
 from kb.records import EntryStore, HitRecord, SignalWhy, TermWhy, Why
 from kb.signals import SignalHit, SignalKind, Signals
 from kb.text import analyze
@@ -80,9 +80,16 @@ class Query:
 
 
 def text_for_terms(parsed: Parsed) -> str:
-    """The words a query searches for: templates without placeholders, plus decoded reasons."""
+    """The words a query searches for: templates without placeholders, plus decoded reasons;
+    a question is searched by its own words. A statement in words (Kind.TEXT) keeps the words
+    of its quoted values: they are what it is about ("apachectl graceful fails with error:
+    'mod_http2.so: undefined symbol: EVP_MD_CTX_new'"), where a log line's quoted values are
+    its variables (file names, hosts); numbers, paths and hosts in them are masked still."""
     if parsed.kind is Kind.QUESTION:
         return parsed.text
+    if parsed.kind is Kind.TEXT:
+        return "\n".join(PLACEHOLDER_RE.sub(" ", mask_whole(line.message, UNQUOTED))
+                         for line in parsed.lines)
     parts = [PLACEHOLDER_RE.sub(" ", line.template) for line in parsed.lines]
     return "\n".join(parts + parsed.reasons)
 
@@ -91,9 +98,10 @@ def answer_key(parsed: Parsed, hits: Sequence[SignalHit]) -> Hashable:
     """Everything ``build_query`` and ``run`` read of an input: two inputs with one key get
     the same hits (the log pipe caches answers under it). For log text that is the templates,
     the decoded reasons, the exact signals and what the caps look at; a question is searched
-    by its own words."""
-    if parsed.kind is Kind.QUESTION:
-        return (Kind.QUESTION, parsed.text)
+    by its own words, and a statement in words by its words and quoted values (its caps read
+    the text as written too)."""
+    if parsed.kind is not Kind.LOG:
+        return (parsed.kind, parsed.text)
     return (
         parsed.kind,
         tuple(line.template for line in parsed.lines),

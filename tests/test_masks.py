@@ -113,11 +113,14 @@ def test_certificate_details_are_looked_for_in_what_the_table_reads(
     ("Error 429 on youtube", "Error 429 on youtube"),
     ("GET / HTTP/1.1 403 after 12 ms", "GET <path> HTTP/1.1 403 after <num> ms"),
     ("upstream said status code 502, retry 3", "upstream said status code 502, retry <num>"),
+    ("SSL handshake failed Error code 525 Ray ID 4", "SSL handshake failed Error code 525 Ray ID "
+     "<num>"),
     # not a status: an address, a time, a count after an unrelated word, four digits
     ("error 127.0.0.1 refused", "error <ip> refused"),
     ("status 10:12:01", "status <num>:<num>:<num>"),
     ("retried 429 times", "retried <num> times"),
     ("Error 4290 at byte 7", "Error <num> at byte <num>"),
+    ("exited with error code 1", "exited with error code <num>"),
 ])
 def test_an_http_status_after_its_word_is_the_message(message: str, template: str) -> None:
     assert mask(message) == mask_whole(message) == template

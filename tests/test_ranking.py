@@ -238,3 +238,21 @@ def test_a_question_word_only_example_lines_hold_is_unknown(cache_dir: Path) -> 
     assert known.entry.id == unknown.entry.id == "android-trust"
     assert known.why.explained == pytest.approx(unknown.why.explained, rel=0.05)
     assert known.confidence < CONFIDENT
+
+
+def test_a_statement_is_searched_with_the_words_it_quotes(shipped: KnowledgeBase) -> None:
+    """A statement in words (Kind.TEXT) is about what it quotes: the words of its quoted
+    values are search terms (a log line's quoted values are variables and stay masked)."""
+    from kb.logline import Kind, parse
+    from kb.rank import text_for_terms
+
+    text = "after the upgrade apachectl fails with 'mod_ssl.so: undefined symbol: SSL_get1_peer'"
+    parsed = parse(text)
+    assert parsed.kind is Kind.TEXT
+    terms = text_for_terms(parsed)
+    assert "undefined symbol" in terms and "SSL_get1_peer" in terms
+    (hit,) = shipped.search(text, limit=1)
+    assert hit.entry.id == "mod-ssl-library-missing"
+    # What varies inside the quotes is masked still; a log line keeps masking the value.
+    assert "203.0.113.9" not in text_for_terms(parse("it says 'refused by 203.0.113.9'"))
+    assert "refused" not in text_for_terms(parse("[error] it says 'refused by 203.0.113.9'"))
