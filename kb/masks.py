@@ -277,7 +277,7 @@ def _times(message: str) -> list[re.Match[str]]:
 
 def mask_whole(message: str, table: tuple[Mask, ...] = MASKS) -> str:
     """``mask`` on the whole message at once (the definition; ``mask`` is a faster path).
-    ``table`` is for tests that take a row out."""
+    ``table`` takes rows out: tests, and ``UNQUOTED`` for a statement's search terms."""
     pattern, replace = _DEFAULT if table is MASKS else _joined(table)
     template = message[:MAX_TEMPLATE]
     for _ in range(6):

@@ -125,8 +125,9 @@ def build_query(
     """The query ``run`` executes for a parsed input (``hits``: its signals, if known;
     ``context``: which of them are context, if known: ``Signals.context``, from the same
     ``Signals`` that numbered them)."""
-    terms = [t for t in analyze(text_for_terms(parsed)) if not _is_ah_code(t)]
-    boosts = WEIGHTS.log_fields if parsed.kind is Kind.LOG else WEIGHTS.question_fields
+    words = text_for_terms(parsed)
+    terms = [t for t in analyze(words) if not _is_ah_code(t)]
+    boosts = _field_boosts(parsed.kind)
     distinct = list(dict.fromkeys(terms))[: WEIGHTS.max_terms]
     query_terms = index.query_terms(distinct, boosts)
     if hits is None:
@@ -134,11 +135,10 @@ def build_query(
     if context is None:
         context = signals.context(parsed, hits)
     missing = len(distinct) - len({t.term for t in query_terms})
-    unknown = (missing * index.idf("", "") * max(boosts.values()) * WEIGHTS.unknown_factor
-               if missing else 0.0)
+    unknown = missing * _unknown_weight(index, parsed.kind) if missing else 0.0
     caps = _caps(parsed, hits)
     if parsed.kind is not Kind.LOG:
-        caps += _word_caps(parsed, hits, _known_words(text_for_terms(parsed), query_terms))
+        caps += _word_caps(parsed, hits, _known_words(words, query_terms))
     return Query(parsed, query_terms, hits, caps, unknown, context=context)
 
 
@@ -272,9 +272,19 @@ def _explaining_weights(index: TextIndex, query: Query, weight: dict[str, float]
     weak = [t for t, boost in best.items() if boost < 1.0]
     if not weak:
         return weight
-    boosts = WEIGHTS.log_fields if query.parsed.kind is Kind.LOG else WEIGHTS.question_fields
-    unknown = index.idf("", "") * max(boosts.values()) * WEIGHTS.unknown_factor
+    unknown = _unknown_weight(index, query.parsed.kind)
     return {**weight, **{t: max(weight.get(t, 0.0), unknown) for t in weak}}
+
+
+def _field_boosts(kind: Kind) -> dict[str, float]:
+    """The field boosts for an input of this kind (log text, or words)."""
+    return WEIGHTS.log_fields if kind is Kind.LOG else WEIGHTS.question_fields
+
+
+def _unknown_weight(index: TextIndex, kind: Kind) -> float:
+    """The weight of one query word no entry has: as much as the rarest word there is in
+    the best field."""
+    return index.idf("", "") * max(_field_boosts(kind).values()) * WEIGHTS.unknown_factor
 
 
 def _term_weights(index: TextIndex, query: Query) -> dict[str, float]:

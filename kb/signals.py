@@ -18,7 +18,7 @@ from enum import StrEnum
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
-from kb.logline import names_an_error
+from kb.logline import Kind, Parsed, names_an_error
 from kb.openssl import canonical, find_errors, is_known_reason
 from kb.records import SignatureKind, SignatureRecord
 from kb.regexguard import (
@@ -35,7 +35,7 @@ from kb.shapes.journald import ENCODED_MARKER
 from kb.text import normalise
 
 if TYPE_CHECKING:
-    from kb.logline import Parsed, ParsedLine
+    from kb.logline import ParsedLine
 
 # Text that may hold an OpenSSL error whose reason is not spelled out (decoded by kb.openssl):
 # packed codes (full form with an empty or numbered reason, bare hex, decimal), Python's
@@ -441,22 +441,8 @@ class Signals:
         outcome = [role_of(line).outcome for line in parsed.lines]
         if not any(outcome) or all(outcome):
             return frozenset()
-        causes: set[int] = set()  # numbers some other line gives
-        for line, only_outcome in zip(parsed.lines, outcome, strict=True):
-            if only_outcome:
-                continue
-            numbers = self.line_hits(line.raw)
-            if self._scoped:
-                numbers = self._on_side(numbers, line)
-            causes.update(numbers)
-            for code in line.ah_codes:
-                causes.update(h.number for h in self._hits_of_code(code))
-            reasons = [e.reason for e in line.openssl]
-            for reason in reasons:
-                causes.update(h.number for h in self._reason_hits.get(reason, ()))
-            if reasons:
-                causes.update(i for i in self._set.match("\n".join(reasons))
-                              if self._literal[i] and not self._table.peers[i])
+        causes = {h.number for line, only_outcome in zip(parsed.lines, outcome, strict=True)
+                  if not only_outcome for h in self.match(Parsed(line.raw, Kind.LOG, [line]))}
         given = {h.number for h in hits}
         if not causes & given:
             return frozenset()
