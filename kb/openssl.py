@@ -166,10 +166,22 @@ def canonical(reason: str) -> str:
     return reason
 
 
+# mod_ssl's details of a certificate after a verify message (ssl_engine_log.c, ssl_log_cxerror:
+# " [subject: DN / issuer: DN / serial: N / notbefore: T / notafter: T]"): the fields of one
+# client's certificate, which the client chooses, never OpenSSL's error queue (a serial can
+# look like a packed code, a subject can spell any error). Masked as one <cert> (kb.masks).
+CERT_DETAILS = (r"(?<=\[)subject: [^\]\n]{0,4000}? / issuer: [^\]\n]{0,4000}? / serial: "
+                r"[^\]\n]{0,200}? / notbefore: [^\]\n]{0,64}? / notafter: [^\]\n]{0,64}(?=\])")
+_CERT_DETAILS = re.compile(CERT_DETAILS)
+
+
 def find_errors(text: str) -> list[OpenSSLError]:
-    """Every OpenSSL error, alert and verify result in ``text``, decoded; unknown forms skipped."""
+    """Every OpenSSL error, alert and verify result in ``text``, decoded; unknown forms skipped.
+    mod_ssl's certificate details (CERT_DETAILS) are not read."""
     found: list[OpenSSLError] = []
     seen: set[str] = set()
+    if "[subject: " in text:
+        text = _CERT_DETAILS.sub("", text)
     for match in _matches(text):
         error = _decode(match)
         if error is None or not error.reason:
@@ -183,11 +195,23 @@ def find_errors(text: str) -> list[OpenSSLError]:
 
 def _matches(text: str) -> list[re.Match[str]]:
     """The matches of every form in ``text``, left to right, none overlapping."""
-    eight = _EIGHT.search(text) is not None
+    eights: list[int] | None = None
     found: list[tuple[int, int, re.Match[str]]] = []
     for order, (literal, pattern) in enumerate(_FORM_RES):
-        if (literal in text) if literal else eight:
-            found += [(m.start(), order, m) for m in pattern.finditer(text)]
+        if literal:
+            if literal in text:
+                found += [(m.start(), order, m) for m in pattern.finditer(text)]
+            continue
+        # A form without a literal matches a whole run of 8-10 digits (its lookarounds
+        # allow no word character on either side), and _EIGHT finds such a run where it
+        # starts: the form is tried at those places only (re's match sees what comes
+        # before a position, so its lookbehind reads as in a search of the whole text).
+        if eights is None:
+            eights = [m.start() for m in _EIGHT.finditer(text)]
+        for start in eights:
+            m = pattern.match(text, start)
+            if m is not None:
+                found.append((start, order, m))
     found.sort(key=lambda item: (item[0], item[1]))
     chosen, end = [], 0
     for start, _, match in found:

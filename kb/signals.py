@@ -306,7 +306,9 @@ class Signals:
         count = len(self._table.regexes)
         literal = SignatureKind.LITERAL.value
         self._literal = [kind == literal for kind in self._table.kinds]
-        self._scoped = any(self._table.peers)  # some signature has a peer note
+        # the signatures with a peer note (any: some line's numbers are checked for its side)
+        self._peered = frozenset(i for i, peer in enumerate(self._table.peers) if peer)
+        self._scoped = bool(self._peered)
         # Hits are made on first use; numbers as if all were made in table order: patterns
         # first, then every code's hits, then every reason's.
         self._pattern_hits: dict[int, SignalHit] = {}
@@ -451,6 +453,8 @@ class Signals:
     def _on_side(self, numbers: tuple[int, ...], line: ParsedLine) -> tuple[int, ...]:
         """The signatures of ``numbers`` that count on this line: a signature with a peer
         note counts on the lines of that side only (``is_remote``)."""
+        if self._peered.isdisjoint(numbers):
+            return numbers
         peers, side = self._table.peers, "remote" if is_remote(line) else "client"
         return tuple(i for i in numbers if peers[i] in ("", side))
 

@@ -101,6 +101,23 @@ def test_verify_and_tuple_forms() -> None:
     assert find_errors(tuple_form)[0].reason == "no shared cipher"
 
 
+
+
+def test_certificate_details_are_not_read_as_openssl_errors() -> None:
+    """mod_ssl's "[subject: ... / serial: ...]" holds a client's certificate fields: a serial
+    that looks like a packed code and a subject that spells an error are no OpenSSL errors
+    (they were: the serial 0A000415 read as "certificate expired" alert)."""
+    line = ("[Tue Mar 05 10:12:01.123456 2024] [ssl:info] [pid 7:tid 8] [client 1.2.3.4:5] "
+            "AH02276: Certificate Verification: Error (20): unable to get local issuer "
+            "certificate [subject: CN=error:0A000086:SSL routines::certificate verify failed"
+            " / issuer: CN=CA 1 / serial: 0A000415 / notbefore: Mar  5 10:12:01 2024 GMT / "
+            "notafter: Mar  5 10:12:01 2025 GMT] SSL alert number 48")
+    parsed = parse_line(line)
+    assert [e.reason for e in parsed.openssl] == ["unable to get local issuer certificate",
+                                                  "tlsv1 alert unknown ca"]
+    assert parsed.template.endswith("[<cert>] SSL alert number 48")
+    assert [e.reason for e in find_errors("serial: 0A000415")] == [
+        "sslv3 alert certificate expired"]  # outside the details it is one
 @pytest.mark.parametrize(
     ("text", "kind"),
     [

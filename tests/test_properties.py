@@ -139,15 +139,16 @@ HEXISH = st.lists(st.sampled_from(["0A0000C1", "14094412", "336109761", "0a00012
 @given(st.one_of(HEXISH, HOSTILE))
 @example("0A0000C1\u0663")  # a non-ASCII digit after the code (the forms read ASCII)
 def test_hex_gate_finds_every_packed_code(text: str) -> None:
-    """The cheap gate before the two forms without a literal (packed decimal and bare hex
-    codes) misses none of their matches: the decoder answers as without the gate."""
+    """The places where the two forms without a literal (packed decimal and bare hex codes)
+    are tried, the starts of the cheap gate's matches, miss none of their matches: the
+    decoder answers as when they are tried everywhere."""
     from kb import openssl
 
     with_gate = openssl._matches(text)
     spans = sorted((m.start(), m.end()) for m in with_gate)
     gate = openssl._EIGHT
     try:
-        openssl._EIGHT = re.compile(r"")  # the gate always open
+        openssl._EIGHT = re.compile(r"")  # matches at every position: try them everywhere
         ungated = sorted((m.start(), m.end()) for m in openssl._matches(text))
     finally:
         openssl._EIGHT = gate

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from operator import itemgetter
 from typing import Protocol
 
 from kb.levels import LEVEL_RE as LEVEL_RE
@@ -36,16 +35,13 @@ class Shape(Protocol):
         ...
 
 
-_value = itemgetter(1)  # (name, value) -> value: the groups that matched (not None or '')
-
-
 def regex_prefix(name: str, pattern: re.Pattern[str], line: str) -> Prefix | None:
     """The prefix ``pattern`` matches at the start of ``line``: its named groups that matched
     become the fields, the rest of the line the message (None when it does not match)."""
     m = pattern.match(line)
     if m is None:
         return None
-    return Prefix(name, line[m.end() :], dict(filter(_value, m.groupdict().items())))
+    return Prefix(name, line[m.end() :], {k: v for k, v in m.groupdict().items() if v})
 
 
 def all_shapes() -> list[Shape]:
