@@ -26,8 +26,10 @@ much less. Sections (targets from the performance issues in brackets):
             the easy one of make_log.py [>= 220,000 lines/s] and a realistic one
             (make_log.py --realistic: production variety) [>= 150,000 lines/s, >= 5x Drain3],
             peak RSS [<= 100 MB], and a log of 100,000 distinct templates [RSS <= 100 MB];
-            baselines `grep -c -E` for error levels and Drain3 (the `bench` extra), in the
-            same run.
+            on the realistic log also `kb diagnose --json FILE`, the default -j a user gets
+            (all cores for a plain file over 32 MB), against the same targets, with the peak
+            RSS of its largest process; baselines `grep -c -E` for error levels and Drain3
+            (the `bench` extra, one core), in the same run.
 - fleet:    `kb diagnose -j 2` against `-j 1` on the realistic log (one big file, cut in two) and
             on 20 gzipped files [>= 1.8x, identical output, <= 100 MB per process]; kb.dask on
             a LocalCluster of 2 workers against 1 [>= 1.6x, results = the CLI's] (the `dask`
@@ -67,7 +69,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import make_log  # noqa: E402
 
-from kb import Entry, KbError, KnowledgeBase  # noqa: E402
+from kb import Entry, KbError, KnowledgeBase, fleet  # noqa: E402
 
 Section = Literal["search", "big", "large", "process", "open", "diagnose", "fleet"]
 SECTIONS: tuple[Section, ...] = ("search", "big", "large", "process", "open", "diagnose",
@@ -572,29 +574,41 @@ class LogRun:
     drain: float | None
     startup: float
     summary: dict[str, int]
+    default: Run | None = None  # a run with the default -j (when measured) ...
+    default_jobs: int = 1  # ... which is this for the log
 
 
 def _diagnose_runs(log: Path, name: str, lines: int, sizes: Sizes, work: Path,
-                   drain: bool) -> LogRun:
+                   drain: bool, default_jobs: bool = False) -> LogRun:
     env = child_env(work / "cache")
     kb = kb_command()
     empty = work / "empty.log"
     empty.write_text("")
     run_child([*kb, "diagnose", "--brief", str(empty)], env)  # warm the cache
-    summary = _summary(child_output([*kb, "diagnose", "--json", "-j", "1", str(log)], env))
+    one_core = [*kb, "diagnose", "--json", "-j", "1", str(log)]
+    summary = _summary(child_output(one_core, env))
+    if default_jobs and _summary(child_output([*kb, "diagnose", "--json", str(log)], env)) != (
+            summary):
+        raise RuntimeError(f"diagnose {log.name}: the default -j reports otherwise than -j 1")
     grep_env = dict(env, LC_ALL="C")
-    runs, greps, starts, drains = [], [], [], []
+    runs, greps, starts, drains, defaults = [], [], [], [], []
     for number in range(sizes.diagnose_runs):
         progress(f"diagnose: {name} log, run {number + 1} of {sizes.diagnose_runs}")
-        runs.append(run_child([*kb, "diagnose", "--json", "-j", "1", str(log)], env))
+        runs.append(run_child(one_core, env))
+        if default_jobs:
+            defaults.append(run_child([*kb, "diagnose", "--json", str(log)], env))
         greps.append(run_child(["grep", "-c", "-E", GREP_PATTERN, str(log)], grep_env,
                                stdout=work / "grep.out").seconds)
         starts.append(run_child([*kb, "diagnose", "--brief", str(empty)], env).seconds)
         if drain and number < DRAIN_RUNS:
             drains.append(run_child([sys.executable, "-c", _DRAIN, str(log)], env).seconds)
     med = statistics.median
+    default = None
+    if defaults:
+        default = Run(med(r.seconds for r in defaults), max(r.max_rss_mb for r in defaults), 0)
     return LogRun(name, lines, med(r.seconds for r in runs), max(r.max_rss_mb for r in runs),
-                  med(greps), med(drains) if drains else None, med(starts), summary)
+                  med(greps), med(drains) if drains else None, med(starts), summary, default,
+                  fleet.default_jobs([log]))
 
 
 def bench_diagnose(sizes: Sizes, work: Path) -> Result:
@@ -604,14 +618,17 @@ def bench_diagnose(sizes: Sizes, work: Path) -> Result:
     for name, writer in (("easy", _easy_log), ("realistic", _realistic_log)):
         log = work / f"{name}.log"
         lines = writer(log, sizes.log_lines)
-        made.append(_diagnose_runs(log, name, lines, sizes, work, drain))
+        made.append(_diagnose_runs(log, name, lines, sizes, work, drain,
+                                   default_jobs=name == "realistic"))
         log.unlink()
     sweep = work / "templates.log"
     sweep_lines = _realistic_log(sweep, sizes.sweep_lines, templates=sizes.templates)
     sweep_run = _diagnose_runs(sweep, "templates", sweep_lines,
                                replace(sizes, diagnose_runs=1), work, drain=False)
     result = Result("diagnose", f"`kb diagnose --json -j 1 FILE` (one core, as the baselines; "
-                    "the fleet section measures -j 2), stdout to /dev/null, warm index "
+                    "the fleet section measures -j 2) and, on the realistic log, `kb diagnose "
+                    "--json FILE` (the default -j: all cores for a plain file over 32 MB; its "
+                    "report checked equal to -j 1's), stdout to /dev/null, warm index "
                     f"cache, median wall of {sizes.diagnose_runs} runs; peak RSS = "
                     "RUSAGE_CHILDREN ru_maxrss of a fresh wrapper process around each run (max "
                     "over runs). Logs: easy = make_log.py (variables are digits, 3% TLS "
@@ -637,6 +654,22 @@ def bench_diagnose(sizes: Sizes, work: Path) -> Result:
                           run.rss <= 100))
         result.add(Figure(f"{run.name}: after start-up", run.lines / max(run.kb - run.startup,
                                                                           1e-9), "lines/s"))
+        if run.default is not None:
+            # What a user gets: `kb diagnose FILE` picks -j itself (all cores for a plain file
+            # over 32 MB): the figure against the same targets, and the largest process.
+            rate = run.lines / run.default.seconds
+            result.add(Figure(f"{run.name}: throughput, default -j ({run.default_jobs})", rate,
+                              "lines/s", "grep -c -E", run.lines / run.grep,
+                              rate / (run.lines / run.grep), f">= {targets[run.name]:,} lines/s",
+                              rate >= targets[run.name]))
+            if run.drain is not None:
+                drain_rate = run.lines / run.drain
+                result.add(Figure(f"{run.name}: default -j vs Drain3 (one core)", rate,
+                                  "lines/s", "Drain3", drain_rate, rate / drain_rate, ">= 5x",
+                                  rate / drain_rate >= 5))
+            result.add(Figure(f"{run.name}: default -j, peak RSS of the largest process",
+                              run.default.max_rss_mb, "MB", "", None, None, "<= 100 MB",
+                              run.default.max_rss_mb <= 100))
         result.notes.append(f"{run.name}: {run.lines:,} lines; kb found "
                             + ", ".join(f"{k} {v:,}" for k, v in run.summary.items()))
     result.add(Figure(f"{sizes.templates:,} templates: peak RSS", sweep_run.rss, "MB", "",
