@@ -28,7 +28,7 @@ from kb.logline import (
     says_what_is_wrong,
 )
 from kb.masks import PLACEHOLDER_RE, UNQUOTED, mask_whole
-from kb.records import EntryStore, HitRecord, SignalWhy, TermWhy, Why
+from kb.records import EntryRecord, EntryStore, HitRecord, SignalWhy, TermWhy, Why
 from kb.signals import SignalHit, SignalKind, Signals
 from kb.text import analyze
 from kb.weights import WEIGHTS
@@ -229,12 +229,11 @@ def run(query: Query, entries: EntryStore, index: TextIndex, limit: int = 5
         cover = coverage.get(item.doc, 0.0)
         explained = (_coverage(match.terms, sure, sure_total + query.unknown)
                      if match is not None else 0.0)
-        titled = _coverage([c for c in match.terms if c.field == "title"], sure,
-                           sure_total + query.unknown) if match is not None else 0.0
+        # only the first hit can lead
+        titled = (_titled(entries[item.doc], match, sure, sure_total + query.unknown)
+                  if match is not None and rank == 0 else 0.0)
         others = [s.score for j, s in enumerate(scored[:2]) if j != rank]
         distinct = 1 - max(others, default=0.0) / item.score if item.score > 0 else 0.0
-        if rank > 0:  # only the first hit can lead
-            titled = 0.0
         confidence, capped = _confidence(query, item.signal, explained, max(0.0, distinct),
                                          titled)
         confidence = min(confidence, ceiling)  # never above a better-ranked hit
@@ -249,6 +248,22 @@ def run(query: Query, entries: EntryStore, index: TextIndex, limit: int = 5
 def _coverage(terms: list[Contribution], weight: dict[str, float], total: float) -> float:
     """The share of the query's weight that a document's matched terms carry."""
     return sum(weight.get(t, 0.0) for t in dict.fromkeys(c.term for c in terms)) / total
+
+
+def _titled(entry: EntryRecord, match: Match, weight: dict[str, float], total: float) -> float:
+    """How much of the query one of the entry's phrasings explains: its title or one of its
+    question phrasings, the best of them (the title field holds them all, and words matched
+    across several phrasings make no phrasing of the question: "switch is missing from the
+    man page" is not "padlock missing ..." with "switch between HTTP and HTTPS")."""
+    matched = {c.term for c in match.terms if c.field == "title"}
+    if not matched:
+        return 0.0
+    best = 0.0
+    for phrasing in (entry.title, *entry.questions):
+        own = matched.intersection(analyze(phrasing))
+        if own:
+            best = max(best, sum(weight.get(t, 0.0) for t in own) / total)
+    return best
 
 
 def _coverage_factor(coverage: float) -> float:

@@ -256,3 +256,24 @@ def test_a_statement_is_searched_with_the_words_it_quotes(shipped: KnowledgeBase
     # What varies inside the quotes is masked still; a log line keeps masking the value.
     assert "203.0.113.9" not in text_for_terms(parse("it says 'refused by 203.0.113.9'"))
     assert "refused" not in text_for_terms(parse("[error] it says 'refused by 203.0.113.9'"))
+
+
+def test_a_question_s_words_scattered_over_phrasings_are_no_phrasing_of_it() -> None:
+    """The lead a first hit gets from its title explaining the question (kb.rank._titled) is
+    that of its best single phrasing, the title or one question phrasing: words matched one
+    in each of two phrasings make no phrasing of the question ("switch is missing from the
+    man page" is neither "padlock missing on the page" nor "switch from http to https")."""
+    from kb.bm25 import Contribution, Match
+    from kb.rank import _titled
+    from kb.records import EntryRecord
+
+    entry = EntryRecord({"id": "mixed-content", "title": "Redirecting HTTP to HTTPS",
+                         "questions": ["the padlock is missing on the page",
+                                       "how do I switch from http to https"]})
+    weight = {"switch": 1.0, "miss": 1.0, "page": 1.0, "man": 1.0}
+    matched = Match(0, 9.0, [Contribution("title", t, 3.0) for t in ("switch", "miss", "page")]
+                    + [Contribution("answer", "man", 1.0)])
+    assert _titled(entry, matched, weight, 4.0) == pytest.approx(0.5)  # "missing ... page"
+    whole = EntryRecord({**entry.data, "questions": ["switch is missing from the page"]})
+    assert _titled(whole, matched, weight, 4.0) == pytest.approx(0.75)
+    assert _titled(entry, Match(0, 1.0, [Contribution("answer", "man", 1.0)]), weight, 4.0) == 0
