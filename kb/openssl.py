@@ -172,16 +172,56 @@ def canonical(reason: str) -> str:
 # look like a packed code, a subject can spell any error). Masked as one <cert> (kb.masks).
 CERT_DETAILS = (r"(?<=\[)subject: [^\]\n]{0,4000}? / issuer: [^\]\n]{0,4000}? / serial: "
                 r"[^\]\n]{0,200}? / notbefore: [^\]\n]{0,64}? / notafter: [^\]\n]{0,64}(?=\])")
-_CERT_DETAILS = re.compile(CERT_DETAILS)
+# The fields after the subject, and each field's longest value, as CERT_DETAILS has them.
+_DETAIL_FIELDS = ((" / issuer: ", 4000), (" / serial: ", 4000), (" / notbefore: ", 200),
+                  (" / notafter: ", 64))
+
+
+def certificate_details(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each of mod_ssl's certificate details in ``text`` (between the
+    brackets): "subject: " after a "[", then its fields in order up to the next "]", each as
+    long as CERT_DETAILS allows, with no line break. Found with string searches in linear
+    time: the regex's lazy fields backtrack for seconds over a hostile 16 KB line of
+    "[subject: a / issuer: " repeated."""
+    spans: list[tuple[int, int]] = []
+    start = text.find("[subject: ")
+    while start >= 0:
+        close = text.find("]", start)
+        if close < 0:
+            break  # no later one has its closing bracket either
+        body = start + 1
+        line_end = text.find("\n", body, close)
+        if line_end < 0 and _fields_fit(text, body + len("subject: "), close):
+            spans.append((body, close))
+            start = text.find("[subject: ", close)
+        else:
+            start = text.find("[subject: ", body)
+    return spans
+
+
+def _fields_fit(text: str, at: int, close: int) -> bool:
+    """True when the fields after a subject starting at ``at`` come in order before
+    ``close``, the subject and each field no longer than CERT_DETAILS allows."""
+    limit = 4000  # the subject's
+    for separator, longest in _DETAIL_FIELDS:
+        found = text.find(separator, at, close)
+        if found < 0 or found - at > limit:
+            return False
+        at, limit = found + len(separator), longest
+    return close - at <= limit
 
 
 def find_errors(text: str) -> list[OpenSSLError]:
     """Every OpenSSL error, alert and verify result in ``text``, decoded; unknown forms skipped.
-    mod_ssl's certificate details (CERT_DETAILS) are not read."""
+    mod_ssl's certificate details (``certificate_details``) are not read."""
     found: list[OpenSSLError] = []
     seen: set[str] = set()
     if "[subject: " in text:
-        text = _CERT_DETAILS.sub("", text)
+        kept, at = [], 0
+        for start, end in certificate_details(text):
+            kept.append(text[at:start])
+            at = end
+        text = "".join(kept) + text[at:]
     for match in _matches(text):
         error = _decode(match)
         if error is None or not error.reason:

@@ -629,3 +629,20 @@ def test_a_regex_signature_with_leading_flags_is_scanned_beside_others(
                           "[core:error] stopped with 123-4567 again\n")
     assert code == 1, err
     assert '"id": "widget-code"' in out
+
+
+CERT_PIECES = st.lists(st.sampled_from([
+    "[subject: ", " / issuer: ", " / serial: ", " / notbefore: ", " / notafter: ", "]", "[",
+    "\n", "CN=a,O=b", "0A000415", " ", "x"]), max_size=24).map("".join)
+
+
+@PROPS
+@given(CERT_PIECES)
+@example("[subject: a / issuer: " * 50)  # the hostile line: nothing, found in linear time
+def test_certificate_details_are_what_their_pattern_finds(text: str) -> None:
+    """The linear finder of mod_ssl's certificate details finds what the CERT_DETAILS pattern
+    (kb.masks' "cert" row) matches, where no field reaches its length limit."""
+    from kb.openssl import CERT_DETAILS, certificate_details
+
+    pattern = re.compile(CERT_DETAILS)
+    assert certificate_details(text) == [m.span() for m in pattern.finditer(text)]
