@@ -170,8 +170,12 @@ def canonical(reason: str) -> str:
 # " [subject: DN / issuer: DN / serial: N / notbefore: T / notafter: T]"): the fields of one
 # client's certificate, which the client chooses, never OpenSSL's error queue (a serial can
 # look like a packed code, a subject can spell any error). Masked as one <cert> (kb.masks).
-CERT_DETAILS = (r"(?<=\[)subject: [^\]\n]{0,4000}? / issuer: [^\]\n]{0,4000}? / serial: "
-                r"[^\]\n]{0,200}? / notbefore: [^\]\n]{0,64}? / notafter: [^\]\n]{0,64}(?=\])")
+# Each field runs to the first separator after it (an atomic group: nothing to backtrack
+# into, so a hostile line of "[subject: a / issuer: " repeated costs time linear in it).
+CERT_DETAILS = (r"(?<=\[)subject: (?>(?:(?! / issuer: )[^\]\n]){0,4000}) / issuer: "
+                r"(?>(?:(?! / serial: )[^\]\n]){0,4000}) / serial: "
+                r"(?>(?:(?! / notbefore: )[^\]\n]){0,200}) / notbefore: "
+                r"(?>(?:(?! / notafter: )[^\]\n]){0,64}) / notafter: [^\]\n]{0,64}(?=\])")
 # The fields after the subject, and each field's longest value, as CERT_DETAILS has them.
 _DETAIL_FIELDS = ((" / issuer: ", 4000), (" / serial: ", 4000), (" / notbefore: ", 200),
                   (" / notafter: ", 64))
@@ -179,10 +183,9 @@ _DETAIL_FIELDS = ((" / issuer: ", 4000), (" / serial: ", 4000), (" / notbefore: 
 
 def certificate_details(text: str) -> list[tuple[int, int]]:
     """(start, end) of each of mod_ssl's certificate details in ``text`` (between the
-    brackets): "subject: " after a "[", then its fields in order up to the next "]", each as
-    long as CERT_DETAILS allows, with no line break. Found with string searches in linear
-    time: the regex's lazy fields backtrack for seconds over a hostile 16 KB line of
-    "[subject: a / issuer: " repeated."""
+    brackets): "subject: " after a "[", then its fields in order, each up to the first
+    separator after it and as long as CERT_DETAILS allows, the last up to the next "]", with
+    no line break: what CERT_DETAILS matches, found with string searches."""
     spans: list[tuple[int, int]] = []
     start = text.find("[subject: ")
     while start >= 0:
