@@ -71,14 +71,16 @@ def test_f6_nesting_counts_groups_not_escapes_or_classes() -> None:
     assert compile_pattern(ok).search("x")
 
 
-def big_faq(n: int) -> str:
-    """``n`` entries in one file, each a section with its answer and a kb block."""
+def big_faq(n: int, signatures: int = 1) -> str:
+    """``n`` entries in one file, each a section with its answer and a kb block with
+    ``signatures`` literal signatures."""
     parts = ["# Big\n"]
     for i in range(n):
+        more = "".join(f"- widget{i} exploded badly on {j}\n" for j in range(1, signatures))
         parts.append(f"## How do I fix widget {i} failing?\n\nRestart widget {i} and check "
                      f"its gadget{i} setting.\n\n```kb\nid: widget-{i}\nsignatures:\n"
-                     f"- widget{i} exploded badly\nexamples:\n- widget{i} exploded badly at "
-                     "noon\n```\n")
+                     f"- widget{i} exploded badly\n{more}examples:\n- widget{i} exploded "
+                     "badly at noon\n```\n")
     return "\n".join(parts)
 
 
@@ -124,11 +126,13 @@ def test_f8_lint_of_a_big_file_reports_nothing(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_f8_diagnose_over_10_5_literal_signatures(tmp_path: Path, cache_dir: Path) -> None:
     """Over 70,000-85,000 literals the RE2 prefilter of one pattern failed to compile
-    ('pattern too large') and every diagnose ended at exit 5."""
+    ('pattern too large') and every diagnose ended at exit 5. 10^5 literal signatures, ten
+    on each of 10^4 entries (building the index of 10^5 entries took 30 s of this test's
+    32; test_f8_compile_of_10_5_entries_is_linear covers that size)."""
     folder = tmp_path / "big"
     folder.mkdir()
     for part in range(10):
-        text = big_faq(10_000).replace("widget", f"w{part}x")
+        text = big_faq(1_000, signatures=10).replace("widget", f"w{part}x")
         (folder / f"f{part}.md").write_text(text, encoding="utf-8")
     code, out, err = cli("--no-default", "--kb", str(folder), "diagnose", "--json", "-")
     assert code == 0, err  # (an empty stdin: loads and builds the scanners)
