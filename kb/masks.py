@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from kb.openssl import CERT_DETAILS, unpack
+from kb.openssl import CERT_DETAILS, certificate_details, unpack
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,6 @@ MAX_TEMPLATE = 2000
 # timestamp inside brackets or glued to a word, spans that overlap) sends the whole message to
 # the table.
 _QUOTED = re.compile(next(m.pattern for m in MASKS if m.name == "str"))
-_CERT = re.compile(next(m.pattern for m in MASKS if m.name == "cert"))
 _QUOTE_MARK = re.compile(r"\"|(?<!\w)'|'(?!\w)")  # not the apostrophe inside "can't"
 _KEPT_ROW = re.compile(r"alert number \d+|Error \(\d+\)")
 _STATUS = re.compile(STATUS_PATTERN)
@@ -197,15 +196,17 @@ def _around_certificate(message: str) -> str:
     sides see the same thing there in the whole message: the details follow " [" (no row
     ends on a "[" or runs across white space into them) and are followed by "]" (no row
     starts with one). A quote mark anywhere, or a message the table would cut, goes whole
-    (checked first: the row's lazy fields backtrack over a long message that has no
-    closing bracket, and the whole-message path reads only the first MAX_TEMPLATE)."""
+    (checked first: the whole-message path reads only the first MAX_TEMPLATE)."""
     if len(message) > MAX_TEMPLATE or "'" in message or '"' in message:
         return mask_whole(message)
-    found = _CERT.search(message)
-    if (found is None or len(message) - (found.end() - found.start()) > _TOKEN_PATH_MAX
-            or found.start() < 2 or not message[found.start() - 2].isspace()):
+    found = certificate_details(message)  # where the "cert" row matches (its first match)
+    if not found:
         return mask_whole(message)
-    return mask(message[: found.start()]) + "<cert>" + mask(message[found.end() :])
+    start, end = found[0]
+    if (len(message) - (end - start) > _TOKEN_PATH_MAX or start < 2
+            or not message[start - 2].isspace()):
+        return mask_whole(message)
+    return mask(message[:start]) + "<cert>" + mask(message[end:])
 
 
 def _spans(message: str) -> list[tuple[int, int, str]] | None:
@@ -290,11 +291,23 @@ def mask_whole(message: str, table: tuple[Mask, ...] = MASKS) -> str:
     pattern, replace = _DEFAULT if table is MASKS else _joined(table)
     template = message[:MAX_TEMPLATE]
     for _ in range(6):
-        masked = _cut(pattern.sub(replace, template))
+        if "[subject: " in template and not certificate_details(template):
+            # No certificate details anywhere: the table without its "cert" row gives the
+            # same (the row matches nowhere), and that row is tried at every "[subject: ",
+            # each time to the text's end when no "]" closes it (a hostile client's subject).
+            reduced, replaced = _joined(_without_certificate(table))
+            masked = _cut(reduced.sub(replaced, template))
+        else:
+            masked = _cut(pattern.sub(replace, template))
         if masked == template:
             break
         template = masked
     return template
+
+
+@lru_cache(maxsize=8)
+def _without_certificate(table: tuple[Mask, ...]) -> tuple[Mask, ...]:
+    return tuple(m for m in table if m.name != "cert")
 
 
 def _by_tokens(message: str) -> str:

@@ -89,24 +89,29 @@ def test_the_token_path_is_the_table_on_punctuation(message: str) -> None:
 def test_certificate_details_are_looked_for_in_what_the_table_reads(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """A long message that opens certificate details and never closes them (a client's URI
-    can hold "[subject: " many times) is not searched for them past MAX_TEMPLATE: the row's
-    lazy fields backtrack over all of it (found by a review: 13 s for a 15 KB line), and the
-    whole-message path reads only the first MAX_TEMPLATE characters anyway."""
+    can hold "[subject: " many times) is not searched for them past MAX_TEMPLATE (the row's
+    lazy fields once backtracked over all of it: 13 s for a 15 KB line, found by a review),
+    since the whole-message path reads only the first MAX_TEMPLATE characters anyway; and
+    where the table finds none, it does without its "cert" row (which is tried at every
+    "[subject: ", each time to the end of an unclosed one)."""
     import kb.masks as masks
 
     searched: list[int] = []
-    pattern = masks._CERT  # noqa: SLF001 - the search whose input is bounded
+    finder = masks.certificate_details
 
-    class Spy:
-        def search(self, text: str) -> object:
-            searched.append(len(text))
-            return pattern.search(text)
+    def spy(text: str) -> list[tuple[int, int]]:
+        searched.append(len(text))
+        return finder(text)
 
-    monkeypatch.setattr(masks, "_CERT", Spy())
+    monkeypatch.setattr(masks, "certificate_details", spy)
     piece = "[subject: CN=a / issuer: CN=b / serial: 1 / notbefore: x "
     for message in ("GET /" + piece * 300, "expired " + piece + "/ notafter: y]"):
         assert mask(message) == mask_whole(message)
     assert searched and max(searched) <= masks.MAX_TEMPLATE
+    monkeypatch.undo()
+    hostile = "[subject: a / issuer: " * 90  # no "]": details nowhere, row left out
+    full = masks._joined(masks.MASKS)  # noqa: SLF001 - the definition, with the row
+    assert mask_whole(hostile) == masks._cut(full[0].sub(full[1], hostile))  # noqa: SLF001
 
 
 @pytest.mark.parametrize(("message", "template"), [
