@@ -170,15 +170,24 @@ def canonical(reason: str) -> str:
 # " [subject: DN / issuer: DN / serial: N / notbefore: T / notafter: T]"): the fields of one
 # client's certificate, which the client chooses, never OpenSSL's error queue (a serial can
 # look like a packed code, a subject can spell any error). Masked as one <cert> (kb.masks).
-# Each field runs to the first separator after it (an atomic group: nothing to backtrack
-# into, so a hostile line of "[subject: a / issuer: " repeated costs time linear in it).
-CERT_DETAILS = (r"(?<=\[)subject: (?>(?:(?! / issuer: )[^\]\n]){0,4000}) / issuer: "
-                r"(?>(?:(?! / serial: )[^\]\n]){0,4000}) / serial: "
-                r"(?>(?:(?! / notbefore: )[^\]\n]){0,200}) / notbefore: "
-                r"(?>(?:(?! / notafter: )[^\]\n]){0,64}) / notafter: [^\]\n]{0,64}(?=\])")
-# The fields after the subject, and each field's longest value, as CERT_DETAILS has them.
-_DETAIL_FIELDS = ((" / issuer: ", 4000), (" / serial: ", 4000), (" / notbefore: ", 200),
-                  (" / notafter: ", 64))
+# The fields, in order ("name: value", separated by " / "), and each value's longest length.
+_DETAIL_FIELDS = (("subject", 4000), ("issuer", 4000), ("serial", 200), ("notbefore", 64),
+                  ("notafter", 64))
+
+
+def _details_pattern() -> str:
+    """CERT_DETAILS, from _DETAIL_FIELDS: each value but the last runs to the first separator
+    after it (an atomic group: nothing to backtrack into, so a hostile line of "[subject: a /
+    issuer: " repeated costs time linear in it); the last one runs to the closing "]"."""
+    parts = [rf"{name}: (?>(?:(?! / {after}: )[^\]\n]){{0,{longest}}})"
+             for (name, longest), (after, _) in zip(_DETAIL_FIELDS, _DETAIL_FIELDS[1:],
+                                                   strict=False)]
+    name, longest = _DETAIL_FIELDS[-1]
+    parts.append(rf"{name}: [^\]\n]{{0,{longest}}}")
+    return r"(?<=\[)" + " / ".join(parts) + r"(?=\])"
+
+
+CERT_DETAILS = _details_pattern()
 
 
 def certificate_details(text: str) -> list[tuple[int, int]]:
@@ -203,10 +212,11 @@ def certificate_details(text: str) -> list[tuple[int, int]]:
 
 
 def _fields_fit(text: str, at: int, close: int) -> bool:
-    """True when the fields after a subject starting at ``at`` come in order before
-    ``close``, the subject and each field no longer than CERT_DETAILS allows."""
-    limit = 4000  # the subject's
-    for separator, longest in _DETAIL_FIELDS:
+    """True when the values after a subject's starting at ``at`` come in order before
+    ``close``, each no longer than _DETAIL_FIELDS allows."""
+    limit = _DETAIL_FIELDS[0][1]
+    for name, longest in _DETAIL_FIELDS[1:]:
+        separator = f" / {name}: "
         found = text.find(separator, at, close)
         if found < 0 or found - at > limit:
             return False
