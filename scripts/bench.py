@@ -579,24 +579,24 @@ class LogRun:
 
 
 def _diagnose_runs(log: Path, name: str, lines: int, sizes: Sizes, work: Path,
-                   drain: bool, default_jobs: bool = False) -> LogRun:
+                   drain: bool, with_default: bool = False) -> LogRun:
     env = child_env(work / "cache")
     kb = kb_command()
     empty = work / "empty.log"
     empty.write_text("")
     run_child([*kb, "diagnose", "--brief", str(empty)], env)  # warm the cache
     one_core = [*kb, "diagnose", "--json", "-j", "1", str(log)]
+    default_run = [*kb, "diagnose", "--json", str(log)]
     summary = _summary(child_output(one_core, env))
-    if default_jobs and _summary(child_output([*kb, "diagnose", "--json", str(log)], env)) != (
-            summary):
+    if with_default and _summary(child_output(default_run, env)) != summary:
         raise RuntimeError(f"diagnose {log.name}: the default -j reports otherwise than -j 1")
     grep_env = dict(env, LC_ALL="C")
     runs, greps, starts, drains, defaults = [], [], [], [], []
     for number in range(sizes.diagnose_runs):
         progress(f"diagnose: {name} log, run {number + 1} of {sizes.diagnose_runs}")
         runs.append(run_child(one_core, env))
-        if default_jobs:
-            defaults.append(run_child([*kb, "diagnose", "--json", str(log)], env))
+        if with_default:
+            defaults.append(run_child(default_run, env))
         greps.append(run_child(["grep", "-c", "-E", GREP_PATTERN, str(log)], grep_env,
                                stdout=work / "grep.out").seconds)
         starts.append(run_child([*kb, "diagnose", "--brief", str(empty)], env).seconds)
@@ -618,7 +618,7 @@ def bench_diagnose(sizes: Sizes, work: Path) -> Result:
     for name, writer in (("easy", _easy_log), ("realistic", _realistic_log)):
         log = work / f"{name}.log"
         lines = writer(log, sizes.log_lines)
-        made.append(_diagnose_runs(log, name, lines, sizes, work, drain, default_jobs=True))
+        made.append(_diagnose_runs(log, name, lines, sizes, work, drain, with_default=True))
         log.unlink()
     sweep = work / "templates.log"
     sweep_lines = _realistic_log(sweep, sizes.sweep_lines, templates=sizes.templates)

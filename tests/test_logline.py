@@ -101,8 +101,6 @@ def test_verify_and_tuple_forms() -> None:
     assert find_errors(tuple_form)[0].reason == "no shared cipher"
 
 
-
-
 def test_certificate_details_are_not_read_as_openssl_errors() -> None:
     """mod_ssl's "[subject: ... / serial: ...]" holds a client's certificate fields: a serial
     that looks like a packed code and a subject that spells an error are no OpenSSL errors
@@ -118,6 +116,8 @@ def test_certificate_details_are_not_read_as_openssl_errors() -> None:
     assert parsed.template.endswith("[<cert>] SSL alert number 48")
     assert [e.reason for e in find_errors("serial: 0A000415")] == [
         "sslv3 alert certificate expired"]  # outside the details it is one
+
+
 @pytest.mark.parametrize(
     ("text", "kind"),
     [
