@@ -22,7 +22,7 @@ from urllib.parse import quote
 import pytest
 from kbserver import LAB_EXCERPT, ROOT, Served, http_request, kb_serve
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -162,7 +162,8 @@ def test_ask_a_question_and_follow_related_entries(browser: WebDriver, served: S
     if second["see_also"]:  # a link on an entry page leads to the next entry page
         browser.find_element(By.CSS_SELECTOR, "#entry .related a").click()
         third = json.loads(api(served, f"/v1/entries/{second['see_also'][0]}"))
-        WebDriverWait(browser, 20).until(
+        # (the page replaces the heading as it renders: one found may be gone when read)
+        WebDriverWait(browser, 20, ignored_exceptions=(StaleElementReferenceException,)).until(
             lambda d: d.find_element(By.CSS_SELECTOR, "#entry h1").text == third["title"])
     browser.back()
     WebDriverWait(browser, 20).until(lambda d: "#/entries/" in d.current_url)
