@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Speed figures of kb, each beside a baseline measured in the same run, as a ratio.
 
-    python scripts/bench.py [--quick] [--large] [--json] [--only SECTION ...]
+    python scripts/bench.py [--quick] [--large] [--json] [--only SECTION ...] [--log FILE ...]
 
 The machine may be shared and noisy, so absolute times drift between runs; a ratio to a
 baseline timed in the same run, interleaved with it and taken as the median of repeats, drifts
@@ -29,7 +29,8 @@ much less. Sections (targets from the performance issues in brackets):
             also `kb diagnose --json FILE`, the default -j a user gets (all cores for a plain
             file over 32 MB), against the same targets, with the peak RSS of its largest
             process; baselines `grep -c -E` for error levels and Drain3 (the `bench` extra,
-            one core), in the same run.
+            one core), in the same run. ``--log FILE`` adds your own logs (plain text), timed
+            the same way beside the same baselines, with no target.
 - fleet:    `kb diagnose -j 2` against `-j 1` on the realistic log (one big file, cut in two) and
             on 20 gzipped files [>= 1.8x, identical output, <= 100 MB per process]; kb.dask on
             a LocalCluster of 2 workers against 1 [>= 1.6x, results = the CLI's] (the `dask`
@@ -92,6 +93,7 @@ class Sizes:
     templates: int = 100_000  # distinct templates of the cardinality sweep
     sweep_lines: int = 400_000
     fleet_files: int = 20  # gzipped files of the fleet section (log_lines in all)
+    logs: tuple[str, ...] = ()  # the user's own logs for the diagnose section (--log)
 
 
 FULL = Sizes(log_lines=1_000_000, big_entries=10_000, rounds=7, processes=11, diagnose_runs=3)
@@ -620,6 +622,10 @@ def bench_diagnose(sizes: Sizes, work: Path) -> Result:
         lines = writer(log, sizes.log_lines)
         made.append(_diagnose_runs(log, name, lines, sizes, work, drain, with_default=True))
         log.unlink()
+    for own in sizes.logs:
+        path = Path(own)
+        made.append(_diagnose_runs(path, path.name, _line_count(path), sizes, work, drain,
+                                   with_default=True))
     sweep = work / "templates.log"
     sweep_lines = _realistic_log(sweep, sizes.sweep_lines, templates=sizes.templates)
     sweep_run = _diagnose_runs(sweep, "templates", sweep_lines,
@@ -638,12 +644,14 @@ def bench_diagnose(sizes: Sizes, work: Path) -> Result:
                     "`LC_ALL=C grep -c -E '" + GREP_PATTERN + "' FILE > out`, and Drain3 "
                     "(TemplateMiner().add_log_message per line, default config: "
                     f"pip install '.[bench]'; median of {DRAIN_RUNS} runs).")
-    targets = {"easy": 220_000, "realistic": 150_000}
+    targets = {"easy": 220_000, "realistic": 150_000}  # a --log FILE has none
     for run in made:
         rate = run.lines / run.kb
+        target = targets.get(run.name)
         result.add(Figure(f"{run.name}: throughput", rate, "lines/s", "grep -c -E",
                           run.lines / run.grep, rate / (run.lines / run.grep),
-                          f">= {targets[run.name]:,} lines/s", rate >= targets[run.name]))
+                          f">= {target:,} lines/s" if target else "",
+                          rate >= target if target else None))
         if run.drain is not None:
             drain_rate = run.lines / run.drain
             result.add(Figure(f"{run.name}: vs Drain3", rate, "lines/s", "Drain3", drain_rate,
@@ -659,8 +667,9 @@ def bench_diagnose(sizes: Sizes, work: Path) -> Result:
             rate = run.lines / run.default.seconds
             result.add(Figure(f"{run.name}: throughput, default -j ({run.default_jobs})", rate,
                               "lines/s", "grep -c -E", run.lines / run.grep,
-                              rate / (run.lines / run.grep), f">= {targets[run.name]:,} lines/s",
-                              rate >= targets[run.name]))
+                              rate / (run.lines / run.grep),
+                              f">= {target:,} lines/s" if target else "",
+                              rate >= target if target else None))
             if run.drain is not None:
                 drain_rate = run.lines / run.drain
                 result.add(Figure(f"{run.name}: default -j vs Drain3 (one core)", rate,
@@ -682,6 +691,28 @@ def bench_diagnose(sizes: Sizes, work: Path) -> Result:
     if sizes.log_lines < 1_000_000:
         result.notes.append(f"--quick: {sizes.log_lines:,} lines, not the target's 1,000,000")
     return result
+
+
+_PACKED = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd")  # gzip bz2 xz zstd
+
+
+def _plain_file(path: Path) -> bool:
+    """True for a readable regular file that is not compressed."""
+    try:
+        with path.open("rb") as handle:
+            return path.is_file() and not handle.read(6).startswith(_PACKED)
+    except OSError:
+        return False
+
+
+def _line_count(path: Path) -> int:
+    """The lines of a log file (a last line without a newline counts)."""
+    lines, last = 0, b"\n"
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            lines += block.count(b"\n")
+            last = block[-1:]
+    return lines + (last != b"\n")
 
 
 def _easy_log(out: Path, lines: int) -> int:
@@ -942,6 +973,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--only", nargs="+", choices=SECTIONS, metavar="SECTION",
                    help="run only these sections")
     p.add_argument("--lines", type=int, help="log lines for the diagnose section")
+    p.add_argument("--log", nargs="+", default=[], metavar="FILE",
+                   help="also time kb diagnose on these plain-text logs (diagnose section)")
     p.add_argument("--entries", type=int, help="entries of the generated KB (big section)")
     p.add_argument("--large", action="store_true",
                    help=f"also the large section ({LARGE_ENTRIES:,} entries, ~5 min)")
@@ -951,6 +984,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         sizes = replace(sizes, log_lines=args.lines)
     if args.entries:
         sizes = replace(sizes, big_entries=args.entries)
+    for own in args.log:
+        if not _plain_file(Path(own)):
+            p.error(f"--log {own}: not a plain-text log file (Drain3 reads it as text)")
+    sizes = replace(sizes, logs=tuple(str(Path(own).resolve()) for own in args.log))
     chosen = args.only or [*DEFAULT_SECTIONS, *(["large"] if args.large else [])]
     started = time.perf_counter()
     load_before = os.getloadavg()[0]

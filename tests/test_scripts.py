@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import importlib.util
 import io
 import json
@@ -112,6 +113,21 @@ def test_bench_help_works(capsys: pytest.CaptureFixture[str]) -> None:
         bench.main(["--help"])
     assert info.value.code == 0
     assert "--quick" in capsys.readouterr().out
+
+
+def test_bench_own_log_is_counted_and_compressed_ones_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bench = _script("bench")
+    plain, packed = tmp_path / "own.log", tmp_path / "own.log.gz"
+    plain.write_bytes(b"one\ntwo\nthree")  # a last line without its newline counts
+    packed.write_bytes(gzip.compress(b"one\n"))
+    assert bench._line_count(plain) == 3
+    assert bench._plain_file(plain) and not bench._plain_file(packed)
+    assert not bench._plain_file(tmp_path / "missing.log")
+    with pytest.raises(SystemExit) as info:
+        bench.main(["--only", "diagnose", "--log", str(packed)])
+    assert info.value.code == 2
+    assert "not a plain-text log file" in capsys.readouterr().err
 
 
 def test_bench_percentile_is_nearest_rank() -> None:
