@@ -277,3 +277,85 @@ def test_a_question_s_words_scattered_over_phrasings_are_no_phrasing_of_it() -> 
     whole = EntryRecord({**entry.data, "questions": ["switch is missing from the page"]})
     assert _titled(whole, matched, weight, 4.0) == pytest.approx(0.75)
     assert _titled(entry, Match(0, 1.0, [Contribution("answer", "man", 1.0)]), weight, 4.0) == 0
+
+
+# Apache 2.4 lines built from httpd 2.4.x's own format strings (modules/ssl, docs/sources.md),
+# documentation values for the variables: each code reaches the entry whose answer fixes it.
+HTTPD_FORMAT_LINES = [
+    ('private-key-load-failed',
+     '[Tue Dec 01 07:51:20.279560 2026] [ssl:emerg] [pid 2525:tid 2525] '
+     "(13)Permission denied: AH02574: Init: Can't open server private key file "
+     '/etc/ssl/private/www.example.com.key'),
+    ('key-cert-match',
+     '[Tue Dec 01 07:51:20.279560 2026] [ssl:emerg] [pid 2525:tid 2525] AH02326: '
+     'proxy client certificate and private key do not match [subject: '
+     'CN=proxy-client.example.com / issuer: CN=Example Client CA / serial: 1A2B3C / '
+     'notbefore: Dec  1 00:00:00 2026 GMT / notafter: Dec  1 00:00:00 2027 GMT]'),
+    ('hsm-pkcs11-keys',
+     '[Tue Dec 01 07:51:20.279560 2026] [ssl:emerg] [pid 2525:tid 2525] AH10495: '
+     'Init: OSSL_STORE_INFO_CERT lookup failed for certificate identifier '
+     "`pkcs11:token=web;object=www-cert;type=cert'"),
+    ('hsm-pkcs11-keys',
+     '[Tue Dec 01 07:51:20.279560 2026] [ssl:emerg] [pid 2525:tid 2525] AH10149: '
+     'Init: Failed to initialize engine pkcs11 for private key '
+     'pkcs11:token=web;object=www-key;type=private'),
+    ('hsm-pkcs11-keys',
+     '[Tue Dec 01 07:51:20.279560 2026] [ssl:emerg] [pid 2525:tid 2525] AH10136: '
+     'Init: Unable to get the certificate'),
+    ('hsm-pkcs11-keys',
+     '[Tue Dec 01 07:51:20.279560 2026] [ssl:emerg] [pid 2525:tid 2525] AH10133: '
+     'Init: Unable to get the private key'),
+    ('client-cert-revocation',
+     '[Tue Dec 01 07:51:20.279560 2026] [ssl:emerg] [pid 2525:tid 2525] AH01901: Host '
+     'www.example.com:443: unable to configure X.509 CRL storage for certificate '
+     'revocation'),
+    ('client-cert-required',
+     '[Tue Dec 01 07:51:20.279560 2026] [ssl:error] [pid 2525:tid 2531] [client '
+     '203.0.113.5:51234] AH02262: Re-negotiation handshake failed: Client '
+     'verification failed'),
+    ('tls13-post-handshake-auth',
+     '[Tue Dec 01 07:51:20.279560 2026] [ssl:error] [pid 2525:tid 2531] [client '
+     '203.0.113.5:51234] AH02257: could not buffer message body to allow SSL '
+     'renegotiation to proceed'),
+    ('tls13-post-handshake-auth',
+     '[Tue Dec 01 07:51:20.279560 2026] [ssl:error] [pid 2525:tid 2531] [client '
+     '203.0.113.5:51234] AH02018: request body exceeds maximum size (131072) for SSL '
+     'buffer'),
+    ('sslprotocol-config-rejected',
+     '[Tue Dec 01 07:51:20.279560 2026] [ssl:warn] [pid 2525:tid 2525] AH02532: '
+     "SSLProtocol: Protocol 'TLSv1.3' overrides already set parameter(s). Check if a "
+     '+/- prefix is missing.'),
+    ('supported-ciphers',
+     '[Tue Dec 01 07:51:20.279560 2026] [ssl:warn] [pid 2525:tid 2531] [client '
+     '203.0.113.5:51234] AH02253: Unable to reconfigure (per-directory) permitted SSL '
+     'ciphers'),
+    ('sslmutex-permission',
+     '[Tue Dec 01 07:51:20.279560 2026] [ssl:error] [pid 2530:tid 2530] '
+     '(13)Permission denied: AH01946: Cannot reinit ssl-stapling-refresh mutex with '
+     "file `/var/lock/apache2/ssl-stapling-refresh.2525'"),
+    ('sslmutex-permission',
+     '[Tue Dec 01 07:51:20.279560 2026] [ssl:emerg] [pid 2525:tid 2525] AH01959: '
+     'SSLStapling: cannot initialise stapling mutex'),
+    ('remove-passphrase-dialog',
+     '[Tue Dec 01 07:51:20.279560 2026] [ssl:error] [pid 2525:tid 2525] AH01966: '
+     "Init: Failed to create pass phrase pipe '/usr/local/sbin/httpd-passphrase'"),
+    ('ocsp-stapling-errors',
+     '[Tue Dec 01 07:51:20.279560 2026] [ssl:error] [pid 2525:tid 2531] (670002)Name '
+     'or service not known: [client 203.0.113.5:51234] AH01972: could not resolve '
+     'address of OCSP responder ocsp.example.com'),
+    ('ocsp-stapling-errors',
+     '[Tue Dec 01 07:51:20.279560 2026] [ssl:error] [pid 2525:tid 2531] (70007)The '
+     'timeout specified has expired: [client 203.0.113.5:51234] AH01977: failed '
+     'reading line from OCSP server'),
+    ('ocsp-stapling-errors',
+     '[Tue Dec 01 07:51:20.279560 2026] [ssl:error] [pid 2525:tid 2531] [client '
+     '203.0.113.5:51234] AH01980: bad response from OCSP server: 404 Not Found'),
+]
+
+
+@pytest.mark.parametrize(("entry_id", "line"), HTTPD_FORMAT_LINES)
+def test_httpd_format_line_finds_its_entry(entry_id: str, line: str,
+                                          shipped: KnowledgeBase) -> None:
+    hits = shipped.search(line)
+    assert hits and hits[0].entry.id == entry_id, [h.entry.id for h in hits]
+    assert hits[0].confidence >= CONFIDENT
