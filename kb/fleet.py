@@ -153,8 +153,9 @@ def _diagnose_range(kb: KnowledgeBase, part: Part, options: Options) -> Diagnosi
         left = None if part.end is None else part.end - part.start
         while left is None or left > 0:
             block = handle.read(BLOCK if left is None else min(BLOCK, left))
-            if not block:
-                break
+            if not block:  # the end of the file: its last line, newline or not, is ours
+                diagnoser.flush()
+                return diagnoser.result()
             if left is not None:
                 left -= len(block)
             diagnoser.feed_bytes(block)
