@@ -213,8 +213,9 @@ def _diagnose_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-j", "--jobs", type=int, metavar="N",
                    help="worker processes: files, and parts of big plain files, in parallel "
                         "(default: the number of cores for several files or one plain file "
-                        "over 32 MB, when they hold over 16 MB of text; else 1); the report "
-                        "is the same as with -j 1")
+                        "over 32 MB, when they hold over 16 MB of text; else 1; stdin "
+                        "redirected from such a file counts as that file); the report is the "
+                        "same as with -j 1")
     p.add_argument("--dask", metavar="SCHEDULER",
                    help="run on Dask: 'local' (a local cluster, -j workers) or a scheduler "
                         "address (tcp://host:8786); FILEs may be globs and fsspec URLs "

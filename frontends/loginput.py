@@ -18,7 +18,25 @@ from kb import open_log
 from kb import stream_blocks as stdin_blocks
 
 __all__ = ["BLOCK", "Follower", "InputError", "check_text", "is_regular", "open_log",
-           "read_blocks", "stdin_blocks"]
+           "read_blocks", "regular_path", "stdin_blocks"]
+
+
+def regular_path(stream: Any) -> str | None:
+    """The path of the regular file ``stream`` reads, when it is one, is read from its start,
+    and its path names that same file (Linux's /proc/self/fd link), so that other processes
+    can open it (``kb diagnose < big.log`` on all cores); else None."""
+    try:
+        fd = stream.fileno()
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or os.lseek(fd, 0, os.SEEK_CUR) != 0:
+            return None
+        path = os.readlink(f"/proc/self/fd/{fd}")
+        same = os.stat(path)
+    except (AttributeError, OSError, ValueError):
+        return None
+    if not os.path.isabs(path) or (same.st_dev, same.st_ino) != (info.st_dev, info.st_ino):
+        return None  # deleted, replaced, or not a path another process can open
+    return path
 
 
 def is_regular(stream: Any) -> bool:

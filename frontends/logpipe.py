@@ -37,6 +37,7 @@ from frontends.loginput import (
     is_regular,
     open_log,
     read_blocks,
+    regular_path,
     stdin_blocks,
 )
 from frontends.render import clean
@@ -157,6 +158,12 @@ def _diagnose(kb: KnowledgeBase, args: argparse.Namespace, env: Env, files: list
     jobs = args.jobs if args.jobs is not None else fleet.default_jobs(files)
     if not live and not use_stdin and jobs > 1:
         return _diagnose_parallel(args, env, files, jobs, out, since)
+    redirected = _stdin_path(env) if use_stdin and not files and not live else None
+    if redirected is not None:  # `kb diagnose < big.log`: as the file itself, named stdin
+        jobs = args.jobs if args.jobs is not None else fleet.default_jobs([redirected])
+        if jobs > 1:
+            return _diagnose_parallel(args, env, [redirected], jobs, out, since,
+                                      names={redirected: "stdin"})
     parts: list[Diagnosis] = []
     code: int = ExitCode.OK
     inputs = (["-"] if use_stdin else []) + files
@@ -186,9 +193,16 @@ def _diagnose(kb: KnowledgeBase, args: argparse.Namespace, env: Env, files: list
     return merged, code
 
 
+def _stdin_path(env: Env) -> str | None:
+    """The file stdin is redirected from, when other processes can open it (loginput)."""
+    return regular_path(env.stdin_binary or getattr(env.stdin, "buffer", env.stdin))
+
+
 def _diagnose_parallel(args: argparse.Namespace, env: Env, files: list[str], jobs: int,
-                       out: _Output, since: str) -> tuple[Diagnosis | None, int]:
-    """Files, and ranges of big plain files, in ``jobs`` worker processes (kb.fleet)."""
+                       out: _Output, since: str, names: dict[str, str] | None = None
+                       ) -> tuple[Diagnosis | None, int]:
+    """Files, and ranges of big plain files, in ``jobs`` worker processes (kb.fleet);
+    ``names``: the name a file's problems and the report give it, when not its path."""
     from functools import partial
 
     from kb import fleet
@@ -207,10 +221,11 @@ def _diagnose_parallel(args: argparse.Namespace, env: Env, files: list[str], job
                 code = ExitCode.USAGE
                 continue
         readable.append(name)
-    out.sources.extend(readable)
+    sources = [(names or {}).get(name, name) for name in readable]
+    out.sources.extend(sources)
     if not readable:
         return None, code
-    parts = fleet.plan(readable, jobs)
+    parts = fleet.plan(readable, jobs, sources=sources)
     options = fleet.Options(collect_unmatched=args.unmatched is not None, since=since)
     try:
         diagnosis, errors = fleet.diagnose_parallel(factory, parts, jobs, options)

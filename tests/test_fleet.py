@@ -4,6 +4,7 @@ mergeable summary, and every way of cutting the work gives what one sequential r
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import os
 import pickle
@@ -142,6 +143,26 @@ def test_a_range_reads_back_only_so_far(shipped: KnowledgeBase, logs: dict[str, 
     assert _in_parts(shipped, parts) == _whole(shipped, path)
 
 
+def test_a_last_line_without_its_newline_is_the_last_range_s(shipped: KnowledgeBase,
+                                                            logs: dict[str, Path],
+                                                            tmp_path: Path) -> None:
+    """A file that ends in the middle of a line (no newline after its last one): in ranges,
+    as read whole, that line counts and its problem is reported."""
+    problem = next(line for line in SAMPLE.read_text(encoding="utf-8").splitlines()
+                   if "AH02565" in line)
+    path = tmp_path / "unterminated.log"
+    path.write_bytes(logs["lab"].read_bytes() + problem.encode())
+    whole = _whole(shipped, path)
+    assert whole.lines == len(logs["lab"].read_bytes().splitlines()) + 1
+    def counted(diagnosis: Diagnosis) -> int:
+        return sum(p.count for p in diagnosis.problems if p.entry.id == "key-cert-match")
+
+    assert counted(whole) == counted(_whole(shipped, logs["lab"])) + 1
+    starts = _line_starts(path)
+    for cuts in ([starts[-1]], [starts[len(starts) // 2]], starts[1::40]):
+        assert _in_parts(shipped, _ranges(path, cuts)) == whole
+
+
 def test_plan_cuts_big_plain_files_only(logs: dict[str, Path], tmp_path: Path) -> None:
     packed = tmp_path / "busy.log.gz"
     packed.write_bytes(gzip.compress(logs["busy"].read_bytes()))
@@ -215,6 +236,55 @@ def test_jobs_output_is_identical_to_one_job(fleet_dir: Path) -> None:
     assert on_all and all(sum(p["hosts"].values()) == p["count"] for p in problems)
     text = _kb("diagnose", "--no-pager", *files, cwd=fleet_dir).stdout
     assert "[4 hosts]" in text and "web01" in text
+
+
+_PROC_FD = pytest.mark.skipif(not Path("/proc/self/fd").is_dir(),
+                              reason="a redirected stdin's path comes from /proc (Linux)")
+
+
+@_PROC_FD
+def test_stdin_from_a_file_is_cut_like_the_file(logs: dict[str, Path],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """kb diagnose -j 2 < FILE reads the file in ranges in worker processes, as for
+    kb diagnose -j 2 FILE, and names it stdin: the report is -j 1's, byte for byte."""
+    from frontends.cli import Env, main
+
+    original, planned = fleet.plan, []
+
+    def plan(paths: list[str], pieces: int, **options: object) -> list[fleet.Part]:
+        parts = original(paths, pieces, sources=options.get("sources"),  # type: ignore[arg-type]
+                         split_above=0)  # a small file cut as a big one is
+        planned.extend(parts)
+        return parts
+
+    monkeypatch.setattr(fleet, "plan", plan)
+    reports = []
+    for jobs in ("1", "2"):
+        with logs["mixed"].open("rb") as handle:
+            out, err = io.StringIO(), io.StringIO()
+            code = main(["diagnose", "--json", "-j", jobs],
+                        env=Env(stdout=out, stderr=err, stdin_binary=handle))
+        assert code == 1, err.getvalue()
+        reports.append(out.getvalue())
+    assert [(p.source, p.index) for p in planned] == [("stdin", 0), ("stdin", 1)]
+    assert reports[0] == reports[1]
+    assert json.loads(reports[1].splitlines()[-1])["hosts"].keys() == {"stdin"}
+
+
+@_PROC_FD
+def test_only_a_whole_regular_file_on_stdin_has_a_path(tmp_path: Path) -> None:
+    from frontends.loginput import regular_path
+
+    path = tmp_path / "in.log"
+    path.write_bytes(b"one\ntwo\n")
+    with path.open("rb") as handle:
+        assert regular_path(handle) == str(path)
+        handle.seek(4)  # `{ read first; kb diagnose; } < file`: the rest only
+        assert regular_path(handle) is None
+    read, write = os.pipe()
+    with os.fdopen(read, "rb") as pipe, os.fdopen(write, "wb"):
+        assert regular_path(pipe) is None
+    assert regular_path(io.BytesIO(b"x\n")) is None
 
 
 def test_by_host_groups_the_report(fleet_dir: Path) -> None:
