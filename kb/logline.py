@@ -303,9 +303,12 @@ def guess_kind(text: str, lines: list[ParsedLine]) -> Kind:
     return Kind.TEXT
 
 
-# A tool's output field: a short label, a colon, a value ("Protocol  : TLSv1.3", "Main PID:
-# 784 (httpd)", "ALPN: curl offers h2,http/1.1"), or a banner line of dashes.
-_FIELD = re.compile(r"^\W{0,3}[\w][\w .()/-]{0,30}?\s*:(?:\s|$)|^\s*-{3,}")
+# A tool's output field: a short label, then a colon or a column gap (three spaces or a tab:
+# no sentence has one), then a value ("Protocol  : TLSv1.3", "Main PID: 784 (httpd)", "ALPN:
+# curl offers h2,http/1.1", "Server key size      RSA 2048 bits"), indented or not (openssl
+# prints its fields four or eight spaces in); or a banner line of dashes.
+_FIELD = re.compile(r"^\s*\W{0,3}[\w][\w .()/-]{0,30}?(?:\s*:(?:\s|$)|(?: {3,}|\t)\S)"
+                    r"|^\s*-{3,}")
 
 
 def looks_like_output(text: str, known_words: int) -> bool:

@@ -3,8 +3,9 @@
 Real output of curl, openssl and apache2 on a healthy loopback server (tests/data/routine,
 see its README) used to give `kb diagnose` a dozen confident problems: a line such as
 "Protocol  : TLSv1.3" or "Main PID: 784 (httpd)" has all its few words in some entry's title.
-A statement shaped like a tool's output (a ``Label: value`` field, a banner, or at most three
-known words) with no word saying that something is wrong, and two bare keywords, are capped
+A statement shaped like a tool's output (a ``Label: value`` field, indented or not, a label and
+a value apart by a column gap, a banner, or at most three known words) with no word saying that
+something is wrong, and two bare keywords, are capped
 below the confident threshold; exact signals and statements of a problem are not touched.
 """
 
@@ -19,7 +20,7 @@ from kb.logline import looks_like_output, parse, says_what_is_wrong
 
 ROUTINE = Path(__file__).resolve().parent / "data" / "routine"
 QUIET = ["curl-v.txt", "apache2-S.txt", "apache2-M.txt", "apache2-V.txt",
-         "openssl-x509-text.txt"]
+         "openssl-x509-text.txt", "openssl-ocsp-resp_text.txt"]
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +53,12 @@ def test_what_s_client_reports_is_only_what_says_something_is_wrong(kb: Knowledg
     "ALPN: curl offers h2,http/1.1",
     "-----END CERTIFICATE-----",
     'Main ErrorLog: "/srv/www/logs/error.log"',
+    # indented four spaces and more (openssl's -text and -resp_text output)
+    "    OCSP Response Status: successful (0x0)",
+    # a label, a column gap, a value (testssl.sh's result lines)
+    " Server key usage             Digital Signature, Key Encipherment",
+    " Server extended key usage    TLS Web Server Authentication",
+    " Server key size              RSA 4096 bits",
 ])
 def test_a_routine_field_is_capped_below_confident(kb: KnowledgeBase, line: str) -> None:
     hits = kb.search(line, limit=1)
@@ -111,4 +118,7 @@ def test_the_predicates() -> None:
     assert looks_like_output("Cipher is TLS_AES_256_GCM_SHA384", known_words=2)
     assert looks_like_output("Server certificate: subject: CN=localhost", known_words=4)
     assert not looks_like_output("support fancier regex features such as look-around", 5)
+    assert looks_like_output("        Public Key Algorithm: rsaEncryption", known_words=4)
+    assert looks_like_output(" Chain of trust               Ok", known_words=4)
+    assert not looks_like_output("the chain of trust is ok but the browser says no", 6)
     assert parse("Main PID: 784 (httpd)").kind.value == "text"
