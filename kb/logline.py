@@ -307,8 +307,8 @@ def guess_kind(text: str, lines: list[ParsedLine]) -> Kind:
 # no sentence has one), then a value ("Protocol  : TLSv1.3", "Main PID: 784 (httpd)", "ALPN:
 # curl offers h2,http/1.1", "Server key size      RSA 2048 bits"), indented or not (openssl
 # prints its fields four or eight spaces in); or a banner line of dashes.
-_FIELD = re.compile(r"^\s*\W{0,3}[\w][\w .()/-]{0,30}?(?:\s*:(?:\s|$)|(?: {3,}|\t)\S)"
-                    r"|^\s*-{3,}")
+_FIELD = re.compile(r"^\s*+\W{0,3}[\w][\w .()/-]{0,30}?(?:\s*+:(?:\s|$)|(?: {3,}+|\t)\S)"
+                    r"|^\s*-{3,}")  # (possessive: a long run of blanks is read once)
 
 
 def looks_like_output(text: str, known_words: int) -> bool:
