@@ -143,8 +143,13 @@ def _since(text: str) -> str:
                          "age such as 30m, 2h, 7d") from None
 
 
+def _stdin_stream(env: Env) -> object:
+    """What stdin reads from: its bytes stream, or the text stream itself (tests)."""
+    return env.stdin_binary or getattr(env.stdin, "buffer", env.stdin)
+
+
 def _regular_stdin(env: Env) -> bool:
-    return is_regular(env.stdin_binary or getattr(env.stdin, "buffer", env.stdin))
+    return is_regular(_stdin_stream(env))
 
 
 def _diagnose(kb: KnowledgeBase, args: argparse.Namespace, env: Env, files: list[str],
@@ -158,7 +163,8 @@ def _diagnose(kb: KnowledgeBase, args: argparse.Namespace, env: Env, files: list
     jobs = args.jobs if args.jobs is not None else fleet.default_jobs(files)
     if not live and not use_stdin and jobs > 1:
         return _diagnose_parallel(args, env, files, jobs, out, since)
-    redirected = _stdin_path(env) if use_stdin and not files and not live else None
+    redirected = (regular_path(_stdin_stream(env)) if use_stdin and not files and not live
+                  else None)
     if redirected is not None:  # `kb diagnose < big.log`: as the file itself, named stdin
         jobs = args.jobs if args.jobs is not None else fleet.default_jobs([redirected])
         if jobs > 1:
@@ -191,11 +197,6 @@ def _diagnose(kb: KnowledgeBase, args: argparse.Namespace, env: Env, files: list
     for part in parts[1:]:
         merged = merged + part
     return merged, code
-
-
-def _stdin_path(env: Env) -> str | None:
-    """The file stdin is redirected from, when other processes can open it (loginput)."""
-    return regular_path(env.stdin_binary or getattr(env.stdin, "buffer", env.stdin))
 
 
 def _diagnose_parallel(args: argparse.Namespace, env: Env, files: list[str], jobs: int,
